@@ -1,0 +1,54 @@
+# The two commands a user needs: `make demo` and `make test`. See README.md for the others.
+PYTHON_BOOT ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: install demo test test-fast lint fmt migrations-check bench browsers clean messages
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# Runs the product on SQLite with inline tasks: no database or Redis server needed.
+demo: install
+	$(PY) manage.py demo
+
+# The whole suite against real PostgreSQL and Redis (found or started by tests/services.py).
+test: install browsers
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) tests/services.py $(VENV)/bin/pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+
+# The suite without the browser tests, for a quick loop.
+test-fast: install
+	$(PY) tests/services.py $(VENV)/bin/pytest -n 2 -m "not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+fmt: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrations-check: install
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: install
+	$(PY) tests/services.py $(PY) -m bench
+
+# Browser tests drive the system Chromium (no browser download): install it if missing.
+browsers:
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "browser tests need Chromium: apt-get install chromium"
+
+messages:
+	cd crm && ../$(PY) ../manage.py compilemessages -l zh_Hans
+
+clean:
+	rm -rf var/crm.sqlite3 var/static

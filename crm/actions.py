@@ -1,0 +1,393 @@
+"""Writes that touch several models. Each function owns its transaction.
+
+Channel apps call these to put things on a customer's record; they never write crm rows
+themselves. Every function here is safe to call twice with the same subject (idempotent).
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .models import (
+    OPEN_LEAD_STATUSES,
+    Channel,
+    Customer,
+    Interaction,
+    InteractionKind,
+    Lead,
+    LeadStatus,
+    MergeRecord,
+    Note,
+    Stage,
+    Tag,
+)
+
+MARKETING_GROUP = "marketing"
+
+
+class MergeError(ValidationError):
+    """A merge that is not allowed (self, already merged, conflicting one-to-one rows)."""
+
+
+def record_interaction(
+    customer: Customer,
+    kind: str,
+    channel: str,
+    *,
+    occurred_at: datetime | None = None,
+    summary: str = "",
+    subject: models.Model | None = None,
+    data: dict[str, Any] | None = None,
+) -> Interaction:
+    """Put one event on the customer's timeline; the same kind for the same subject is a no-op.
+
+    Runs in the caller's transaction (a savepoint guards the unique insert).
+    """
+    fields = {
+        "customer": customer,
+        "channel": channel,
+        "occurred_at": occurred_at or timezone.now(),
+        "summary": summary[:500],
+        "data": data or {},
+    }
+    if subject is None:
+        return Interaction.objects.create(kind=kind, **fields)
+    subject_type = ContentType.objects.get_for_model(subject)
+    try:
+        with transaction.atomic():
+            interaction, _created = Interaction.objects.get_or_create(
+                kind=kind, subject_type=subject_type, subject_id=str(subject.pk), defaults=fields
+            )
+    except IntegrityError:  # a concurrent writer recorded it first
+        interaction = Interaction.objects.get(
+            kind=kind, subject_type=subject_type, subject_id=str(subject.pk)
+        )
+    return interaction
+
+
+def record_interactions(rows: Iterable[Interaction]) -> int:
+    """Bulk variant for ingestion: inserts the rows, skipping any already recorded.
+
+    Returns the number of rows offered. Runs in the caller's transaction.
+    """
+    rows = list(rows)
+    for row in rows:
+        row.summary = row.summary[:500]
+    Interaction.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    return len(rows)
+
+
+def advance_stage(
+    customer: Customer,
+    stage: str,
+    *,
+    at: datetime | None = None,
+    channel: str = Channel.SYSTEM,
+    reason: str = "",
+) -> bool:
+    """Move the customer forward to `stage`; never backward. Returns whether it moved.
+
+    The update is conditional in SQL, so two concurrent callers cannot both move it.
+    Runs in the caller's transaction.
+    """
+    lower = [s for s in Stage.values if Stage.rank(s) < Stage.rank(stage)]
+    previous = Customer.objects.filter(pk=customer.pk).values_list("stage", flat=True).first()
+    moved = Customer.objects.filter(pk=customer.pk, stage__in=lower).update(stage=stage)
+    if not moved:
+        return False
+    customer.stage = stage
+    record_interaction(
+        customer,
+        InteractionKind.STAGE_CHANGE,
+        channel,
+        occurred_at=at,
+        summary=f"{Stage(previous).label} → {Stage(stage).label}",
+        data={"from": previous, "to": stage, "reason": reason},
+    )
+    return True
+
+
+def set_stage(customer: Customer, stage: str, *, by=None) -> None:
+    """A person sets the stage by hand, forward or backward; the timeline records it."""
+    with transaction.atomic():
+        previous = customer.stage
+        if previous == stage:
+            return
+        Customer.objects.filter(pk=customer.pk).update(stage=stage)
+        customer.stage = stage
+        record_interaction(
+            customer,
+            InteractionKind.STAGE_CHANGE,
+            Channel.MANUAL,
+            summary=f"{Stage(previous).label} → {Stage(stage).label}",
+            data={"from": previous, "to": stage, "by": getattr(by, "pk", None)},
+        )
+
+
+def convert_open_leads(customer: Customer, *, at: datetime) -> int:
+    """Convert the customer's open leads created at or before `at`. Returns how many."""
+    return Lead.objects.filter(
+        customer=customer, status__in=OPEN_LEAD_STATUSES, created_at__lte=at
+    ).update(status=LeadStatus.CONVERTED, converted_at=at)
+
+
+def mark_customer_paid(customer: Customer, *, at: datetime, channel: str = Channel.WECHAT) -> None:
+    """The customer paid: stage `customer` (if earlier) and their open leads convert.
+
+    Called by the members app for every paid order. Atomic.
+    """
+    with transaction.atomic():
+        advance_stage(customer, Stage.CUSTOMER, at=at, channel=channel, reason="paid")
+        convert_open_leads(customer, at=at)
+
+
+def mark_customer_member(customer: Customer, *, at: datetime, channel: str) -> None:
+    """The customer joined the membership: stage `member` and their open leads convert. Atomic."""
+    with transaction.atomic():
+        advance_stage(customer, Stage.MEMBER, at=at, channel=channel, reason="member")
+        convert_open_leads(customer, at=at)
+
+
+def next_lead_owner():
+    """The marketing user next in turn for a new lead (round-robin), or None if there is none.
+
+    Turn order is by user id; the user after the owner of the most recent owned lead is next.
+    """
+    users = list(
+        get_user_model()
+        .objects.filter(groups__name=MARKETING_GROUP, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not users:
+        return None
+    last = (
+        Lead.objects.filter(owner_id__in=users)
+        .order_by("-created_at", "-pk")
+        .values_list("owner_id", flat=True)
+        .first()
+    )
+    index = (users.index(last) + 1) % len(users) if last in users else 0
+    return get_user_model().objects.get(pk=users[index])
+
+
+def create_lead(
+    customer: Customer,
+    title: str,
+    *,
+    source_channel: str,
+    source: models.Model | None = None,
+    origin: models.Model | None = None,
+    owner=None,
+    at: datetime | None = None,
+    assign: bool = True,
+) -> tuple[Lead, bool]:
+    """Open a lead for the customer (idempotent per customer and source object).
+
+    Moves the customer to stage `lead` (forward only), assigns an owner round-robin within the
+    marketing team when none is given, and records the lead on the timeline.
+    Returns (lead, created). Atomic.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        lookup: dict[str, Any] = {"customer": customer}
+        if source is not None:
+            lookup["source_type"] = ContentType.objects.get_for_model(source)
+            lookup["source_id"] = str(source.pk)
+            existing = Lead.objects.filter(**lookup).first()
+            if existing:
+                return existing, False
+        lead = Lead(
+            title=title[:200],
+            source_channel=source_channel,
+            owner=owner or (next_lead_owner() if assign else None),
+            created_at=at,
+            **lookup,
+        )
+        if origin is not None:
+            lead.origin_type = ContentType.objects.get_for_model(origin)
+            lead.origin_id = str(origin.pk)
+        try:
+            with transaction.atomic():
+                lead.save()
+        except IntegrityError:
+            return Lead.objects.get(**lookup), False
+        advance_stage(customer, Stage.LEAD, at=at, channel=source_channel, reason="lead")
+        record_interaction(
+            customer,
+            InteractionKind.LEAD,
+            source_channel,
+            occurred_at=at,
+            summary=title,
+            subject=lead,
+        )
+    return lead, True
+
+
+def add_note(customer: Customer, body: str, *, author=None) -> Note:
+    """Write a note on the customer and show it on the timeline. Atomic."""
+    with transaction.atomic():
+        note = Note.objects.create(customer=customer, body=body, author=author)
+        record_interaction(
+            customer,
+            InteractionKind.NOTE,
+            Channel.MANUAL,
+            occurred_at=note.created_at,
+            summary=body[:200],
+            subject=note,
+        )
+    return note
+
+
+def tag_customers(customer_ids: Iterable[int], tag_names: Iterable[str]) -> int:
+    """Add existing tags to customers. Unknown tag names raise ValidationError; nothing is written.
+
+    Returns the number of (customer, tag) links added. Atomic.
+    """
+    names = sorted({n.strip() for n in tag_names if n and n.strip()})
+    tags = list(Tag.objects.filter(name__in=names))
+    unknown = sorted(set(names) - {t.name for t in tags})
+    if unknown:
+        raise ValidationError(
+            {"tags": _("Unknown tag: %(names)s.") % {"names": ", ".join(unknown)}}, code="unknown"
+        )
+    through = Customer.tags.through
+    ids = list(customer_ids)
+    with transaction.atomic():
+        before = through.objects.filter(customer_id__in=ids, tag__in=tags).count()
+        through.objects.bulk_create(
+            [through(customer_id=c, tag_id=t.pk) for c in ids for t in tags], ignore_conflicts=True
+        )
+        after = through.objects.filter(customer_id__in=ids, tag__in=tags).count()
+    return after - before
+
+
+def tag_customer_by_name(customer: Customer, name: str) -> Tag:
+    """Attach a tag by name, creating the tag if needed (used by automation such as keyword rules)."""
+    tag, _created = Tag.objects.get_or_create(name=name[:64])
+    customer.tags.add(tag)
+    return tag
+
+
+_FILLABLE = ("name", "phone", "email", "gender", "city", "birthday", "owner")
+
+
+def merge_customers(
+    source: Customer, target: Customer, *, by=None, reason: str = MergeRecord.Reason.MANUAL
+) -> MergeRecord:
+    """Merge `source` into `target`, which survives. Loses nothing.
+
+    Every row of every model that points at `source` through a ForeignKey (identities,
+    interactions, leads, notes, conversations, orders, memberships...) is re-pointed at `target`;
+    a model that needs more than that (a one-to-one membership, say) defines a classmethod
+    `merge_customer_rows(source, target, field_name) -> list[pk]` and does it itself. Tags are
+    united, the target's empty fields are filled from the source, the later lifecycle stage and
+    the earlier first touch win. The source row stays, with `merged_into` set, and a MergeRecord
+    lists every moved primary key and the source's fields as they were.
+
+    One transaction, both customers locked. Raises MergeError: merging a customer into itself,
+    merging a customer that is already merged, or into one that is.
+    """
+    if source.pk == target.pk:
+        raise MergeError({"source": _("A customer cannot be merged into itself.")}, code="self")
+    with transaction.atomic():
+        locked = {
+            c.pk: c
+            for c in Customer.objects.select_for_update().filter(pk__in=[source.pk, target.pk])
+        }
+        source, target = locked[source.pk], locked[target.pk]
+        if source.merged_into_id:
+            raise MergeError(
+                {
+                    "source": _("Customer #%(id)s was already merged into #%(into)s.")
+                    % {"id": source.pk, "into": source.merged_into_id}
+                },
+                code="merged",
+            )
+        if target.merged_into_id:
+            raise MergeError(
+                {
+                    "target": _("Customer #%(id)s was already merged into #%(into)s.")
+                    % {"id": target.pk, "into": target.merged_into_id}
+                },
+                code="merged",
+            )
+        snapshot = model_to_dict(source, exclude=["tags"])
+        snapshot = {k: (str(v) if v is not None else None) for k, v in snapshot.items()}
+        snapshot["created_at"] = source.created_at.isoformat()
+        snapshot["tags"] = list(source.tags.values_list("name", flat=True))
+
+        moved: dict[str, list[str]] = {}
+        for relation in Customer._meta.related_objects:
+            if relation.many_to_many or relation.related_model is MergeRecord:
+                continue
+            model = relation.related_model
+            field_name = relation.field.name
+            hook = getattr(model, "merge_customer_rows", None)
+            if hook is not None:
+                pks = hook(source, target, field_name)
+            else:
+                rows = model._base_manager.filter(**{field_name: source})
+                pks = list(rows.values_list("pk", flat=True))
+                if (
+                    pks
+                    and relation.one_to_one
+                    and model._base_manager.filter(**{field_name: target}).exists()
+                ):
+                    raise MergeError(
+                        _("Both customers have a %(model)s; it cannot be moved.")
+                        % {"model": model._meta.verbose_name},
+                        code="conflict",
+                    )
+                rows.update(**{field_name: target})
+            if pks:
+                moved.setdefault(model._meta.label, []).extend(str(pk) for pk in pks)
+
+        source_tags = list(source.tags.all())
+        if source_tags:
+            target.tags.add(*source_tags)
+            moved["crm.Tag"] = [str(t.pk) for t in source_tags]
+
+        for field in _FILLABLE:
+            if not getattr(target, field) and getattr(source, field):
+                setattr(target, field, getattr(source, field))
+                if field == "phone":
+                    target.phone_verified = source.phone_verified
+        if target.gender == "unknown" and source.gender != "unknown":
+            target.gender = source.gender
+        if source.stage_rank() > target.stage_rank():
+            target.stage = source.stage
+        if source.created_at < target.created_at:
+            target.created_at = source.created_at
+            target.first_channel = source.first_channel
+        target.consent_marketing = target.consent_marketing or source.consent_marketing
+        target.consent_privacy_at = target.consent_privacy_at or source.consent_privacy_at
+        target.save()
+
+        source.merged_into = target
+        source.save(update_fields=["merged_into", "updated_at"])
+        record = MergeRecord.objects.create(
+            source=source,
+            target=target,
+            reason=reason,
+            merged_by=by,
+            moved=moved,
+            snapshot=snapshot,
+        )
+        record_interaction(
+            target,
+            InteractionKind.MERGE,
+            Channel.SYSTEM,
+            summary=_("Merged customer #%(id)s %(name)s") % {"id": source.pk, "name": source.name},
+            subject=record,
+            data={"source": source.pk, "reason": reason},
+        )
+    return record

@@ -1,0 +1,481 @@
+"""The admin marketing staff work in: customers, leads (as a pipeline), tags, segments."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from .actions import merge_customers, tag_customers
+from .api.views import _customer_csv
+from .filtersets import CustomerFilterSet
+from .identity import duplicate_candidates, duplicate_groups
+from .models import (
+    Customer,
+    Interaction,
+    Lead,
+    LeadStatus,
+    MergeRecord,
+    Note,
+    Segment,
+    Tag,
+    normalize_phone,
+)
+
+admin.site.site_header = _("Social CRM")
+admin.site.site_title = _("Social CRM")
+admin.site.index_title = _("Weibo acquires, WeChat retains: one customer record")
+
+
+class InteractionInline(admin.TabularInline):
+    model = Interaction
+    fields = ["occurred_at", "channel", "kind", "summary"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-occurred_at", "-id"]
+    verbose_name_plural = _("timeline")
+    show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-occurred_at", "-id")
+
+
+class NoteInline(admin.StackedInline):
+    model = Note
+    fields = ["body", "author", "created_at"]
+    readonly_fields = ["author", "created_at"]
+    extra = 1
+
+
+class LeadInline(admin.TabularInline):
+    model = Lead
+    fields = ["title", "status", "source_channel", "owner", "next_step", "created_at"]
+    readonly_fields = ["created_at", "source_channel"]
+    extra = 0
+    show_change_link = True
+
+
+class CustomerAdminForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = [
+            "name",
+            "phone",
+            "email",
+            "gender",
+            "city",
+            "birthday",
+            "stage",
+            "first_channel",
+            "owner",
+            "tags",
+            "consent_marketing",
+            "consent_privacy_at",
+        ]
+
+    def clean_phone(self):
+        try:
+            return normalize_phone(self.cleaned_data.get("phone", ""))
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages)
+
+
+class BulkTagForm(forms.Form):
+    tags = forms.ModelMultipleChoiceField(
+        queryset=Tag.objects.all(), label=_("tags"), widget=forms.CheckboxSelectMultiple
+    )
+
+
+class ActiveFilter(admin.SimpleListFilter):
+    title = _("merged")
+    parameter_name = "merged"
+
+    def lookups(self, request, model_admin):
+        return [("no", _("Active customers")), ("yes", _("Merged into another"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(merged_into__isnull=False)
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(merged_into__isnull=True)
+
+    def choices(self, changelist):
+        value = self.value() or "no"
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    form = CustomerAdminForm
+    list_display = [
+        "name",
+        "masked_phone",
+        "email",
+        "city",
+        "stage",
+        "first_channel",
+        "tag_list",
+        "owner",
+        "created_at",
+    ]
+    list_filter = [
+        ActiveFilter,
+        "stage",
+        "tags",
+        "owner",
+        "first_channel",
+        "gender",
+        ("created_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["name", "phone", "email"]
+    date_hierarchy = "created_at"
+    list_select_related = ["owner"]
+    list_per_page = 50
+    inlines = [LeadInline, NoteInline, InteractionInline]
+    readonly_fields = ["created_at", "updated_at", "merged_into", "phone_verified", "duplicates"]
+    autocomplete_fields = ["owner"]
+    filter_horizontal = ["tags"]
+    actions = ["bulk_tag", "merge_selected", "export_csv"]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["name", "phone", "phone_verified", "email", "gender", "city", "birthday"]},
+        ),
+        (_("Relationship"), {"fields": ["stage", "first_channel", "owner", "tags"]}),
+        (_("Consent"), {"fields": ["consent_marketing", "consent_privacy_at"]}),
+        (_("Record"), {"fields": ["created_at", "updated_at", "merged_into", "duplicates"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("tags")
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, distinct = super().get_search_results(request, queryset, search_term)
+        try:
+            phone = normalize_phone(search_term)
+        except ValidationError:
+            return queryset, distinct
+        if phone:
+            queryset |= self.model.objects.filter(phone=phone)
+        return queryset, distinct
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, obj):
+        if len(obj.phone) == 11:
+            return f"{obj.phone[:3]}****{obj.phone[7:]}"
+        return obj.phone
+
+    @admin.display(description=_("tags"))
+    def tag_list(self, obj):
+        return ", ".join(t.name for t in obj.tags.all())
+
+    @admin.display(description=_("possible duplicates"))
+    def duplicates(self, obj):
+        if not obj.pk:
+            return "-"
+        rows = list(duplicate_candidates(obj)[:10])
+        if not rows:
+            return _("none")
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">#{} {}</a>',
+            ((reverse("admin:crm_customer_change", args=[c.pk]), c.pk, c.name) for c in rows),
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "duplicates/",
+                self.admin_site.admin_view(self.duplicates_view),
+                name="crm_customer_duplicates",
+            ),
+            path("merge/", self.admin_site.admin_view(self.merge_view), name="crm_customer_merge"),
+        ] + super().get_urls()
+
+    @admin.action(description=_("Add tags to the selected customers"))
+    def bulk_tag(self, request, queryset):
+        if "apply" in request.POST:
+            form = BulkTagForm(request.POST)
+            if form.is_valid():
+                added = tag_customers(
+                    queryset.values_list("pk", flat=True),
+                    [t.name for t in form.cleaned_data["tags"]],
+                )
+                self.message_user(request, _("%(n)d tags added.") % {"n": added}, messages.SUCCESS)
+                return None
+        else:
+            form = BulkTagForm()
+        return render(
+            request,
+            "admin/crm/bulk_tag.html",
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "customers": queryset,
+                "title": _("Add tags"),
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description=_("Merge the selected customers"), permissions=["merge"])
+    def merge_selected(self, request, queryset):
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        return HttpResponseRedirect(reverse("admin:crm_customer_merge") + f"?ids={ids}")
+
+    def has_merge_permission(self, request):
+        return request.user.has_perm("crm.merge_customer")
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("crm.export_customer")
+
+    @admin.action(description=_("Export the selected customers (CSV)"), permissions=["export"])
+    def export_csv(self, request, queryset):
+        return StreamingHttpResponse(
+            _customer_csv(queryset.prefetch_related("tags")),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
+        )
+
+    def merge_view(self, request):
+        """Choose the surviving customer among the selected ones and merge the others into it."""
+        if not self.has_merge_permission(request):
+            raise PermissionDenied
+        raw = request.POST.get("ids") or request.GET.get("ids", "")
+        ids = [int(x) for x in raw.split(",") if x.strip().isdigit()]
+        customers = list(Customer.objects.filter(pk__in=ids).prefetch_related("tags"))
+        if len(customers) < 2:
+            self.message_user(request, _("Select at least two customers to merge."), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:crm_customer_changelist"))
+        if request.method == "POST" and request.POST.get("target"):
+            target = get_object_or_404(Customer, pk=request.POST["target"])
+            try:
+                for source in customers:
+                    if source.pk != target.pk:
+                        merge_customers(source, target, by=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(n)d customers merged into #%(id)s.")
+                    % {"n": len(customers) - 1, "id": target.pk},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:crm_customer_change", args=[target.pk]))
+        return render(
+            request,
+            "admin/crm/merge.html",
+            {
+                **self.admin_site.each_context(request),
+                "customers": customers,
+                "ids": raw,
+                "title": _("Merge customers"),
+                "opts": self.model._meta,
+            },
+        )
+
+    def duplicates_view(self, request):
+        groups = duplicate_groups(limit=100)
+        by_id = Customer.objects.in_bulk([i for g in groups for i in g["ids"]])
+        for group in groups:
+            group["customers"] = [by_id[i] for i in group["ids"] if i in by_id]
+            group["ids_param"] = ",".join(str(i) for i in group["ids"])
+        return render(
+            request,
+            "admin/crm/duplicates.html",
+            {
+                **self.admin_site.each_context(request),
+                "groups": groups,
+                "title": _("Possible duplicate customers"),
+                "opts": self.model._meta,
+                "can_merge": self.has_merge_permission(request),
+            },
+        )
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "customer_link",
+        "status",
+        "source_channel",
+        "source_object",
+        "owner",
+        "next_step",
+        "next_step_at",
+        "created_at",
+    ]
+    list_filter = ["status", "source_channel", "owner", ("created_at", admin.DateFieldListFilter)]
+    list_editable = ["status", "owner", "next_step"]
+    search_fields = ["title", "customer__name", "customer__phone"]
+    list_select_related = ["customer", "owner", "source_type"]
+    autocomplete_fields = ["customer", "owner"]
+    readonly_fields = ["source_object", "converted_at", "created_at", "updated_at"]
+    fields = [
+        "customer",
+        "title",
+        "status",
+        "source_channel",
+        "source_object",
+        "owner",
+        "next_step",
+        "next_step_at",
+        "lost_reason",
+        "lost_note",
+        "converted_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description=_("customer"))
+    def customer_link(self, obj):
+        url = reverse("admin:crm_customer_change", args=[obj.customer_id])
+        return format_html('<a href="{}">{}</a>', url, obj.customer)
+
+    @admin.display(description=_("source"))
+    def source_object(self, obj):
+        if not obj.source_type_id:
+            return "-"
+        try:
+            url = reverse(
+                f"admin:{obj.source_type.app_label}_{obj.source_type.model}_change",
+                args=[obj.source_id],
+            )
+        except Exception:  # noqa: BLE001  the source model may have no admin page
+            return f"{obj.source_type.model} {obj.source_id}"
+        return format_html('<a href="{}">{} {}</a>', url, obj.source_type.model, obj.source_id)
+
+    def get_urls(self):
+        return [
+            path(
+                "pipeline/",
+                self.admin_site.admin_view(self.pipeline_view),
+                name="crm_lead_pipeline",
+            ),
+        ] + super().get_urls()
+
+    def pipeline_view(self, request):
+        """The leads as a pipeline: one column per status, newest first in each."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        leads = Lead.objects.select_related("customer", "owner").order_by("-created_at")
+        if request.GET.get("owner") == "me":
+            leads = leads.filter(owner=request.user)
+        columns = []
+        counts = dict(Lead.objects.values_list("status").annotate(n=Count("id")))
+        for status, label in LeadStatus.choices:
+            columns.append(
+                {
+                    "status": status,
+                    "label": label,
+                    "count": counts.get(status, 0),
+                    "leads": leads.filter(status=status)[:50],
+                }
+            )
+        return render(
+            request,
+            "admin/crm/pipeline.html",
+            {
+                **self.admin_site.each_context(request),
+                "columns": columns,
+                "title": _("Lead pipeline"),
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "color", "description", "customer_count"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n=Count("customers"))
+
+    @admin.display(description=_("customers"), ordering="n")
+    def customer_count(self, obj):
+        return obj.n
+
+
+class SegmentAdminForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ["name", "description", "filters", "owner"]
+
+    def clean_filters(self):
+        try:
+            return CustomerFilterSet.validate_saved(self.cleaned_data["filters"])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict.get("filters", exc.messages))
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    form = SegmentAdminForm
+    list_display = ["name", "description", "member_count", "counted_at", "members_link"]
+    search_fields = ["name"]
+    readonly_fields = ["member_count", "counted_at"]
+
+    @admin.display(description=_("members"))
+    def members_link(self, obj):
+        url = reverse("admin:crm_segment_members", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Show members"))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/members/",
+                self.admin_site.admin_view(self.members_view),
+                name="crm_segment_members",
+            ),
+        ] + super().get_urls()
+
+    def members_view(self, request, pk):
+        """The customers matching the segment now (the filter is re-run)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        segment = get_object_or_404(Segment, pk=pk)
+        rows = segment.customers().select_related("owner").prefetch_related("tags")
+        total = rows.count()
+        return render(
+            request,
+            "admin/crm/segment_members.html",
+            {
+                **self.admin_site.each_context(request),
+                "segment": segment,
+                "customers": rows.order_by("-created_at")[:200],
+                "total": total,
+                "title": _("Members of segment %(name)s") % {"name": segment.name},
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(MergeRecord)
+class MergeRecordAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "source", "target", "reason", "merged_by"]
+    list_filter = ["reason"]
+    readonly_fields = ["source", "target", "reason", "merged_by", "moved", "snapshot", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,225 @@
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from ..actions import set_stage
+from ..filtersets import CustomerFilterSet
+from ..models import (
+    Customer,
+    Interaction,
+    Lead,
+    LeadStatus,
+    MergeRecord,
+    Note,
+    Segment,
+    Tag,
+    normalize_phone,
+)
+
+
+class TagNameField(serializers.SlugRelatedField):
+    default_error_messages = {
+        "does_not_exist": _("Unknown tag: {value}."),
+        "invalid": _("A tag is given by its name."),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="name", queryset=Tag.objects.all(), **kwargs)
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    tags = TagNameField(many=True, required=False)
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.filter(is_staff=True), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "name",
+            "phone",
+            "phone_verified",
+            "email",
+            "gender",
+            "city",
+            "birthday",
+            "owner",
+            "stage",
+            "first_channel",
+            "tags",
+            "consent_marketing",
+            "consent_privacy_at",
+            "created_at",
+            "updated_at",
+            "merged_into",
+        ]
+        read_only_fields = ["phone_verified", "created_at", "updated_at", "merged_into"]
+
+    def validate_phone(self, value):
+        try:
+            return normalize_phone(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages)
+
+    def validate_email(self, value):
+        return (value or "").strip().lower()
+
+    def update(self, instance, validated_data):
+        stage = validated_data.pop("stage", instance.stage)
+        with transaction.atomic():
+            if "phone" in validated_data and validated_data["phone"] != instance.phone:
+                instance.phone_verified = False
+            instance = super().update(instance, validated_data)
+            if stage != instance.stage:
+                set_stage(instance, stage, by=self.context["request"].user)
+        return instance
+
+
+class InteractionSerializer(serializers.ModelSerializer):
+    subject_type = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Interaction
+        fields = [
+            "id",
+            "kind",
+            "channel",
+            "occurred_at",
+            "summary",
+            "data",
+            "subject_type",
+            "subject_id",
+        ]
+
+    def get_subject_type(self, obj) -> str | None:
+        if obj.subject_type_id is None:
+            return None
+        from django.contrib.contenttypes.models import ContentType
+
+        ct = ContentType.objects.get_for_id(obj.subject_type_id)  # cached per process
+        return f"{ct.app_label}.{ct.model}"
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author = serializers.StringRelatedField()
+
+    class Meta:
+        model = Note
+        fields = ["id", "body", "author", "created_at"]
+        read_only_fields = ["author", "created_at"]
+
+
+class MergeRequestSerializer(serializers.Serializer):
+    source = serializers.PrimaryKeyRelatedField(
+        queryset=Customer.objects.all(),
+        help_text="The customer merged into this one (it stops being listed).",
+    )
+
+
+class MergeRecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MergeRecord
+        fields = [
+            "id",
+            "source",
+            "target",
+            "reason",
+            "merged_by",
+            "moved",
+            "snapshot",
+            "created_at",
+        ]
+
+
+class BulkTagSerializer(serializers.Serializer):
+    customers = serializers.ListField(
+        child=serializers.IntegerField(), min_length=1, max_length=10000
+    )
+    tags = serializers.ListField(child=serializers.CharField(max_length=64), min_length=1)
+
+
+class TagSerializer(serializers.ModelSerializer):
+    customer_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "color", "description", "created_at", "customer_count"]
+        read_only_fields = ["created_at"]
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Segment
+        fields = [
+            "id",
+            "name",
+            "description",
+            "filters",
+            "owner",
+            "member_count",
+            "counted_at",
+            "created_at",
+        ]
+        read_only_fields = ["owner", "member_count", "counted_at", "created_at"]
+
+    def validate_filters(self, value):
+        try:
+            return CustomerFilterSet.validate_saved(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict.get("filters", exc.messages))
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.filter(is_staff=True), allow_null=True, required=False
+    )
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.active())
+    source = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "customer",
+            "title",
+            "status",
+            "source_channel",
+            "source",
+            "owner",
+            "next_step",
+            "next_step_at",
+            "lost_reason",
+            "lost_note",
+            "created_at",
+            "updated_at",
+            "converted_at",
+        ]
+        read_only_fields = ["created_at", "updated_at", "converted_at"]
+
+    def get_source(self, obj) -> dict | None:
+        if not obj.source_type_id:
+            return None
+        from django.contrib.contenttypes.models import ContentType
+
+        ct = ContentType.objects.get_for_id(obj.source_type_id)
+        return {"type": f"{ct.app_label}.{ct.model}", "id": obj.source_id}
+
+    def validate(self, attrs):
+        status = attrs.get("status", getattr(self.instance, "status", LeadStatus.NEW))
+        reason = attrs.get("lost_reason", getattr(self.instance, "lost_reason", ""))
+        if status == LeadStatus.LOST and not reason:
+            raise serializers.ValidationError(
+                {"lost_reason": _("A lost lead needs a lost reason.")}
+            )
+        if status != LeadStatus.LOST and reason:
+            raise serializers.ValidationError(
+                {"lost_reason": _("Only a lost lead has a lost reason.")}
+            )
+        if status == LeadStatus.CONVERTED and not getattr(self.instance, "converted_at", None):
+            from django.utils import timezone
+
+            attrs["converted_at"] = timezone.now()
+        return attrs

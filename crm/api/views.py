@@ -1,0 +1,239 @@
+import csv
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count, Prefetch
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from ..actions import add_note, create_lead, merge_customers, tag_customers
+from ..filtersets import CustomerFilterSet, LeadFilterSet, SegmentFilterSet, TagFilterSet
+from ..identity import duplicate_candidates
+from ..models import Customer, Interaction, Lead, Segment, Tag
+from .serializers import (
+    BulkTagSerializer,
+    CustomerSerializer,
+    InteractionSerializer,
+    LeadSerializer,
+    MergeRecordSerializer,
+    MergeRequestSerializer,
+    NoteSerializer,
+    SegmentSerializer,
+    TagSerializer,
+)
+
+
+def _as_drf_error(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+class CustomerViewSet(viewsets.ModelViewSet):
+    """Master customer records (active ones; merged customers are not listed)."""
+
+    queryset = (
+        Customer.objects.active()
+        .select_related("owner")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.only("id", "name")))
+    )
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilterSet
+    ordering_fields = ["created_at", "updated_at", "name", "stage", "id"]
+    ordering = ["-created_at", "-id"]
+    action_permissions = {
+        "merge": ["crm.merge_customer"],
+        "export": ["crm.export_customer"],
+        "bulk_tag": ["crm.change_customer"],
+        "timeline": ["crm.view_customer"],
+        "duplicates": ["crm.view_customer"],
+        "notes": ["crm.view_note"],
+    }
+
+    def get_queryset(self):
+        # Details may name a merged customer (to see where it went); lists only active ones.
+        if self.action in ("retrieve", "timeline"):
+            return Customer.objects.select_related("owner").prefetch_related("tags")
+        return super().get_queryset()
+
+    @extend_schema(request=MergeRequestSerializer, responses=MergeRecordSerializer)
+    @action(detail=True, methods=["post"])
+    def merge(self, request, pk=None):
+        """Merge the customer named in `source` into this one; this one survives."""
+        target = self.get_object()
+        body = MergeRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            record = merge_customers(body.validated_data["source"], target, by=request.user)
+        except DjangoValidationError as exc:
+            raise _as_drf_error(exc)
+        return Response(MergeRecordSerializer(record).data, status=status.HTTP_200_OK)
+
+    @extend_schema(responses=InteractionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        """The customer's unified timeline, newest first (`?kind=`, `?channel=`)."""
+        customer = self.get_object()
+        rows = Interaction.objects.filter(customer=customer).order_by("-occurred_at", "-id")
+        for param in ("kind", "channel"):
+            if request.query_params.get(param):
+                rows = rows.filter(**{param: request.query_params[param]})
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(InteractionSerializer(page, many=True).data)
+
+    @extend_schema(responses=CustomerSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def duplicates(self, request, pk=None):
+        """Customers that may be the same person (same email, name + city, or phone)."""
+        rows = (
+            duplicate_candidates(self.get_object()).select_related("owner").prefetch_related("tags")
+        )
+        return Response(CustomerSerializer(rows[:50], many=True).data)
+
+    @extend_schema(request=NoteSerializer, responses=NoteSerializer(many=True))
+    @action(detail=True, methods=["get", "post"])
+    def notes(self, request, pk=None):
+        customer = self.get_object()
+        if request.method == "POST":
+            if not request.user.has_perm("crm.add_note"):
+                self.permission_denied(request)
+            body = NoteSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            note = add_note(customer, body.validated_data["body"], author=request.user)
+            return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
+        rows = customer.notes.select_related("author")
+        return Response(NoteSerializer(rows, many=True).data)
+
+    @extend_schema(request=BulkTagSerializer, responses={200: dict})
+    @action(detail=False, methods=["post"], url_path="bulk-tag")
+    def bulk_tag(self, request):
+        """Add tags (by name, which must exist) to many customers at once."""
+        body = BulkTagSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ids = body.validated_data["customers"]
+        known = set(Customer.objects.active().filter(pk__in=ids).values_list("pk", flat=True))
+        missing = sorted(set(ids) - known)
+        if missing:
+            raise ValidationError({"customers": [f"Unknown customer: {missing[:20]}"]})
+        try:
+            added = tag_customers(ids, body.validated_data["tags"])
+        except DjangoValidationError as exc:
+            raise _as_drf_error(exc)
+        return Response({"added": added})
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    @action(detail=False, methods=["get"])
+    def export(self, request):
+        """The filtered customers as CSV (UTF-8 with BOM, so Excel opens Chinese correctly)."""
+        rows = self.filter_queryset(self.get_queryset())
+        return StreamingHttpResponse(
+            _customer_csv(rows),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
+        )
+
+
+CSV_HEADER = [
+    "编号",
+    "姓名",
+    "手机",
+    "邮箱",
+    "性别",
+    "城市",
+    "生命周期阶段",
+    "首次接触渠道",
+    "标签",
+    "创建时间",
+]
+
+
+def _customer_csv(rows):
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+    yield "\ufeff" + writer.writerow(CSV_HEADER)
+    for c in rows.iterator(chunk_size=2000):
+        yield writer.writerow(
+            [
+                c.pk,
+                c.name,
+                c.phone,
+                c.email,
+                c.get_gender_display(),
+                c.city,
+                c.get_stage_display(),
+                c.get_first_channel_display(),
+                " ".join(t.name for t in c.tags.all()),
+                timezone.localtime(c.created_at).strftime("%Y-%m-%d %H:%M"),
+            ]
+        )
+
+
+class TagViewSet(viewsets.ModelViewSet):
+    queryset = Tag.objects.annotate(customer_count=Count("customers"))
+    serializer_class = TagSerializer
+    filterset_class = TagFilterSet
+    ordering_fields = ["name", "created_at", "customer_count"]
+    ordering = ["name"]
+
+
+class SegmentViewSet(viewsets.ModelViewSet):
+    """Saved customer filters; `customers` re-runs the filter now."""
+
+    queryset = Segment.objects.all()
+    serializer_class = SegmentSerializer
+    filterset_class = SegmentFilterSet
+    ordering_fields = ["name", "created_at", "member_count"]
+    ordering = ["name"]
+    action_permissions = {"customers": ["crm.view_segment", "crm.view_customer"]}
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+
+    @extend_schema(responses=CustomerSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def customers(self, request, pk=None):
+        segment = self.get_object()
+        rows = segment.customers().select_related("owner").prefetch_related("tags")
+        rows = rows.order_by("-created_at", "-id")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(CustomerSerializer(page, many=True).data)
+
+
+class LeadViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Sales leads; creating one moves its customer to stage `lead` and assigns an owner."""
+
+    queryset = Lead.objects.select_related("customer", "owner")
+    serializer_class = LeadSerializer
+    filterset_class = LeadFilterSet
+    ordering_fields = ["created_at", "updated_at", "status", "next_step_at", "id"]
+    ordering = ["-created_at", "-id"]
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        lead, _created = create_lead(
+            data["customer"],
+            data["title"],
+            source_channel=data.get("source_channel", "manual"),
+            owner=data.get("owner"),
+        )
+        extra = {
+            k: v
+            for k, v in data.items()
+            if k in ("status", "next_step", "next_step_at", "lost_reason", "lost_note")
+        }
+        if extra:
+            Lead.objects.filter(pk=lead.pk).update(**extra)
+            lead.refresh_from_db()
+        serializer.instance = lead

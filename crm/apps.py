@@ -1,0 +1,40 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class CrmConfig(AppConfig):
+    name = "crm"
+    verbose_name = _("Customers")
+    role_permissions = {
+        "marketing": [
+            f"{verb}_{model}"
+            for model in ("customer", "tag", "segment", "lead", "note")
+            for verb in ("view", "add", "change", "delete")
+        ]
+        + [
+            "merge_customer",
+            "export_customer",
+            "view_interaction",
+            "view_mergerecord",
+            "view_customerkey",
+        ],
+        "agent": [
+            "view_customer",
+            "change_customer",
+            "view_tag",
+            "view_segment",
+            "view_lead",
+            "add_lead",
+            "change_lead",
+            "view_note",
+            "add_note",
+            "view_interaction",
+        ],
+    }
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the deploy checks)
+        from .roles import sync_roles
+
+        post_migrate.connect(sync_roles, dispatch_uid="crm.sync_roles")

@@ -1,0 +1,136 @@
+"""One FilterSet per model, used by the API lists, the admin pages and saved segments."""
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from .models import Channel, Customer, Lead, LeadStatus, Segment, Stage, Tag, normalize_phone
+
+
+class CustomerFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label=_lazy("name, phone or email"))
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
+    tag = django_filters.ModelMultipleChoiceFilter(
+        field_name="tags__name",
+        to_field_name="name",
+        queryset=Tag.objects.all(),
+        label=_lazy("tag"),
+    )
+    channel = django_filters.MultipleChoiceFilter(
+        field_name="first_channel", choices=Channel.choices, label=_lazy("first-touch channel")
+    )
+    city = django_filters.CharFilter()
+    owner = django_filters.NumberFilter(field_name="owner_id")
+    created = django_filters.DateFromToRangeFilter(field_name="created_at")
+    has_phone = django_filters.BooleanFilter(method="filter_has_phone")
+    consent_marketing = django_filters.BooleanFilter()
+
+    class Meta:
+        model = Customer
+        fields = [
+            "q",
+            "stage",
+            "tag",
+            "channel",
+            "city",
+            "owner",
+            "created",
+            "gender",
+            "has_phone",
+            "consent_marketing",
+        ]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        query = Q(name__icontains=value) | Q(email__iexact=value.lower())
+        try:
+            query |= Q(phone=normalize_phone(value))
+        except ValidationError:
+            pass
+        return queryset.filter(query)
+
+    def filter_has_phone(self, queryset, name, value):
+        return queryset.exclude(phone="") if value else queryset.filter(phone="")
+
+    @classmethod
+    def saved_field_names(cls) -> list[str]:
+        """The query parameter names a segment may use (a date range expands to two)."""
+        names = []
+        for name, f in cls.base_filters.items():
+            if isinstance(f, django_filters.DateFromToRangeFilter):
+                names += [f"{name}_after", f"{name}_before"]
+            else:
+                names.append(name)
+        return names
+
+    @classmethod
+    def validate_saved(cls, filters) -> dict:
+        """Check a segment's saved filters; raise ValidationError naming the bad field."""
+        if not isinstance(filters, dict):
+            raise ValidationError({"filters": _("Filters must be an object of field: value.")})
+        allowed = cls.saved_field_names()
+        unknown = sorted(set(filters) - set(allowed))
+        if unknown:
+            raise ValidationError(
+                {
+                    "filters": _("Unknown filter field: %(fields)s. Allowed: %(allowed)s.")
+                    % {"fields": ", ".join(unknown), "allowed": ", ".join(allowed)}
+                }
+            )
+        filterset = cls(data=_as_query(filters), queryset=Customer.objects.active())
+        if not filterset.is_valid():
+            messages = [f"{field}: {' '.join(errs)}" for field, errs in filterset.errors.items()]
+            raise ValidationError({"filters": "; ".join(messages)})
+        return filters
+
+    @classmethod
+    def apply_saved(cls, filters):
+        cls.validate_saved(filters)
+        filterset = cls(data=_as_query(filters), queryset=Customer.objects.active())
+        return filterset.qs.distinct()
+
+
+def _as_query(filters: dict):
+    from django.http import QueryDict
+
+    query = QueryDict(mutable=True)
+    for key, value in filters.items():
+        if isinstance(value, list):
+            query.setlist(key, [str(v) for v in value])
+        elif isinstance(value, bool):
+            query[key] = "true" if value else "false"
+        else:
+            query[key] = str(value)
+    return query
+
+
+class TagFilterSet(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Tag
+        fields = ["name"]
+
+
+class SegmentFilterSet(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Segment
+        fields = ["name", "owner"]
+
+
+class LeadFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=LeadStatus.choices)
+    source_channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
+    owner = django_filters.NumberFilter(field_name="owner_id")
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    created = django_filters.DateFromToRangeFilter(field_name="created_at")
+
+    class Meta:
+        model = Lead
+        fields = ["status", "source_channel", "owner", "customer", "created"]

@@ -1,0 +1,3 @@
+"""Pages and webhooks of this app (mounted by crm.urls)."""
+
+urlpatterns: list = []

@@ -1,0 +1,63 @@
+"""Fixtures shared by every app's tests: staff users in each role and API clients for them."""
+
+import pytest
+from django.contrib.auth.models import Group, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+ROLES = ("marketing", "agent", "manager")
+
+
+def make_staff(username: str, role: str | None = None, superuser: bool = False) -> User:
+    user = User.objects.create_user(
+        username, password="pw-" + username, is_staff=True, is_superuser=superuser
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def marketing_user(db):
+    return make_staff("mkt", "marketing")
+
+
+@pytest.fixture
+def agent_user(db):
+    return make_staff("agent", "agent")
+
+
+@pytest.fixture
+def manager_user(db):
+    return make_staff("manager", "manager")
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_staff("root", superuser=True)
+
+
+def client_for(user: User | None) -> APIClient:
+    """An API client authenticated with the user's token (the way other systems call us)."""
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api(marketing_user):
+    """An API client acting as a marketing user, the main API user."""
+    return client_for(marketing_user)
+
+
+@pytest.fixture
+def role_clients(marketing_user, agent_user, manager_user, admin_user):
+    return {
+        "marketing": client_for(marketing_user),
+        "agent": client_for(agent_user),
+        "manager": client_for(manager_user),
+        "superuser": client_for(admin_user),
+        "anonymous": client_for(None),
+    }
