@@ -34,7 +34,7 @@ class CrmConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the deploy checks)
+        from . import checks, tasks  # noqa: F401  (registers deploy checks and tasks)
         from .roles import sync_roles
 
         post_migrate.connect(sync_roles, dispatch_uid="crm.sync_roles")

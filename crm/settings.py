@@ -195,6 +195,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "crm.tasks.refresh_segment_counts_task",
         "schedule": crontab(minute="*/30"),
     },
+    "sweep-raw-deliveries": {
+        "task": "crm.tasks.sweep_raw_deliveries_task",
+        "schedule": 60.0,
+    },
 }
 
 LOGGING = {

@@ -1,6 +1,7 @@
 """Periodic jobs of the crm app. Tasks are thin wrappers around plain functions."""
 
 from celery import shared_task
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from .models import Segment
@@ -10,7 +11,10 @@ def refresh_segment_counts() -> int:
     """Re-run every segment and store its current member count. Returns segments counted."""
     count = 0
     for segment in Segment.objects.all():
-        segment.member_count = segment.customers().count()
+        try:
+            segment.member_count = segment.customers().count()
+        except ValidationError:  # its filter names a tag that was deleted since
+            continue
         segment.counted_at = timezone.now()
         segment.save(update_fields=["member_count", "counted_at"])
         count += 1
@@ -20,3 +24,11 @@ def refresh_segment_counts() -> int:
 @shared_task
 def refresh_segment_counts_task() -> int:
     return refresh_segment_counts()
+
+
+@shared_task
+def sweep_raw_deliveries_task() -> int:
+    """Re-enqueue raw webhook deliveries that were stored but not processed."""
+    from .ingestion import sweep_raw_deliveries
+
+    return sweep_raw_deliveries()

@@ -420,7 +420,7 @@ class Segment(models.Model):
 
     def customers(self) -> CustomerQuerySet:
         """Active customers matching the saved filters, as of now."""
-        from .filtersets import CustomerFilterSet
+        from ..filtersets import CustomerFilterSet
 
         return CustomerFilterSet.apply_saved(self.filters)
 

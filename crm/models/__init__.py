@@ -1,0 +1,33 @@
+"""crm models, split by topic: the customer record, the shared inbox, raw webhook deliveries."""
+
+from .customers import *  # noqa: F403
+from .customers import (  # noqa: F401
+    OPEN_LEAD_STATUSES,
+    Channel,
+    Customer,
+    CustomerKey,
+    CustomerQuerySet,
+    Gender,
+    Interaction,
+    InteractionKind,
+    Lead,
+    LeadStatus,
+    LostReason,
+    MergeRecord,
+    Note,
+    Segment,
+    Stage,
+    Tag,
+    normalize_email,
+    normalize_phone,
+)
+from .inbox import (  # noqa: F401
+    ACTIVE_STATUSES,
+    Conversation,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Message,
+    SenderKind,
+)
+from .raw import RawDelivery  # noqa: F401
