@@ -354,6 +354,7 @@ def merge_customers(
         source_tags = list(source.tags.all())
         if source_tags:
             target.tags.add(*source_tags)
+            source.tags.clear()  # the snapshot keeps their names
             moved["crm.Tag"] = [str(t.pk) for t in source_tags]
 
         for field in _FILLABLE:

@@ -5,14 +5,20 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from drf_spectacular.utils import extend_schema_field
 
 from .models import Channel, Customer, Lead, LeadStatus, Segment, Stage, Tag, normalize_phone
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class TagNameFilter(django_filters.ModelMultipleChoiceFilter):
+    """Tags by name (`?tag=VIP&tag=母婴`): customers with any of them."""
 
 
 class CustomerFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label=_lazy("name, phone or email"))
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    tag = django_filters.ModelMultipleChoiceFilter(
+    tag = TagNameFilter(
         field_name="tags__name",
         to_field_name="name",
         queryset=Tag.objects.all(),

@@ -69,7 +69,9 @@ def _resolve_once(channel, keys, defaults, customer, at) -> Customer:
     for kind, value in keys.items():
         query |= Q(kind=kind, value=value)
     found = list(CustomerKey.objects.filter(query).select_related("customer")) if keys else []
-    candidates = {_survivor(k.customer).pk: k for k in found}
+    # The key that ties the customers together names the merge reason.
+    kinds = [k.kind for k in found] or list(keys)
+    reason = _REASON_BY_KEY.get(kinds[0], MergeRecord.Reason.UNIONID) if kinds else None
     owners = [_survivor(k.customer) for k in found]
     if customer is not None:
         owners.append(_survivor(customer))
@@ -85,8 +87,6 @@ def _resolve_once(channel, keys, defaults, customer, at) -> Customer:
         ordered = sorted(unique.values(), key=lambda c: (c.created_at, c.pk))
         survivor = ordered[0]
         for other in ordered[1:]:
-            key = candidates.get(other.pk)
-            reason = _REASON_BY_KEY.get(key.kind if key else "", MergeRecord.Reason.UNIONID)
             merge_customers(other, survivor, reason=reason)
         survivor.refresh_from_db()
     for kind, value in keys.items():

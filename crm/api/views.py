@@ -52,6 +52,13 @@ class CustomerViewSet(viewsets.ModelViewSet):
         "notes": ["crm.view_note"],
     }
 
+    def filter_queryset(self, queryset):
+        # List filters (`?channel=`, `?q=`...) select customers; they must not hide the one a
+        # detail route names (the timeline takes its own `?channel=`).
+        if self.detail:
+            return queryset
+        return super().filter_queryset(queryset)
+
     def get_queryset(self):
         # Details may name a merged customer (to see where it went); lists only active ones.
         if self.action in ("retrieve", "timeline"):
