@@ -137,6 +137,8 @@ def main(argv: list[str]) -> int:
                 env["REDIS_URL"] = url
         # The suite drives tasks inline unless a test starts a worker itself.
         env.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+        # Live-server threads must not keep connections that block dropping the test database.
+        env.setdefault("DB_CONN_MAX_AGE", "0")
         print(f"tests: database {env['DATABASE_URL']}, redis {env['REDIS_URL']}", flush=True)
         return subprocess.call(argv, env=env)
     finally:
