@@ -88,6 +88,8 @@ TEMPLATES = [
     },
 ]
 
+if not os.environ.get("DATABASE_URL"):
+    (BASE_DIR / "var").mkdir(exist_ok=True)  # the default SQLite file lives there
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'crm.sqlite3'}",
