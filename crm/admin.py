@@ -152,6 +152,9 @@ class CustomerAdmin(admin.ModelAdmin):
     autocomplete_fields = ["owner"]
     filter_horizontal = ["tags"]
     actions = ["bulk_tag", "merge_selected", "export_csv"]
+
+    class Media:
+        css = {"all": ["crm/admin.css"]}
     fieldsets = [
         (
             None,
@@ -324,6 +327,9 @@ class LeadAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "source_channel", "owner", ("created_at", admin.DateFieldListFilter)]
     list_editable = ["status", "owner", "next_step"]
+
+    class Media:
+        css = {"all": ["crm/admin.css"]}
     search_fields = ["title", "customer__name", "customer__phone"]
     list_select_related = ["customer", "owner", "source_type"]
     autocomplete_fields = ["customer", "owner"]
