@@ -296,7 +296,10 @@ class CustomerAdmin(admin.ModelAdmin):
     def duplicates_view(self, request):
         groups = duplicate_groups(limit=100)
         by_id = Customer.objects.in_bulk([i for g in groups for i in g["ids"]])
+        labels = {"phone": _("Same phone"), "email": _("Same email"),
+                  "name_city": _("Same name in the same city")}
         for group in groups:
+            group["label"] = labels[group["key"]]
             group["customers"] = [by_id[i] for i in group["ids"] if i in by_id]
             group["ids_param"] = ",".join(str(i) for i in group["ids"])
         return render(
