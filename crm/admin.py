@@ -155,6 +155,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["crm/admin.css"]}
+
     fieldsets = [
         (
             None,
@@ -296,8 +297,11 @@ class CustomerAdmin(admin.ModelAdmin):
     def duplicates_view(self, request):
         groups = duplicate_groups(limit=100)
         by_id = Customer.objects.in_bulk([i for g in groups for i in g["ids"]])
-        labels = {"phone": _("Same phone"), "email": _("Same email"),
-                  "name_city": _("Same name in the same city")}
+        labels = {
+            "phone": _("Same phone"),
+            "email": _("Same email"),
+            "name_city": _("Same name in the same city"),
+        }
         for group in groups:
             group["label"] = labels[group["key"]]
             group["customers"] = [by_id[i] for i in group["ids"] if i in by_id]
@@ -333,6 +337,7 @@ class LeadAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["crm/admin.css"]}
+
     search_fields = ["title", "customer__name", "customer__phone"]
     list_select_related = ["customer", "owner", "source_type"]
     autocomplete_fields = ["customer", "owner"]

@@ -198,6 +198,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "crm.tasks.refresh_segment_counts_task",
         "schedule": crontab(minute="*/30"),
     },
+    "snapshot-kpis-nightly": {
+        "task": "dashboards.tasks.snapshot_kpis_task",
+        "schedule": crontab(hour=2, minute=10),
+    },
     "sweep-raw-deliveries": {
         "task": "crm.tasks.sweep_raw_deliveries_task",
         "schedule": 60.0,
