@@ -14,8 +14,19 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 # Runs the product on SQLite with inline tasks: no database or Redis server needed.
+# The platform clients talk to the local sandboxes the demo starts (see each app's sandbox.py).
+DEMO_ENV := \
+	WECHAT_API_BASE=http://127.0.0.1:8101 \
+	WEIBO_API_BASE=http://127.0.0.1:8102 \
+	WEIBO_MESSAGES_API_BASE=http://127.0.0.1:8102 \
+	WEIBO_APP_KEY=sandbox-app-key \
+	WEIBO_APP_SECRET=sandbox-app-secret \
+	WECHATPAY_API_BASE=http://127.0.0.1:8103 \
+	WECHAT_OAUTH_BASE=http://127.0.0.1:8103 \
+	WECHAT_OAUTH_API_BASE=http://127.0.0.1:8103
+
 demo: install
-	$(PY) manage.py demo
+	$(DEMO_ENV) $(PY) manage.py demo $(DEMO_ARGS)
 
 # The whole suite against real PostgreSQL and Redis (found or started by tests/services.py).
 test: install browsers
@@ -48,7 +59,7 @@ browsers:
 	  echo "browser tests need Chromium: apt-get install chromium"
 
 messages:
-	cd crm && ../$(PY) ../manage.py compilemessages -l zh_Hans
+	$(PY) manage.py compilemessages -l zh_Hans --ignore=".venv/*"
 
 clean:
 	rm -rf var/crm.sqlite3 var/static

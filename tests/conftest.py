@@ -94,6 +94,11 @@ def browser_page():
         yield page
         context.close()
         browser.close()
+    # The live server's thread shares these connections; close them so the test database can
+    # be dropped at the end of the run ("database is being accessed by other users").
+    from django.db import connections
+
+    connections.close_all()
 
 
 def admin_login(page, base_url: str, username: str, password: str) -> None:

@@ -48,7 +48,8 @@ def wait_for(host: str, port: int, seconds: float = 20) -> bool:
     return False
 
 
-def start_postgres(cleanup: list) -> str | None:
+def start_postgres(cleanup: list, info: dict | None = None) -> str | None:
+    """Start a throwaway PostgreSQL; `info` receives its data directory and port."""
     initdb, pg_ctl = find_binary("initdb"), find_binary("pg_ctl")
     if not (initdb and pg_ctl):
         return None
@@ -87,6 +88,8 @@ def start_postgres(cleanup: list) -> str | None:
         )
     )
     cleanup.append(lambda: shutil.rmtree(root, ignore_errors=True))
+    if info is not None:
+        info.update(data=data, root=root, port=port)
     return f"postgres://postgres@127.0.0.1:{port}/crm"
 
 
