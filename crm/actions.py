@@ -16,8 +16,10 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .audit import record_audit
 from .models import (
     OPEN_LEAD_STATUSES,
+    AuditAction,
     Channel,
     Customer,
     Interaction,
@@ -109,7 +111,7 @@ def advance_stage(
         InteractionKind.STAGE_CHANGE,
         channel,
         occurred_at=at,
-        summary=f"{Stage(previous).label} → {Stage(stage).label}",
+        summary=f"{Stage(previous or Stage.FOLLOWER).label} → {Stage(stage).label}",
         data={"from": previous, "to": stage, "reason": reason},
     )
     return True
@@ -390,5 +392,12 @@ def merge_customers(
             summary=_("Merged customer #%(id)s %(name)s") % {"id": source.pk, "name": source.name},
             subject=record,
             data={"source": source.pk, "reason": reason},
+        )
+        record_audit(
+            AuditAction.MERGE,
+            "crm.Customer",
+            target.pk,
+            f"customer #{source.pk} merged into #{target.pk} ({reason}), merge record #{record.pk}",
+            by=by,
         )
     return record

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -13,9 +13,12 @@ from django.utils.translation import gettext_lazy as _
 
 from .actions import merge_customers, tag_customers
 from .api.views import _customer_csv
+from .audit import record_audit
 from .filtersets import CustomerFilterSet
 from .identity import duplicate_candidates, duplicate_groups
 from .models import (
+    AuditAction,
+    AuditEntry,
     Conversation,
     Customer,
     Interaction,
@@ -29,6 +32,8 @@ from .models import (
     Tag,
     normalize_phone,
 )
+from .panels import customer_panels
+from .privacy import audited_export, erase_customer
 
 admin.site.site_header = _("Social CRM")
 admin.site.site_title = _("Social CRM")
@@ -151,7 +156,13 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at", "merged_into", "phone_verified", "duplicates"]
     autocomplete_fields = ["owner"]
     filter_horizontal = ["tags"]
-    actions = ["bulk_tag", "merge_selected", "export_csv"]
+    actions = [
+        "bulk_tag",
+        "merge_selected",
+        "export_csv",
+        "export_personal_data",
+        "erase_personal_data",
+    ]
 
     class Media:
         css = {"all": ["crm/admin.css"]}
@@ -168,6 +179,15 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("tags")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # What the channel apps know about this customer (membership, WeChat, Weibo...).
+        customer = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "panels": customer_panels(customer) if customer else [],
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         queryset, distinct = super().get_search_results(request, queryset, search_term)
@@ -248,13 +268,79 @@ class CustomerAdmin(admin.ModelAdmin):
     def has_export_permission(self, request):
         return request.user.has_perm("crm.export_customer")
 
+    def has_erase_permission(self, request):
+        return request.user.has_perm("crm.erase_customer")
+
     @admin.action(description=_("Export the selected customers (CSV)"), permissions=["export"])
     def export_csv(self, request, queryset):
+        record_audit(
+            AuditAction.EXPORT,
+            "crm.Customer",
+            "",
+            f"CSV export in the admin of {queryset.count()} customers",
+            by=request.user,
+        )
         return StreamingHttpResponse(
             _customer_csv(queryset.prefetch_related("tags")),
             content_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
         )
+
+    @admin.action(
+        description=_("Export the personal data of the selected customers (JSON)"),
+        permissions=["export"],
+    )
+    def export_personal_data(self, request, queryset):
+        data = [audited_export(c, by=request.user) for c in queryset.order_by("pk")]
+        return JsonResponse(
+            data,
+            safe=False,
+            json_dumps_params={"ensure_ascii": False, "indent": 2},
+            headers={"Content-Disposition": 'attachment; filename="personal-data.json"'},
+        )
+
+    @admin.action(
+        description=_("Erase the personal data of the selected customers (PIPL request)"),
+        permissions=["erase"],
+    )
+    def erase_personal_data(self, request, queryset):
+        erased, refused = 0, []
+        for customer in queryset.order_by("pk"):
+            try:
+                erase_customer(customer, by=request.user)
+            except ValidationError as exc:
+                refused.append(" ".join(exc.messages))
+            else:
+                erased += 1
+        if erased:
+            self.message_user(
+                request,
+                _("Personal data of %(n)d customers erased.") % {"n": erased},
+                messages.SUCCESS,
+            )
+        for message in refused:
+            self.message_user(request, message, messages.ERROR)
+
+    def delete_model(self, request, obj):
+        record_audit(
+            AuditAction.DELETE,
+            "crm.Customer",
+            obj.pk,
+            f"customer #{obj.pk} deleted in the admin",
+            by=request.user,
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            record_audit(
+                AuditAction.DELETE,
+                "crm.Customer",
+                pk,
+                f"customer #{pk} deleted in the admin (bulk)",
+                by=request.user,
+            )
+        super().delete_queryset(request, queryset)
 
     def merge_view(self, request):
         """Choose the surviving customer among the selected ones and merge the others into it."""
@@ -596,3 +682,26 @@ class ConversationAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "status"]
 
     inlines = [MessageInline]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read-only: superusers and managers (view_auditentry) read it."""
+
+    list_display = ["at", "actor_name", "action", "object_type", "object_id", "summary"]
+    list_filter = ["action", "object_type", ("at", admin.DateFieldListFilter)]
+    search_fields = ["actor_name", "object_id", "summary"]
+    date_hierarchy = "at"
+    list_per_page = 100
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

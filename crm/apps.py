@@ -15,6 +15,8 @@ class CrmConfig(AppConfig):
         + [
             "merge_customer",
             "export_customer",
+            "view_customer_phone",
+            "erase_customer",
             "view_interaction",
             "view_mergerecord",
             "view_customerkey",

@@ -71,7 +71,11 @@ def _resolve_once(channel, keys, defaults, customer, at) -> Customer:
     found = list(CustomerKey.objects.filter(query).select_related("customer")) if keys else []
     # The key that ties the customers together names the merge reason.
     kinds = [k.kind for k in found] or list(keys)
-    reason = _REASON_BY_KEY.get(kinds[0], MergeRecord.Reason.UNIONID) if kinds else None
+    reason = (
+        _REASON_BY_KEY.get(CustomerKey.Kind(kinds[0]), MergeRecord.Reason.UNIONID)
+        if kinds
+        else None
+    )
     owners = [_survivor(k.customer) for k in found]
     if customer is not None:
         owners.append(_survivor(customer))

@@ -203,8 +203,9 @@ def _receive(
         return message
     if conversation is None:
         rated = _rated_conversation(channel, account, external_user, content, sent_at)
-        if rated is not None:
-            rating = int(_RATING.match(content).group(1))
+        digit = _RATING.match(content)
+        if rated is not None and digit is not None:
+            rating = int(digit.group(1))
             message = Message.objects.create(conversation=rated, **fields)
             record_rating(rated, rating, at=sent_at)
             return message
@@ -277,6 +278,8 @@ def record_outbound(
         customer = conversation.customer
         channel, account = conversation.channel, conversation.account
         external_user = conversation.external_user
+    if customer is None:
+        raise ValueError("an outbound message needs a conversation or a customer")
     message = Message.objects.create(
         conversation=conversation,
         customer=customer,
@@ -470,6 +473,7 @@ def open_case(
                 case.subject_type = ContentType.objects.get_for_model(subject)
                 case.subject_id = str(subject.pk)
             case.save()
+        assert case is not None
         if content and not (
             platform_msg_id
             and Message.objects.filter(

@@ -117,7 +117,11 @@ def run_processor(delivery_id: int, process: Callable[[RawDelivery], str | None]
 
 def mark_delivery(delivery_id: int, status: str, error: str = "", dedupe_key: str = "") -> None:
     """Set a delivery's outcome directly (for processors that work in batches)."""
-    fields = {"status": status, "error": error[:2000], "dedupe_key": dedupe_key[:128]}
+    fields: dict[str, object] = {
+        "status": status,
+        "error": error[:2000],
+        "dedupe_key": dedupe_key[:128],
+    }
     if status == RawDelivery.Status.PROCESSED:
         fields["processed_at"] = timezone.now()
     RawDelivery.objects.filter(pk=delivery_id).update(**fields)

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crm.security.SecurityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -136,13 +137,29 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 MEDIA_URL = "/media/"
 
-SESSION_COOKIE_SECURE = env_bool(
-    "SESSION_COOKIE_SECURE", not DEBUG and SECRET_KEY != DEV_SECRET_KEY
-)
+# Production: DEBUG off and a real SECRET_KEY. Its defaults are the HTTPS-only ones that
+# `manage.py check --deploy` asks for (tests/security/test_access.py runs it).
+PRODUCTION = not DEBUG and SECRET_KEY != DEV_SECRET_KEY
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+# Load balancers probe the health check over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600) if PRODUCTION else "0")
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+# Admin login rate limiting (crm.security): failures per username or IP within the window.
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
+# API request bodies above this size are refused with 413 (crm.security).
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 # Webhook bodies are bounded by the hooks themselves (1 MiB); the form limit stays Django's.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -159,7 +176,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"user": os.environ.get("API_THROTTLE_RATE", "6000/hour")},
+    "DEFAULT_PARSER_CLASSES": [
+        "crm.security.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.security.TokenRateThrottle", "crm.security.AnonThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_RATE", "6000/hour"),
+        "anon": os.environ.get("API_ANON_THROTTLE_RATE", "3000/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Social CRM API",
@@ -189,7 +215,16 @@ CELERY_TASK_TIME_LIMIT = 180
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker that is down must not hang a webhook: publishing gives up fast and the sweep
 # re-enqueues what was stored.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
+# Without max_retries kombu retries the connection for ~6 s, past WeChat's 5 s: one retry and
+# a refused connection gives up in 0.1 s (measured by tests/faults).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TIMEZONE = TIME_ZONE
 # Every entry must name a registered task: tests/crm/test_celery.py checks it.
@@ -205,6 +240,30 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-raw-deliveries": {
         "task": "crm.tasks.sweep_raw_deliveries_task",
         "schedule": 60.0,
+    },
+    "weibo-poll-accounts": {
+        "task": "channels_weibo.tasks.poll_accounts_task",
+        "schedule": crontab(minute="*/5"),
+    },
+    "weibo-follower-snapshots": {
+        "task": "channels_weibo.tasks.snapshot_followers_task",
+        "schedule": crontab(hour=23, minute=50),
+    },
+    "weibo-publish-scheduled-posts": {
+        "task": "channels_weibo.tasks.publish_due_posts_task",
+        "schedule": 60.0,
+    },
+    "members-expire-points": {
+        "task": "members.tasks.expire_points_task",
+        "schedule": crontab(hour=3, minute=0),
+    },
+    "members-recompute-tiers": {
+        "task": "members.tasks.recompute_tiers_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
+    "members-reconcile-unpaid-orders": {
+        "task": "members.tasks.reconcile_unpaid_orders_task",
+        "schedule": crontab(minute="*/10"),
     },
 }
 
@@ -224,3 +283,16 @@ WECHAT_API_BASE = os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com")
 WEIBO_API_BASE = os.environ.get("WEIBO_API_BASE", "https://api.weibo.com")
 WECHATPAY_API_BASE = os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")
 PLATFORM_HTTP_TIMEOUT = float(os.environ.get("PLATFORM_HTTP_TIMEOUT", "5"))
+# WeChat OAuth for the member self-service pages (open.weixin.qq.com authorize, api sns/oauth2).
+WECHAT_OAUTH_BASE = os.environ.get("WECHAT_OAUTH_BASE", "https://open.weixin.qq.com")
+WECHAT_OAUTH_API_BASE = os.environ.get("WECHAT_OAUTH_API_BASE", "https://api.weixin.qq.com")
+# Membership: points earned per whole yuan paid; days before earned points expire.
+MEMBERS_POINTS_PER_YUAN = int(os.environ.get("MEMBERS_POINTS_PER_YUAN", "1"))
+MEMBERS_POINTS_VALID_DAYS = int(os.environ.get("MEMBERS_POINTS_VALID_DAYS", "365"))
+# Weibo: the OAuth app that brand accounts authorise (connect flow), and the fan-service API host
+# (m.api.weibo.com in production; the same host as WEIBO_API_BASE when that points at a sandbox).
+WEIBO_APP_KEY = os.environ.get("WEIBO_APP_KEY", "")
+WEIBO_APP_SECRET = os.environ.get("WEIBO_APP_SECRET", "")
+WEIBO_MESSAGES_API_BASE = os.environ.get("WEIBO_MESSAGES_API_BASE") or (
+    "https://m.api.weibo.com" if WEIBO_API_BASE == "https://api.weibo.com" else WEIBO_API_BASE
+)

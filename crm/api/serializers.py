@@ -17,6 +17,7 @@ from ..models import (
     Tag,
     normalize_phone,
 )
+from ..security import mask_phone, may_see_phone
 
 
 class TagNameField(serializers.SlugRelatedField):
@@ -55,8 +56,23 @@ class CustomerSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "merged_into",
+            "erased_at",
         ]
-        read_only_fields = ["phone_verified", "created_at", "updated_at", "merged_into"]
+        read_only_fields = [
+            "phone_verified",
+            "created_at",
+            "updated_at",
+            "merged_into",
+            "erased_at",
+        ]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        # PIPL: the full number only for roles that need it (crm.view_customer_phone).
+        if not may_see_phone(getattr(request, "user", None)):
+            data["phone"] = mask_phone(data["phone"])
+        return data
 
     def validate_phone(self, value):
         try:

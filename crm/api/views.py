@@ -1,9 +1,11 @@
 import csv
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, Prefetch
+from django.db import transaction
+from django.db.models import Count, Prefetch, ProtectedError
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -11,9 +13,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from ..actions import add_note, create_lead, merge_customers, tag_customers
+from ..audit import record_audit
 from ..filtersets import CustomerFilterSet, LeadFilterSet, SegmentFilterSet, TagFilterSet
 from ..identity import duplicate_candidates
-from ..models import Customer, Interaction, Lead, Segment, Tag
+from ..models import AuditAction, Customer, Interaction, Lead, Segment, Tag
+from ..privacy import audited_export, erase_customer
 from .serializers import (
     BulkTagSerializer,
     CustomerSerializer,
@@ -50,6 +54,8 @@ class CustomerViewSet(viewsets.ModelViewSet):
         "timeline": ["crm.view_customer"],
         "duplicates": ["crm.view_customer"],
         "notes": ["crm.view_note"],
+        "erase": ["crm.erase_customer"],
+        "data_export": ["crm.export_customer"],
     }
 
     def filter_queryset(self, queryset):
@@ -61,7 +67,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         # Details may name a merged customer (to see where it went); lists only active ones.
-        if self.action in ("retrieve", "timeline"):
+        if self.action in ("retrieve", "timeline", "data_export", "erase"):
             return Customer.objects.select_related("owner").prefetch_related("tags")
         return super().get_queryset()
 
@@ -97,7 +103,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
         rows = (
             duplicate_candidates(self.get_object()).select_related("owner").prefetch_related("tags")
         )
-        return Response(CustomerSerializer(rows[:50], many=True).data)
+        return Response(self.get_serializer(rows[:50], many=True).data)
 
     @extend_schema(request=NoteSerializer, responses=NoteSerializer(many=True))
     @action(detail=True, methods=["get", "post"])
@@ -135,11 +141,58 @@ class CustomerViewSet(viewsets.ModelViewSet):
     def export(self, request):
         """The filtered customers as CSV (UTF-8 with BOM, so Excel opens Chinese correctly)."""
         rows = self.filter_queryset(self.get_queryset())
+        record_audit(
+            AuditAction.EXPORT,
+            "crm.Customer",
+            "",
+            f"CSV export through the API of {rows.count()} customers, query: "
+            f"{request.GET.urlencode()[:300] or '(all)'}",
+            by=request.user,
+        )
         return StreamingHttpResponse(
             _customer_csv(rows),
             content_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
         )
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            record_audit(
+                AuditAction.DELETE,
+                "crm.Customer",
+                instance.pk,
+                f"customer #{instance.pk} deleted through the API",
+                by=self.request.user,
+            )
+            try:
+                instance.delete()
+            except ProtectedError as exc:
+                blocking = sorted({obj._meta.verbose_name for obj in exc.protected_objects})
+                raise ValidationError(
+                    {
+                        "detail": _(
+                            "This customer has %(rows)s, which must be kept: merge it into "
+                            "another customer or erase its personal data instead."
+                        )
+                        % {"rows": ", ".join(str(b) for b in blocking)}
+                    }
+                ) from exc
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["post"])
+    def erase(self, request, pk=None):
+        """Erase the customer's personal data on their request (PIPL); rows and KPIs stay."""
+        try:
+            counts = erase_customer(self.get_object(), by=request.user)
+        except DjangoValidationError as exc:
+            raise _as_drf_error(exc)
+        return Response({"erased": counts})
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"], url_path="data-export")
+    def data_export(self, request, pk=None):
+        """Everything stored about the customer, as JSON (PIPL right of access)."""
+        return Response(audited_export(self.get_object(), by=request.user))
 
 
 CSV_HEADER = [
@@ -208,7 +261,9 @@ class SegmentViewSet(viewsets.ModelViewSet):
         rows = segment.customers().select_related("owner").prefetch_related("tags")
         rows = rows.order_by("-created_at", "-id")
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(CustomerSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            CustomerSerializer(page, many=True, context=self.get_serializer_context()).data
+        )
 
 
 class LeadViewSet(

@@ -1,5 +1,6 @@
 """crm models, split by topic: the customer record, the shared inbox, raw webhook deliveries."""
 
+from .audit import AuditAction, AuditEntry  # noqa: F401
 from .customers import *  # noqa: F403
 from .customers import (  # noqa: F401
     OPEN_LEAD_STATUSES,

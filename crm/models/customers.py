@@ -148,6 +148,12 @@ class Customer(models.Model):
         on_delete=models.PROTECT,
         related_name="merged_customers",
     )
+    erased_at = models.DateTimeField(
+        _("personal data erased at"),
+        null=True,
+        blank=True,
+        help_text=_("Set when the customer's personal data was erased on request (PIPL)."),
+    )
 
     objects = CustomerQuerySet.as_manager()
 
@@ -158,6 +164,8 @@ class Customer(models.Model):
         permissions = [
             ("merge_customer", _("Can merge customers")),
             ("export_customer", _("Can export customers")),
+            ("view_customer_phone", _("Can see customers' full phone numbers")),
+            ("erase_customer", _("Can erase a customer's personal data")),
         ]
         indexes = [
             models.Index(fields=["stage", "created_at"]),

@@ -1,0 +1,260 @@
+"""The agents' inbox (/inbox/): WeChat and Weibo private conversations in one list.
+
+Pages: the conversation list (mine / unassigned / all, status, channel and account filters,
+oldest-waiting first, with how long each has waited) and a conversation page (the thread, the
+reply box with canned responses, assign / transfer, resolve, and the customer's panels and
+timeline beside it). New messages appear without a reload: the page polls a fragment.
+
+Permissions: seeing the inbox needs `crm.view_conversation`; replying `crm.add_message`;
+assigning and resolving `crm.change_conversation`. Every holder of the view permission sees
+every conversation (one team inbox). The writes are crm.inbox actions; these views only call
+them. crm imports no channel app: canned responses come from any installed app's
+`CannedResponse` model (title, text), and platform refusals are explained by error code.
+"""
+
+from datetime import datetime
+
+import django_filters
+from django.apps import apps
+from django.contrib import messages as flash
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import F, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_POST
+
+from .inbox import InboxError, SendError, assign_conversation, reply, resolve_conversation
+from .models import ACTIVE_STATUSES, Channel, Conversation, ConversationStatus
+from .panels import customer_panels
+
+PRIVATE_CHANNELS = [(Channel.WECHAT, _lazy("WeChat")), (Channel.WEIBO, _lazy("Weibo"))]
+
+# Platform refusals an agent must understand (errcodes of WeChat's customer-service API).
+SEND_ERRORS = {
+    "45015": _lazy(
+        "WeChat refused: the customer has not written in the last 48 hours (or unfollowed), so "
+        "no customer-service message can be sent until they write again."
+    ),
+    "45047": _lazy(
+        "WeChat refused: five messages were already sent since the customer last wrote; wait "
+        "for the customer to write again."
+    ),
+}
+
+
+def send_error_text(code: str, message: str = "") -> str:
+    """What the agent reads when a send failed."""
+    known = SEND_ERRORS.get(str(code))
+    if known:
+        return f"{known} ({code})"
+    return _("Not delivered: %(code)s %(message)s") % {"code": code, "message": message}
+
+
+class ConversationFilterSet(django_filters.FilterSet):
+    """Inbox and API filters: `assigned` = mine | unassigned | all, status, channel, account."""
+
+    assigned = django_filters.ChoiceFilter(
+        method="filter_assigned",
+        choices=[
+            ("mine", _lazy("Mine")),
+            ("unassigned", _lazy("Unassigned")),
+            ("all", _lazy("All")),
+        ],
+        label=_lazy("assigned"),
+    )
+    status = django_filters.MultipleChoiceFilter(choices=ConversationStatus.choices)
+    channel = django_filters.ChoiceFilter(choices=PRIVATE_CHANNELS)
+    account = django_filters.CharFilter()
+    assignee = django_filters.NumberFilter(field_name="assignee_id")
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    opened = django_filters.DateFromToRangeFilter(field_name="opened_at")
+
+    class Meta:
+        model = Conversation
+        fields = ["assigned", "status", "channel", "account", "assignee", "customer", "opened"]
+
+    def filter_assigned(self, queryset, name, value):
+        if value == "mine":
+            return queryset.filter(assignee=self.request.user)
+        if value == "unassigned":
+            return queryset.filter(assignee__isnull=True)
+        return queryset
+
+
+def visible_conversations(user):
+    """The private-channel service conversations this user may see (all, with the permission)."""
+    if not user.has_perm("crm.view_conversation"):
+        return Conversation.objects.none()
+    return Conversation.objects.filter(
+        channel__in=[c for c, _label in PRIVATE_CHANNELS], kind=Conversation.Kind.SERVICE
+    ).select_related("customer", "assignee")
+
+
+def canned_responses(account: str) -> list[dict[str, str]]:
+    """Canned responses of the channel apps for this account (and those for every account)."""
+    found = []
+    for model in apps.get_models():
+        if model.__name__ != "CannedResponse":
+            continue
+        rows = model.objects.all()
+        if any(f.name == "account" for f in model._meta.fields):
+            rows = rows.filter(Q(account__isnull=True) | Q(account__appid=account))
+        found += [{"title": r.title, "text": r.text} for r in rows]
+    return found
+
+
+def _waited(conversation: Conversation, now: datetime) -> int | None:
+    if conversation.status != ConversationStatus.OPEN or not conversation.last_inbound_at:
+        return None
+    return int((now - conversation.last_inbound_at).total_seconds())
+
+
+@login_required
+@permission_required("crm.view_conversation", raise_exception=True)
+def conversation_list(request):
+    params = request.GET.copy()
+    params.setdefault("assigned", "all")
+    if "status" not in params:
+        params.setlist("status", list(ACTIVE_STATUSES))
+    filterset = ConversationFilterSet(
+        params, queryset=visible_conversations(request.user), request=request
+    )
+    rows = filterset.qs.order_by(
+        F("last_inbound_at").asc(nulls_last=True), "opened_at", "id"
+    )  # oldest waiting first
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    now = timezone.now()
+    for conversation in page:
+        conversation.waited = _waited(conversation, now)
+    context = {
+        "page": page,
+        "filterset": filterset,
+        "assigned": params.get("assigned"),
+        "statuses": params.getlist("status"),
+        "status_choices": ConversationStatus.choices,
+        "counts": _counts(request.user),
+        "query": params.urlencode(),
+    }
+    template = "inbox/_rows.html" if request.GET.get("fragment") else "inbox/list.html"
+    return render(request, template, context)
+
+
+def _counts(user) -> dict[str, int]:
+    active = visible_conversations(user).filter(status__in=ACTIVE_STATUSES)
+    return {
+        "mine": active.filter(assignee=user).count(),
+        "unassigned": active.filter(assignee__isnull=True).count(),
+        "all": active.count(),
+    }
+
+
+def _conversation_context(request, conversation: Conversation) -> dict:
+    thread = list(conversation.messages.select_related("sender").order_by("sent_at", "id"))
+    for message in thread:
+        if message.delivery_status == "failed":
+            message.error_text = send_error_text(message.error_code, message.error_message)
+    return {"conversation": conversation, "thread": thread}
+
+
+@login_required
+@permission_required("crm.view_conversation", raise_exception=True)
+def conversation_detail(request, pk: int):
+    conversation = get_object_or_404(visible_conversations(request.user), pk=pk)
+    if request.GET.get("fragment") == "thread":
+        return render(request, "inbox/_thread.html", _conversation_context(request, conversation))
+    customer = conversation.customer
+    context = {
+        **_conversation_context(request, conversation),
+        "customer": customer,
+        "panels": customer_panels(customer),
+        "timeline": customer.interactions.order_by("-occurred_at", "-id")[:30],
+        "canned": canned_responses(conversation.account),
+        "agents": get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(groups__permissions__codename="change_conversation")
+            | Q(user_permissions__codename="change_conversation")
+        )
+        .distinct()
+        .order_by("username"),
+        "earlier": Conversation.objects.filter(customer=customer)
+        .exclude(pk=conversation.pk)
+        .order_by("-opened_at")[:5],
+        "can_reply": request.user.has_perm("crm.add_message"),
+        "can_change": request.user.has_perm("crm.change_conversation"),
+    }
+    return render(request, "inbox/detail.html", context)
+
+
+def _require(request, perm: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied
+
+
+@login_required
+@require_POST
+def conversation_reply(request, pk: int):
+    _require(request, "crm.add_message")
+    conversation = get_object_or_404(visible_conversations(request.user), pk=pk)
+    try:
+        reply(conversation, request.POST.get("text", ""), agent=request.user)
+    except InboxError as exc:
+        flash.error(request, " ".join(exc.messages))
+    except SendError as exc:
+        flash.error(request, send_error_text(exc.code, exc.message))
+    else:
+        flash.success(request, _("Reply sent."))
+    return redirect("inbox:detail", pk=pk)
+
+
+@login_required
+@require_POST
+def conversation_assign(request, pk: int):
+    _require(request, "crm.change_conversation")
+    conversation = get_object_or_404(visible_conversations(request.user), pk=pk)
+    agent_id = request.POST.get("agent") or ""
+    agent = None
+    if agent_id == "me":
+        agent = request.user
+    elif agent_id:
+        agent = get_user_model().objects.filter(pk=agent_id).first()
+        if agent is None:
+            flash.error(request, _("Unknown agent."))
+            return redirect("inbox:detail", pk=pk)
+    try:
+        assign_conversation(conversation, agent, by=request.user)
+    except InboxError as exc:
+        flash.error(request, " ".join(exc.messages))
+    else:
+        if agent is None:
+            flash.success(request, _("The conversation is unassigned."))
+        else:
+            flash.success(
+                request, _("Assigned to %(name)s.") % {"name": agent.get_full_name() or agent}
+            )
+    return redirect("inbox:detail", pk=pk)
+
+
+@login_required
+@require_POST
+def conversation_resolve(request, pk: int):
+    _require(request, "crm.change_conversation")
+    conversation = get_object_or_404(visible_conversations(request.user), pk=pk)
+    try:
+        conversation = resolve_conversation(conversation, by=request.user)
+    except InboxError as exc:
+        flash.error(request, " ".join(exc.messages))
+        return redirect("inbox:detail", pk=pk)
+    if conversation.survey_sent_at:
+        flash.success(request, _("Resolved; the satisfaction survey was sent."))
+    else:
+        flash.warning(
+            request, _("Resolved; the satisfaction survey could not be delivered to the customer.")
+        )
+    return redirect("inbox:detail", pk=pk)
