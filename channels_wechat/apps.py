@@ -5,4 +5,28 @@ from django.utils.translation import gettext_lazy as _
 class ChannelsWechatConfig(AppConfig):
     name = "channels_wechat"
     verbose_name = _("WeChat")
-    role_permissions: dict[str, list[str]] = {"marketing": [], "agent": []}
+    # Conversations and messages are crm models: their permissions are granted in crm/apps.py.
+    role_permissions: dict[str, list[str]] = {
+        "marketing": [
+            f"{verb}_{model}"
+            for model in ("officialaccount", "autoreplyrule", "cannedresponse")
+            for verb in ("view", "add", "change")
+        ]
+        + ["view_wechatuser", "delete_autoreplyrule", "delete_cannedresponse"],
+        "agent": ["view_officialaccount", "view_wechatuser", "view_cannedresponse"],
+    }
+
+    def ready(self) -> None:
+        from crm.inbox import register_sender
+        from crm.ingestion import register_processor
+        from crm.panels import register_customer_panel
+
+        from . import tasks  # noqa: F401  (registers the tasks)
+
+        register_processor("wechat", "channels_wechat.tasks.process_wechat_delivery_task")
+        register_sender(
+            "wechat",
+            "channels_wechat.client.send_message",
+            "channels_wechat.client.resolve_address",
+        )
+        register_customer_panel("channels_wechat.views.customer_panel")

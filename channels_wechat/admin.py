@@ -1,0 +1,138 @@
+"""Admin for the WeChat channel: accounts (secrets write-only), followers, automation."""
+
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from . import protocol
+from .models import AutoReplyRule, CannedResponse, OfficialAccount, WeChatUser
+
+
+class OfficialAccountForm(forms.ModelForm):
+    """Secrets are typed in, never shown back; leaving one empty keeps the stored value."""
+
+    app_secret = forms.CharField(
+        label=_("AppSecret"), widget=forms.PasswordInput(render_value=False), required=False
+    )
+    token = forms.CharField(
+        label=_("token"), widget=forms.PasswordInput(render_value=False), required=False
+    )
+    encoding_aes_key = forms.CharField(
+        label=_("EncodingAESKey"), widget=forms.PasswordInput(render_value=False), required=False
+    )
+
+    class Meta:
+        model = OfficialAccount
+        fields = [
+            "name",
+            "appid",
+            "original_id",
+            "is_active",
+            "app_secret",
+            "token",
+            "encoding_aes_key",
+            "mode",
+            "welcome_message",
+            "out_of_hours_reply",
+            "service_start",
+            "service_end",
+        ]
+
+    def clean_encoding_aes_key(self):
+        value = self.cleaned_data["encoding_aes_key"]
+        if value:
+            try:
+                protocol.aes_key(value)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return value
+
+    def clean(self):
+        data = super().clean()
+        for name in ("app_secret", "token", "encoding_aes_key"):
+            if not data.get(name):
+                stored = getattr(self.instance, name, "") if self.instance.pk else ""
+                if not stored and name != "encoding_aes_key":
+                    self.add_error(name, _("This field is required."))
+                data[name] = stored
+        return data
+
+
+class AutoReplyInline(admin.TabularInline):
+    model = AutoReplyRule
+    extra = 1
+    fields = ["keyword", "match", "reply", "priority", "is_active"]
+
+
+@admin.register(OfficialAccount)
+class OfficialAccountAdmin(admin.ModelAdmin):
+    form = OfficialAccountForm
+    list_display = ["name", "appid", "original_id", "mode", "is_active", "created_at"]
+    list_filter = ["mode", "is_active"]
+    search_fields = ["name", "appid", "original_id"]
+    inlines = [AutoReplyInline]
+    fieldsets = [
+        (None, {"fields": ["name", "appid", "original_id", "is_active"]}),
+        (
+            _("Developer credentials"),
+            {"fields": ["app_secret", "token", "encoding_aes_key", "mode"]},
+        ),
+        (
+            _("Automation"),
+            {
+                "fields": [
+                    "welcome_message",
+                    "out_of_hours_reply",
+                    "service_start",
+                    "service_end",
+                ]
+            },
+        ),
+    ]
+
+
+@admin.register(WeChatUser)
+class WeChatUserAdmin(admin.ModelAdmin):
+    list_display = [
+        "openid",
+        "customer",
+        "account",
+        "subscribed",
+        "subscribe_time",
+        "subscribe_scene",
+        "qr_scene",
+        "last_message_at",
+    ]
+    list_filter = ["account", "subscribed", "subscribe_scene"]
+    search_fields = ["openid", "unionid", "nickname", "customer__name", "customer__phone"]
+    list_select_related = ["customer", "account"]
+    raw_id_fields = ["customer"]
+    readonly_fields = [
+        "account",
+        "openid",
+        "unionid",
+        "subscribe_time",
+        "unsubscribe_time",
+        "last_message_at",
+        "window_expires_at",
+        "window_quota",
+        "window_used",
+        "info_fetched_at",
+        "created_at",
+    ]
+    date_hierarchy = "subscribe_time"
+
+
+@admin.register(AutoReplyRule)
+class AutoReplyRuleAdmin(admin.ModelAdmin):
+    list_display = ["keyword", "match", "account", "priority", "is_active"]
+    list_filter = ["account", "match", "is_active"]
+    search_fields = ["keyword", "reply"]
+    list_editable = ["priority", "is_active"]
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    list_display = ["title", "account", "text"]
+    list_filter = ["account"]
+    search_fields = ["title", "text"]

@@ -1,0 +1,131 @@
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from crm.models import Conversation, Message
+
+from .. import protocol
+from ..models import OfficialAccount
+
+
+class OfficialAccountSerializer(serializers.ModelSerializer):
+    """Secrets are write-only (stored encrypted); reads say only whether they are set."""
+
+    app_secret = serializers.CharField(write_only=True, max_length=128)
+    token = serializers.CharField(write_only=True, max_length=32)
+    encoding_aes_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=43
+    )
+    has_encoding_aes_key = serializers.SerializerMethodField()
+    callback_path = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OfficialAccount
+        fields = [
+            "id",
+            "appid",
+            "original_id",
+            "name",
+            "app_secret",
+            "token",
+            "encoding_aes_key",
+            "has_encoding_aes_key",
+            "mode",
+            "welcome_message",
+            "out_of_hours_reply",
+            "service_start",
+            "service_end",
+            "is_active",
+            "created_at",
+            "callback_path",
+        ]
+        read_only_fields = ["created_at"]
+
+    def get_has_encoding_aes_key(self, obj) -> bool:
+        return bool(obj.encoding_aes_key)
+
+    def get_callback_path(self, obj) -> str:
+        return f"/hooks/wechat/{obj.appid}"
+
+    def validate_encoding_aes_key(self, value: str) -> str:
+        if value:
+            try:
+                protocol.aes_key(value)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from exc
+        return value
+
+    def validate_token(self, value: str) -> str:
+        if not (3 <= len(value) <= 32 and value.isalnum()):
+            raise serializers.ValidationError(_("The token is 3 to 32 letters and digits."))
+        return value
+
+    def validate(self, attrs):
+        mode = attrs.get("mode", getattr(self.instance, "mode", None))
+        key = attrs.get("encoding_aes_key", getattr(self.instance, "encoding_aes_key", ""))
+        if mode in (OfficialAccount.Mode.SAFE, OfficialAccount.Mode.COMPATIBLE) and not key:
+            raise serializers.ValidationError(
+                {"encoding_aes_key": _("Safe and compatible modes need the EncodingAESKey.")}
+            )
+        return attrs
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    customer_name = serializers.CharField(source="customer.name", read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "channel",
+            "account",
+            "external_user",
+            "customer",
+            "customer_name",
+            "status",
+            "assignee",
+            "opened_at",
+            "first_response_at",
+            "last_inbound_at",
+            "last_message_at",
+            "resolved_at",
+            "resolved_by",
+            "survey_sent_at",
+            "rating",
+            "rated_at",
+        ]
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "conversation",
+            "customer",
+            "account",
+            "external_user",
+            "direction",
+            "msg_type",
+            "content",
+            "media_id",
+            "platform_msg_id",
+            "sent_at",
+            "sender",
+            "sender_kind",
+            "delivery_status",
+            "error_code",
+            "error_message",
+        ]
+        read_only_fields = fields
+
+
+class ReplySerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=2000, trim_whitespace=True)
+
+
+class AssignSerializer(serializers.Serializer):
+    agent = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.filter(is_active=True, is_staff=True), allow_null=True
+    )

@@ -1,0 +1,138 @@
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from crm.inbox import InboxError, SendError, assign_conversation, reply, resolve_conversation
+from crm.inbox_views import ConversationFilterSet, send_error_text, visible_conversations
+from crm.models import Conversation, Message
+
+from ..models import OfficialAccount
+from .serializers import (
+    AssignSerializer,
+    ConversationSerializer,
+    MessageSerializer,
+    OfficialAccountSerializer,
+    ReplySerializer,
+)
+
+
+def _as_drf_error(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+class OfficialAccountViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The brand's official accounts; secrets are write-only and encrypted at rest."""
+
+    queryset = OfficialAccount.objects.all()
+    serializer_class = OfficialAccountSerializer
+    filterset_fields = ["mode", "is_active"]
+    ordering_fields = ["name", "appid", "created_at"]
+    ordering = ["name"]
+
+
+class WeChatConversationFilterSet(ConversationFilterSet):
+    class Meta(ConversationFilterSet.Meta):
+        fields = ["assigned", "status", "account", "assignee", "customer", "opened"]
+
+
+class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
+    """WeChat customer-service conversations, with the agent's `reply`, `assign`, `resolve`."""
+
+    queryset = Conversation.objects.all()
+    serializer_class = ConversationSerializer
+    filterset_class = WeChatConversationFilterSet
+    ordering_fields = ["opened_at", "last_inbound_at", "last_message_at", "id"]
+    ordering = ["-last_message_at", "-id"]
+    action_permissions = {
+        "reply": ["crm.add_message", "crm.view_conversation"],
+        "assign": ["crm.change_conversation"],
+        "resolve": ["crm.change_conversation"],
+    }
+
+    def get_queryset(self):
+        return visible_conversations(self.request.user).filter(channel="wechat")
+
+    @extend_schema(request=ReplySerializer, responses={201: MessageSerializer})
+    @action(detail=True, methods=["post"])
+    def reply(self, request, pk=None):
+        """Send the agent's text; WeChat's refusals (45015, 45047) answer 409 with the code."""
+        conversation = self.get_object()
+        body = ReplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            message = reply(conversation, body.validated_data["text"], agent=request.user)
+        except InboxError as exc:
+            raise _as_drf_error(exc) from exc
+        except SendError as exc:
+            failed = Message.objects.filter(conversation=conversation, direction="out").last()
+            return Response(
+                {
+                    "detail": send_error_text(exc.code, exc.message),
+                    "error_code": exc.code,
+                    "message": MessageSerializer(failed).data if failed else None,
+                },
+                status=status.HTTP_503_SERVICE_UNAVAILABLE
+                if exc.transient
+                else status.HTTP_409_CONFLICT,
+            )
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=AssignSerializer, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        """Give the conversation to an agent (`agent`: user id, or null for nobody)."""
+        conversation = self.get_object()
+        body = AssignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            assign_conversation(conversation, body.validated_data["agent"], by=request.user)
+        except InboxError as exc:
+            raise _as_drf_error(exc) from exc
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(request=None, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        """Resolve the conversation and send the satisfaction survey."""
+        conversation = self.get_object()
+        try:
+            conversation = resolve_conversation(conversation, by=request.user)
+        except InboxError as exc:
+            raise _as_drf_error(exc) from exc
+        return Response(ConversationSerializer(conversation).data)
+
+
+class MessageFilterSet(django_filters.FilterSet):
+    sent = django_filters.IsoDateTimeFromToRangeFilter(field_name="sent_at")
+
+    class Meta:
+        model = Message
+        fields = [
+            "conversation",
+            "direction",
+            "msg_type",
+            "sender_kind",
+            "delivery_status",
+            "account",
+            "sent",
+        ]
+
+
+class MessageViewSet(viewsets.ReadOnlyModelViewSet):
+    """WeChat messages in and out (events included as msg_type `event`)."""
+
+    queryset = Message.objects.filter(channel="wechat")
+    serializer_class = MessageSerializer
+    filterset_class = MessageFilterSet
+    ordering_fields = ["sent_at", "id"]
+    ordering = ["sent_at", "id"]

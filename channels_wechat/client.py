@@ -1,0 +1,257 @@
+"""The WeChat Official Account HTTP API: access token, customer-service messages, user info.
+
+A real HTTP client (urllib) against `settings.WECHAT_API_BASE` (the sandbox in tests and the demo).
+
+Access token: fetched from `cgi-bin/stable_token` and cached centrally in Django's cache (Redis
+in production) under a lock, so only one process refreshes while the others wait and read the
+cached token (wechat-protocol.md 6.3 and pitfalls). A 40001/40014/42001 answer drops the cached
+token (only if it is still the one that failed) and the call is retried once with a new one.
+
+Errors: `crm.inbox.SendError` carries WeChat's errcode. 45015 (outside the 48-hour window or
+unsubscribed) and 45047 (quota used up) are permanent and shown to the agent as such; -1 (system
+busy), HTTP 5xx and network errors are transient and retried with backoff.
+"""
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.inbox import SendError
+
+from .models import OfficialAccount, WeChatUser
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ERRORS = {"40001", "40014", "42001"}
+TRANSIENT_ERRORS = {"-1", "45009"}
+RETRY_DELAYS = (0.2, 0.8, 2.0)
+LOCK_SECONDS = 10
+
+ERROR_TEXTS = {
+    "45015": "The customer has not written in the last 48 hours (or unfollowed the account): "
+    "WeChat does not allow a customer-service message now.",
+    "45047": "Five messages have been sent since the customer last wrote: WeChat allows no "
+    "more until the customer writes again.",
+    "40003": "This follower is not known to the official account (wrong OpenID).",
+    "45008": "A news message may hold only one article.",
+}
+
+
+def error_text(code: str) -> str:
+    """The agent-facing explanation of a WeChat errcode (translated), or ''."""
+    text = ERROR_TEXTS.get(str(code))
+    return _(text) if text else ""
+
+
+class WeChatClient:
+    """One official account's API client."""
+
+    def __init__(self, account: OfficialAccount, base_url: str | None = None):
+        self.account = account
+        self.base = (base_url or settings.WECHAT_API_BASE).rstrip("/")
+        self.timeout = settings.PLATFORM_HTTP_TIMEOUT
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _http(self, method: str, path: str, params: dict, body: dict | None) -> dict[str, Any]:
+        url = f"{self.base}/{path}?{urllib.parse.urlencode(params)}"
+        data = None
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            # WeChat shows \uXXXX escapes literally: send Chinese as UTF-8.
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        request = urllib.request.Request(  # noqa: S310  the base URL comes from settings
+            url, data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            transient = exc.code >= 500 or exc.code == 429
+            raise SendError(f"http_{exc.code}", f"HTTP {exc.code}", transient=transient) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SendError(
+                "network", f"WeChat API unreachable: {reason}", transient=True
+            ) from None
+        try:
+            result = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise SendError(
+                "bad_response", "WeChat API answered something else than JSON"
+            ) from None
+        code = str(result.get("errcode", 0))
+        if code != "0":
+            message = str(result.get("errmsg", ""))
+            raise SendError(code, message, transient=code in TRANSIENT_ERRORS)
+        return result
+
+    def _with_retries(self, method, path, params, body) -> dict[str, Any]:
+        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+            try:
+                return self._http(method, path, params, body)
+            except SendError as exc:
+                if not exc.transient or delay is None:
+                    raise
+                logger.info("WeChat %s failed (%s), retry %s", path, exc.code, attempt + 1)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    # --- access token -------------------------------------------------------------------------
+
+    @property
+    def _token_key(self) -> str:
+        return f"wechat:token:{self.account.appid}"
+
+    def access_token(self) -> str:
+        """The cached token, or a fresh one fetched by exactly one process at a time."""
+        token = cache.get(self._token_key)
+        if token:
+            return token
+        lock = f"{self._token_key}:lock"
+        deadline = time.monotonic() + LOCK_SECONDS + 2
+        while time.monotonic() < deadline:
+            if cache.add(lock, "1", timeout=LOCK_SECONDS):
+                try:
+                    token = cache.get(self._token_key)  # another process may have just finished
+                    if token:
+                        return token
+                    return self._fetch_token()
+                finally:
+                    cache.delete(lock)
+            time.sleep(0.05)
+            token = cache.get(self._token_key)
+            if token:
+                return token
+        raise SendError("token_timeout", "timed out waiting for the access token", transient=True)
+
+    def _fetch_token(self) -> str:
+        result = self._with_retries(
+            "POST",
+            "cgi-bin/stable_token",
+            {},
+            {
+                "grant_type": "client_credential",
+                "appid": self.account.appid,
+                "secret": self.account.app_secret,
+                "force_refresh": False,
+            },
+        )
+        token = result["access_token"]
+        # Renew a little before WeChat does, never keep it for less than a minute.
+        lifetime = max(int(result.get("expires_in", 7200)) - 300, 60)
+        cache.set(self._token_key, token, timeout=lifetime)
+        logger.info("fetched a WeChat access token for %s", self.account.appid)
+        return token
+
+    def invalidate_token(self, token: str) -> None:
+        """Forget the cached token if it is still the one that was refused."""
+        if cache.get(self._token_key) == token:
+            cache.delete(self._token_key)
+
+    def call(self, method: str, path: str, body: dict | None = None, **params) -> dict[str, Any]:
+        """An authenticated API call; a refused token is replaced once."""
+        for attempt in range(2):
+            token = self.access_token()
+            try:
+                return self._with_retries(method, path, {"access_token": token, **params}, body)
+            except SendError as exc:
+                if exc.code in TOKEN_ERRORS and attempt == 0:
+                    self.invalidate_token(token)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    # --- API ----------------------------------------------------------------------------------
+
+    def send(self, openid: str, msg_type: str, payload: dict) -> str:
+        """Send a customer-service message; returns WeChat's msgid (may be '')."""
+        result = self.call(
+            "POST",
+            "cgi-bin/message/custom/send",
+            {"touser": openid, "msgtype": msg_type, msg_type: payload},
+        )
+        return str(result.get("msgid", ""))
+
+    def send_text(self, openid: str, text: str) -> str:
+        return self.send(openid, "text", {"content": text})
+
+    def send_image(self, openid: str, media_id: str) -> str:
+        return self.send(openid, "image", {"media_id": media_id})
+
+    def send_news(self, openid: str, article: dict) -> str:
+        fields = ("title", "description", "url", "picurl")
+        return self.send(openid, "news", {"articles": [{k: article.get(k, "") for k in fields}]})
+
+    def user_info(self, openid: str) -> dict[str, Any]:
+        return self.call("GET", "cgi-bin/user/info", openid=openid, lang="zh_CN")
+
+
+def send_message(message) -> str:
+    """crm.inbox sender for channel "wechat": deliver a stored outbound Message.
+
+    Text by default; `msg_type="image"` uses `media_id` (or data["media_id"]); `msg_type="news"`
+    sends data["article"]. Counts the send against the user's window quota.
+    """
+    account = OfficialAccount.objects.filter(appid=message.account).first()
+    if account is None:
+        raise SendError("no_account", f"unknown official account {message.account}")
+    client = WeChatClient(account)
+    data = message.data or {}
+    if message.msg_type == "image":
+        msgid = client.send_image(message.external_user, message.media_id or data["media_id"])
+    elif message.msg_type == "news":
+        msgid = client.send_news(message.external_user, data.get("article", {}))
+    else:
+        msgid = client.send_text(message.external_user, message.content)
+    WeChatUser.objects.filter(account=account, openid=message.external_user).update(
+        window_used=F("window_used") + 1
+    )
+    return msgid
+
+
+def resolve_address(customer) -> tuple[str, str] | None:
+    """(appid, openid) of a subscribed follower of this customer, for notices."""
+    user = (
+        WeChatUser.objects.filter(customer=customer, subscribed=True)
+        .select_related("account")
+        .order_by("-last_message_at", "-id")
+        .first()
+    )
+    return (user.account.appid, user.openid) if user else None
+
+
+def fetch_user_info(user_id: int) -> bool:
+    """Fill a follower's unionid, scene and language from cgi-bin/user/info. True if fetched."""
+    from .ingest import attach_customer
+
+    user = WeChatUser.objects.select_related("account").get(pk=user_id)
+    try:
+        info = WeChatClient(user.account).user_info(user.openid)
+    except SendError as exc:
+        logger.warning("user info for follower %s not fetched: %s", user_id, exc.code)
+        return False
+    if not int(info.get("subscribe", 0)):
+        return False
+    user.unionid = info.get("unionid", "") or user.unionid
+    user.language = info.get("language", "") or user.language
+    user.remark = info.get("remark", "") or user.remark
+    user.subscribe_scene = info.get("subscribe_scene", "") or user.subscribe_scene
+    scene = info.get("qr_scene_str") or info.get("qr_scene") or ""
+    user.qr_scene = str(scene) if scene not in ("", 0, "0") else user.qr_scene
+    user.nickname = info.get("nickname", "") or user.nickname
+    user.info_fetched_at = timezone.now()
+    user.save()
+    attach_customer(user, at=user.subscribe_time or timezone.now())
+    return True

@@ -1,0 +1,71 @@
+"""`GET|POST /hooks/wechat/<appid>`: WeChat's server verification and pushes (raw first).
+
+GET: check `signature`, answer `echostr`. POST: check `signature` (and `msg_signature` for an
+encrypted push), make sure the body can be read, store it (crm.ingestion.store_raw_delivery),
+enqueue its processing after commit, and answer `success`; the work happens in a worker.
+
+Answers: unknown appid 404; bad signature 403; body over 1 MiB 413; malformed XML, a DTD or
+entities 400, with the body still recorded (status `rejected`) for inspection. A database that
+cannot store the delivery raises: Django answers 500 and WeChat retries; never `success`.
+"""
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from crm.ingestion import enqueue_delivery, store_raw_delivery
+from crm.models import RawDelivery
+
+from . import protocol
+from .ingest import decode_push
+from .models import OfficialAccount
+
+MAX_BODY = 1024 * 1024
+SOURCE = "wechat"
+
+
+def _text(body: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def wechat_hook(request, appid: str):
+    account = get_object_or_404(OfficialAccount, appid=appid, is_active=True)
+    query = request.GET
+    if not protocol.check_signature(
+        account.token,
+        query.get("signature", ""),
+        query.get("timestamp", ""),
+        query.get("nonce", ""),
+    ):
+        return _text("invalid signature", 403)
+    if request.method == "GET":
+        return _text(query.get("echostr", ""))
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY:
+        return _text("body too large", 413)
+    body = request.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return _text("body too large", 413)
+    try:
+        decode_push(account, body, query.dict())
+    except protocol.SignatureError:
+        return _text("invalid msg_signature", 403)
+    except protocol.ProtocolError as exc:
+        store_raw_delivery(
+            source=SOURCE,
+            account=appid,
+            request=request,
+            body=body,
+            status=RawDelivery.Status.REJECTED,
+            error=f"{exc.reason}: {exc}",
+        )
+        return _text(f"bad request: {exc}", 400)
+    delivery = store_raw_delivery(source=SOURCE, account=appid, request=request, body=body)
+    enqueue_delivery(delivery)
+    return _text("success")

@@ -1,0 +1,299 @@
+"""From a stored WeChat push (or a history event) to followers, customers, messages and timeline.
+
+`process_delivery` is the raw-delivery processor (run by `crm.ingestion.run_processor`, which
+locks the row, so it runs once per delivery). It decrypts and parses the push again and hands
+the message to the same functions the history import uses (`ingest_message`, `ingest_event`),
+with the push's own CreateTime. Every write is idempotent on WeChat's ids: MsgId for messages,
+FromUserName + CreateTime + Event for events (stored as the event message's platform id), so a
+push delivered three times, or processed twice, has its effect once.
+
+Live pushes (`live=True`) also run the automation: welcome message on subscribe, keyword
+auto-replies, the out-of-hours reply, and the profile fetch for new followers. Those go out
+after the processing transaction commits, never inside it.
+"""
+
+import hmac
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from crm.actions import record_interaction
+from crm.identity import resolve_customer
+from crm.inbox import receive_message, record_outbound
+from crm.models import Channel, CustomerKey, DeliveryStatus, InteractionKind, Message, SenderKind
+
+from . import protocol
+from .models import AutoReplyRule, OfficialAccount, WeChatUser
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = Channel.WECHAT
+
+
+def decode_push(account: OfficialAccount, body: bytes, query: dict[str, str]) -> dict[str, Any]:
+    """The parsed message of a push body (decrypting safe/compatible-mode envelopes).
+
+    Raises protocol.ProtocolError (or SignatureError) for anything that cannot be accepted.
+    """
+    fields = protocol.parse_xml(body)
+    if "Encrypt" in fields and (query.get("encrypt_type") == "aes" or not fields.get("MsgType")):
+        expected = protocol.msg_signature(
+            account.token, query.get("timestamp", ""), query.get("nonce", ""), fields["Encrypt"]
+        )
+        given = (query.get("msg_signature") or "").lower().encode("utf-8", "replace")
+        if not hmac.compare_digest(expected.encode(), given):
+            raise protocol.SignatureError("msg_signature does not match")
+        try:
+            fields = protocol.parse_xml(
+                protocol.decrypt(account.encoding_aes_key, fields["Encrypt"], account.appid)
+            )
+        except ValueError as exc:  # a bad stored key also lands here
+            if isinstance(exc, protocol.ProtocolError):
+                raise
+            raise protocol.ProtocolError("decrypt", str(exc)) from exc
+    elif account.mode == OfficialAccount.Mode.SAFE:
+        raise protocol.ProtocolError(
+            "xml", "this account is in safe mode: the push is not encrypted"
+        )
+    return protocol.parse_message(fields)
+
+
+def process_delivery(delivery) -> str:
+    """Processor for raw deliveries of source "wechat"; returns the dedupe key."""
+    account = OfficialAccount.objects.get(appid=delivery.account)
+    message = decode_push(account, bytes(delivery.body), delivery.query or {})
+    at = datetime.fromtimestamp(message["create_time"], tz=UTC)
+    if message["msg_type"] == "event":
+        ingest_event(account, message, at=at, live=True)
+    else:
+        ingest_message(account, message, at=at, live=True)
+    return protocol.event_key(message)
+
+
+# --- followers and customers --------------------------------------------------------------------
+
+
+def get_user(account: OfficialAccount, openid: str, *, at: datetime) -> WeChatUser:
+    """The follower row, created if new, locked for the rest of the caller's transaction."""
+    try:
+        with transaction.atomic():
+            user, _created = WeChatUser.objects.get_or_create(
+                account=account, openid=openid, defaults={"created_at": at}
+            )
+    except IntegrityError:  # a concurrent delivery created it
+        pass
+    return WeChatUser.objects.select_for_update().get(account=account, openid=openid)
+
+
+def attach_customer(user: WeChatUser, *, at: datetime) -> WeChatUser:
+    """Link the follower to its customer: the same unionid means the same customer; otherwise a
+    new customer in stage follower. Caller's transaction."""
+    if user.customer_id and not user.unionid:
+        return user
+    if user.customer_id and user.unionid:
+        owner = CustomerKey.objects.filter(kind="unionid", value=user.unionid).first()
+        if owner and owner.customer_id == user.customer_id:
+            return user
+    customer = resolve_customer(
+        channel=CHANNEL,
+        keys={"unionid": user.unionid},
+        customer=user.customer,
+        at=at,
+        defaults={"name": user.nickname} if user.nickname else {},
+    )
+    if customer.pk != user.customer_id:
+        WeChatUser.objects.filter(pk=user.pk).update(customer=customer)
+        user.customer = customer
+    return user
+
+
+def upsert_user(
+    account: OfficialAccount, openid: str, *, at: datetime, unionid: str = ""
+) -> WeChatUser:
+    """Find or create the follower (learning its unionid) and its customer. Caller's transaction."""
+    user = get_user(account, openid, at=at)
+    if unionid and user.unionid != unionid:
+        user.unionid = unionid
+        WeChatUser.objects.filter(pk=user.pk).update(unionid=unionid)
+    return attach_customer(user, at=at)
+
+
+# --- messages -----------------------------------------------------------------------------------
+
+
+def ingest_message(
+    account: OfficialAccount,
+    message: dict[str, Any],
+    *,
+    at: datetime,
+    live: bool,
+    unionid: str = "",
+) -> bool:
+    """Store a user's message in the inbox (conversation rules in crm.inbox). True if new.
+
+    `message` has the keys of protocol.parse_message (openid, msg_type, msg_id, content,
+    media_id, data). Caller's transaction.
+    """
+    user = upsert_user(account, message["openid"], at=at, unionid=unionid)
+    data = dict(message.get("data") or {})
+    if not message.get("known", True):
+        data["unknown_type"] = True
+    stored, created = receive_message(
+        channel=CHANNEL,
+        account=account.appid,
+        external_user=user.openid,
+        customer=user.customer,
+        msg_type=message["msg_type"],
+        content=message.get("content", ""),
+        sent_at=at,
+        platform_msg_id=message["msg_id"],
+        media_id=message.get("media_id", ""),
+        data=data,
+    )
+    if not created:
+        return False
+    if not user.last_message_at or user.last_message_at <= at:
+        user.last_message_at = at
+        user.open_window(at, by_message=True)
+        user.save(
+            update_fields=["last_message_at", "window_expires_at", "window_quota", "window_used"]
+        )
+    if live:
+        automate_reply(account, user, stored, at=at)
+    return True
+
+
+def automate_reply(account: OfficialAccount, user: WeChatUser, message: Message, *, at) -> None:
+    """Keyword auto-reply, else the out-of-hours reply when a conversation has just opened."""
+    # A rating reply lands in the resolved conversation it rates: no automatic answer to that.
+    if message.conversation_id is None or message.conversation.status == "resolved":
+        return
+    text = ""
+    if message.msg_type == "text":
+        for rule in AutoReplyRule.objects.filter(account=account, is_active=True):
+            if rule.matches(message.content):
+                text = rule.reply
+                break
+    if not text and account.out_of_hours_reply and not account.in_service_hours(at):
+        earlier = message.conversation.messages.filter(direction="in", pk__lt=message.pk)
+        if not earlier.exclude(msg_type="event").exists():  # only when the conversation opens
+            text = account.out_of_hours_reply
+    if text:
+        queue_automatic(message.conversation, user, text, SenderKind.AUTO_REPLY)
+
+
+def queue_automatic(conversation, user: WeChatUser, text: str, kind: str) -> Message:
+    """Store an automatic message as queued and send it once the transaction commits."""
+    outbound = record_outbound(
+        conversation,
+        content=text,
+        sender_kind=kind,
+        delivery_status=DeliveryStatus.QUEUED,
+        customer=user.customer,
+        channel=CHANNEL,
+        account=user.account.appid,
+        external_user=user.openid,
+    )
+    from .tasks import deliver_message_task
+
+    pk = outbound.pk
+    transaction.on_commit(lambda: deliver_message_task.delay(pk))
+    return outbound
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def ingest_event(
+    account: OfficialAccount,
+    message: dict[str, Any],
+    *,
+    at: datetime,
+    live: bool,
+    unionid: str = "",
+) -> bool:
+    """Apply an event (subscribe, unsubscribe, SCAN, CLICK, ...). True if new. Caller's txn.
+
+    The event is stored as an `event` message (shown in the conversation if one is open) keyed
+    by FromUserName + CreateTime + Event, which makes a redelivery a no-op.
+    """
+    event = message["event"]
+    if event == "TEMPLATESENDJOBFINISH":
+        return False  # a delivery receipt for a template message: nothing to show an agent
+    user = upsert_user(account, message["openid"], at=at, unionid=unionid)
+    data = dict(message.get("data") or {})
+    data["event"] = event
+    stored, created = receive_message(
+        channel=CHANNEL,
+        account=account.appid,
+        external_user=user.openid,
+        customer=user.customer,
+        msg_type="event",
+        content=message.get("content") or f"[{event}]",
+        sent_at=at,
+        platform_msg_id=protocol.event_key(message),
+        data=data,
+    )
+    if not created:
+        return False
+    if event == "subscribe":
+        _subscribed(account, user, stored, data, at=at, live=live)
+    elif event == "unsubscribe":
+        _unsubscribed(user, stored, at=at)
+    elif event in ("SCAN", "CLICK"):
+        user.open_window(at, by_message=False)
+        user.save(update_fields=["window_expires_at", "window_quota", "window_used"])
+    return True
+
+
+def _subscribed(account, user: WeChatUser, stored: Message, data: dict, *, at, live: bool) -> None:
+    latest = user.subscribe_time is None or user.subscribe_time <= at
+    if latest:
+        user.subscribed = True
+        user.subscribe_time = at
+        if data.get("qr_scene"):
+            user.qr_scene = data["qr_scene"]
+            user.subscribe_scene = user.subscribe_scene or "ADD_SCENE_QR_CODE"
+        user.open_window(at, by_message=False)
+        user.save()
+    record_interaction(
+        user.customer,
+        InteractionKind.SUBSCRIBE,
+        CHANNEL,
+        occurred_at=at,
+        summary=account.name,
+        subject=stored,
+        data={
+            "account": account.appid,
+            "openid": user.openid,
+            "qr_scene": data.get("qr_scene", ""),
+        },
+    )
+    if not live:
+        return
+    if account.welcome_message:
+        queue_automatic(None, user, account.welcome_message, SenderKind.WELCOME)
+    if user.info_fetched_at is None:
+        from .tasks import fetch_user_info_task
+
+        pk = user.pk
+        transaction.on_commit(lambda: fetch_user_info_task.delay(pk))
+
+
+def _unsubscribed(user: WeChatUser, stored: Message, *, at) -> None:
+    if user.subscribe_time is None or user.subscribe_time <= at:
+        user.subscribed = False
+        user.unsubscribe_time = at
+        user.window_expires_at = at  # WeChat refuses every message to a user who left
+        user.save(update_fields=["subscribed", "unsubscribe_time", "window_expires_at"])
+    record_interaction(
+        user.customer,
+        InteractionKind.UNSUBSCRIBE,
+        CHANNEL,
+        occurred_at=at,
+        summary=user.account.name,
+        subject=stored,
+        data={"account": user.account.appid, "openid": user.openid},
+    )

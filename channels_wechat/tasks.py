@@ -1,0 +1,36 @@
+"""Celery tasks of the WeChat channel: thin wrappers, ids in, safe to run twice."""
+
+from celery import shared_task
+
+from crm.ingestion import run_processor
+
+
+@shared_task
+def process_wechat_delivery_task(delivery_id: int) -> str:
+    """Process one stored push (crm.ingestion locks the row: once per delivery)."""
+    from .ingest import process_delivery
+
+    return run_processor(delivery_id, process_delivery)
+
+
+@shared_task
+def deliver_message_task(message_id: int) -> str:
+    """Send a queued automatic message (welcome, auto-reply); a sent one is left alone."""
+    from crm.inbox import SendError, deliver
+    from crm.models import DeliveryStatus, Message
+
+    message = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.QUEUED).first()
+    if message is None:
+        return "skipped"
+    try:
+        deliver(message)
+    except SendError as exc:  # stored on the message as failed; transient ones were retried
+        return f"failed {exc.code}"
+    return "sent"
+
+
+@shared_task
+def fetch_user_info_task(user_id: int) -> bool:
+    from .client import fetch_user_info
+
+    return fetch_user_info(user_id)

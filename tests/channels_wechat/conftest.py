@@ -1,0 +1,96 @@
+"""Fixtures of the WeChat tests: an official account per mode, the sandbox, signed pushes."""
+
+import time
+import urllib.parse
+
+import pytest
+from django.core.cache import cache
+
+from channels_wechat import protocol, sandbox
+from channels_wechat.models import OfficialAccount
+
+APPID = "wx1234567890abcdef"
+SECRET = "s3cr3t-app-secret-0123456789abcd"
+TOKEN = "tok2026"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+@pytest.fixture
+def account(db):
+    return OfficialAccount.objects.create(
+        appid=APPID,
+        original_id="gh_10f6c3c3ac5a",
+        name="花间集美妆",
+        app_secret=SECRET,
+        token=TOKEN,
+        encoding_aes_key=AES_KEY,
+        mode="safe",
+    )
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    server = sandbox.start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def wechat_sandbox(sandbox_server, settings, account):
+    """The sandbox, emptied, knowing the test account; the CRM's API base points at it."""
+    state = sandbox_server.state
+    state.__init__()
+    sandbox._add_account_to(
+        state,
+        {
+            "appid": APPID,
+            "secret": SECRET,
+            "token": TOKEN,
+            "encoding_aes_key": AES_KEY,
+            "mode": "safe",
+            "original_id": "gh_10f6c3c3ac5a",
+            "callback": "http://invalid/",
+        },
+    )
+    settings.WECHAT_API_BASE = sandbox_server.url
+    cache.clear()
+    yield sandbox_server
+    cache.clear()
+
+
+def push_xml(openid="oUser1", msg_type="text", create_time=None, msg_id="1001", **fields):
+    """A push document as WeChat builds it (the sandbox's builder)."""
+    body = {"openid": openid, "msg_type": msg_type, "msg_id": msg_id, **fields}
+    return sandbox.build_push_xml(
+        {"original_id": "gh_10f6c3c3ac5a"}, body, int(create_time or time.time())
+    )
+
+
+def signed_query(token=TOKEN, timestamp=None, nonce="8473920", **extra) -> dict:
+    timestamp = timestamp or str(int(time.time()))
+    return {
+        "signature": protocol.sha1_signature(token, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        **extra,
+    }
+
+
+def post_push(client, xml: str, mode="safe", appid=APPID, query=None, **extra):
+    """POST a push to the hook the way WeChat does in `mode`."""
+    query = query or signed_query()
+    payload = xml
+    if mode in ("safe", "compatible"):
+        ciphertext = protocol.encrypt(AES_KEY, xml, appid)
+        query["encrypt_type"] = "aes"
+        query["msg_signature"] = protocol.msg_signature(
+            TOKEN, query["timestamp"], query["nonce"], ciphertext
+        )
+        envelope = f"<Encrypt>{protocol.cdata(ciphertext)}</Encrypt>"
+        payload = (
+            f"<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>{envelope}</xml>"
+            if mode == "safe"
+            else xml[: -len("</xml>")] + envelope + "</xml>"
+        )
+    url = f"/hooks/wechat/{appid}?{urllib.parse.urlencode(query)}"
+    return client.post(url, data=payload.encode("utf-8"), content_type="text/xml", **extra)

@@ -1,0 +1,135 @@
+"""The agents' inbox pages through HTTP: list, conversation, reply, errors, assign, resolve."""
+
+import time
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
+
+from crm.inbox import receive_message
+from crm.models import Conversation, Message
+from tests.conftest import make_staff
+
+from .conftest import APPID
+from .test_sending import inbound
+
+INBOX_PERMS = ["view_conversation", "change_conversation", "view_message", "add_message"]
+
+
+@pytest.fixture(autouse=True)
+def inbox_permissions(db):
+    """crm/apps.py does not grant these to agents yet (reported to the lead): grant them here."""
+    Group.objects.get(name="agent").permissions.add(
+        *Permission.objects.filter(content_type__app_label="crm", codename__in=INBOX_PERMS)
+    )
+
+
+@pytest.fixture
+def agent_client(agent_user):
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(agent_user)
+    return client
+
+
+def test_list_shows_wechat_and_weibo_conversations_oldest_waiting_first(account, agent_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    wechat = inbound(account, content="订单没到", at=timezone.now() - timedelta(minutes=5))
+    weibo_customer = wechat.customer.__class__.objects.create(name="微博用户小美")
+    receive_message(
+        channel="weibo",
+        account="1234567890",
+        external_user="555",
+        customer=weibo_customer,
+        msg_type="text",
+        content="私信：有优惠吗",
+        sent_at=timezone.now() - timedelta(minutes=30),
+        platform_msg_id="w1",
+    )
+    page = agent_client.get("/inbox/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    weibo = Conversation.objects.get(channel="weibo")
+    assert html.index(f'data-id="{weibo.pk}"') < html.index(f'data-id="{wechat.pk}"')
+    assert "微博用户小美" in html and ">oUser1</a>" in html
+    assert 'class="badge badge-weibo"' in html and 'class="badge badge-wechat"' in html
+    assert "30 min" in html and "5 min" in html
+    weibo_only = agent_client.get("/inbox/?channel=weibo").content.decode()
+    assert "微博用户小美" in weibo_only and ">oUser1</a>" not in weibo_only
+
+
+def test_mine_and_unassigned_tabs(account, agent_client, agent_user):
+    mine = inbound(account, openid="oMine", msg_id="a1")
+    other = inbound(account, openid="oOther", msg_id="a2")
+    Conversation.objects.filter(pk=mine.pk).update(assignee=agent_user)
+    mine_page = agent_client.get("/inbox/?assigned=mine").content.decode()
+    unassigned_page = agent_client.get("/inbox/?assigned=unassigned").content.decode()
+    assert f'data-id="{mine.pk}"' in mine_page and f'data-id="{other.pk}"' not in mine_page
+    assert (
+        f'data-id="{other.pk}"' in unassigned_page and f'data-id="{mine.pk}"' not in unassigned_page
+    )
+
+
+def test_agent_replies_from_the_conversation_page(wechat_sandbox, account, agent_client):
+    wechat_sandbox.state.interact(APPID, "oUser1", time.time(), True)
+    conversation = inbound(account, content="会员积分怎么兑换？")
+    page = agent_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    assert "会员积分怎么兑换？" in page and 'id="reply-form"' in page
+    response = agent_client.post(
+        f"/inbox/{conversation.pk}/reply/",
+        {"text": "您好，在会员中心-积分商城即可兑换。"},
+        follow=True,
+    )
+    assert "Reply sent." in response.content.decode()
+    assert wechat_sandbox.state.sent[0]["text"] == {
+        "content": "您好，在会员中心-积分商城即可兑换。"
+    }
+    conversation.refresh_from_db()
+    assert conversation.status == "pending"
+
+
+def test_45015_is_shown_plainly_to_the_agent(wechat_sandbox, account, agent_client):
+    conversation = inbound(account)
+    wechat_sandbox.state.user(APPID, "oUser1")  # known follower, but no message in 48 hours
+    response = agent_client.post(f"/inbox/{conversation.pk}/reply/", {"text": "在吗"}, follow=True)
+    html = response.content.decode()
+    assert "WeChat refused: the customer has not written in the last 48 hours" in html
+    assert "(45015)" in html
+    assert Message.objects.get(direction="out").delivery_status == "failed"
+
+
+def test_assign_to_another_agent_and_resolve(wechat_sandbox, account, agent_client):
+    wechat_sandbox.state.interact(APPID, "oUser1", time.time(), True)
+    conversation = inbound(account)
+    colleague = make_staff("xiaoli", "agent")
+    agent_client.post(f"/inbox/{conversation.pk}/assign/", {"agent": colleague.pk})
+    response = agent_client.post(f"/inbox/{conversation.pk}/resolve/", follow=True)
+    assert "Resolved; the satisfaction survey was sent." in response.content.decode()
+    conversation.refresh_from_db()
+    assert (conversation.assignee, conversation.status) == (colleague, "resolved")
+    assert conversation.survey_sent_at is not None
+
+
+def test_thread_fragment_for_polling(account, agent_client):
+    conversation = inbound(account, content="第一条")
+    inbound(account, content="第二条", msg_id="m2")
+    fragment = agent_client.get(f"/inbox/{conversation.pk}/?fragment=thread").content.decode()
+    assert fragment.index("第一条") < fragment.index("第二条")
+    assert "<html" not in fragment
+
+
+def test_marketing_staff_cannot_open_the_inbox(account):
+    client = Client()
+    client.force_login(make_staff("mkt", "marketing"))
+    conversation = inbound(account)
+    assert client.get("/inbox/").status_code == 403
+    assert client.get(f"/inbox/{conversation.pk}/").status_code == 403
+    assert client.post(f"/inbox/{conversation.pk}/reply/", {"text": "x"}).status_code == 403
+    assert Message.objects.filter(direction="out").count() == 0
+
+
+def test_anonymous_is_sent_to_login(account):
+    response = Client().get("/inbox/")
+    assert (response.status_code, response.url.split("?")[0]) == (302, "/admin/login/")
