@@ -2,7 +2,38 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
+def _crud(*models: str) -> list[str]:
+    return [f"{verb}_{m}" for m in models for verb in ("view", "add", "change", "delete")]
+
+
 class ChannelsWeiboConfig(AppConfig):
     name = "channels_weibo"
     verbose_name = _("Weibo")
-    role_permissions: dict[str, list[str]] = {"marketing": [], "agent": []}
+    role_permissions: dict[str, list[str]] = {
+        "marketing": _crud("keywordrule", "campaign", "scheduledpost", "keywordalert")
+        + [
+            "view_weiboaccount",
+            "change_weiboaccount",
+            "view_weibouser",
+            "change_weibouser",
+            "view_weibopost",
+            "view_weibocomment",
+            "view_followersnapshot",
+        ],
+        "agent": ["view_weiboaccount", "view_weibouser", "view_weibopost", "view_weibocomment"],
+    }
+
+    def ready(self) -> None:
+        from crm.inbox import register_sender
+        from crm.ingestion import register_processor
+        from crm.panels import register_customer_panel
+
+        from . import tasks  # noqa: F401  (registers the tasks)
+
+        register_processor("weibo", "channels_weibo.tasks.process_fanservice_delivery_task")
+        register_sender(
+            "weibo",
+            "channels_weibo.fanservice.send_message",
+            "channels_weibo.fanservice.address_for",
+        )
+        register_customer_panel("channels_weibo.views.customer_panel")

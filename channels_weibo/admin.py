@@ -1,0 +1,219 @@
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .models import (
+    Campaign,
+    FollowerSnapshot,
+    KeywordAlert,
+    KeywordRule,
+    ScheduledPost,
+    WeiboAccount,
+    WeiboComment,
+    WeiboPost,
+    WeiboUser,
+)
+
+
+@admin.register(WeiboAccount)
+class WeiboAccountAdmin(admin.ModelAdmin):
+    list_display = [
+        "screen_name",
+        "uid",
+        "token_state",
+        "token_expires_at",
+        "last_polled_at",
+        "rate_limited_until",
+        "last_poll_error",
+        "active",
+    ]
+    list_filter = ["token_status", "active"]
+    search_fields = ["screen_name", "uid"]
+    readonly_fields = [
+        "token_status",
+        "token_error",
+        "token_expires_at",
+        "cursors",
+        "rate_limited_until",
+        "last_polled_at",
+        "last_poll_error",
+    ]
+    exclude = ["access_token"]
+    actions = ["poll_now", "snapshot_now"]
+    change_list_template = "channels_weibo/account_changelist.html"
+
+    @admin.display(description=_("authorisation"))
+    def token_state(self, obj):
+        if obj.token_status != "ok":
+            return format_html(
+                '<span style="color:#cf1322">{}</span> <a href="{}">{}</a>',
+                obj.get_token_status_display(),
+                reverse("weibo-connect"),
+                _("Authorise again"),
+            )
+        if obj.token_expires_soon:
+            return format_html(
+                '<span style="color:#d46b08">{}</span> <a href="{}">{}</a>',
+                _("Expires soon"),
+                reverse("weibo-connect"),
+                _("Authorise again"),
+            )
+        return obj.get_token_status_display()
+
+    def changelist_view(self, request, extra_context=None):
+        for account in WeiboAccount.objects.filter(active=True):
+            if account.token_status != "ok":
+                messages.error(
+                    request,
+                    _("%(account)s: %(status)s")
+                    % {"account": account, "status": account.get_token_status_display()},
+                )
+            elif account.token_expires_soon:
+                messages.warning(
+                    request,
+                    _(
+                        "%(account)s: the Weibo authorisation expires at %(at)s; authorise again before."
+                    )
+                    % {
+                        "account": account,
+                        "at": timezone.localtime(account.token_expires_at).strftime(
+                            "%Y-%m-%d %H:%M"
+                        ),
+                    },
+                )
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description=_("Poll now"))
+    def poll_now(self, request, queryset):
+        from .polling import poll_account
+
+        for account in queryset:
+            result = poll_account(account)
+            messages.info(request, f"{account}: {result}")
+
+    @admin.action(description=_("Take today's follower snapshot"))
+    def snapshot_now(self, request, queryset):
+        from .polling import snapshot_followers
+
+        for account in queryset:
+            messages.info(request, f"{account}: {snapshot_followers(account)}")
+
+
+@admin.register(WeiboUser)
+class WeiboUserAdmin(admin.ModelAdmin):
+    list_display = [
+        "screen_name",
+        "uid",
+        "followers_count",
+        "verified_type",
+        "kol_category",
+        "customer",
+    ]
+    list_filter = ["kol_category", "verified"]
+    list_editable = ["kol_category"]
+    search_fields = ["screen_name", "uid"]
+    raw_id_fields = ["customer"]
+
+
+@admin.register(WeiboPost)
+class WeiboPostAdmin(admin.ModelAdmin):
+    list_display = [
+        "idstr",
+        "author",
+        "short_text",
+        "created_at",
+        "is_brand_post",
+        "mentions_brand",
+        "sentiment_label",
+        "reposts_count",
+        "comments_count",
+        "attitudes_count",
+        "cascade_link",
+    ]
+    list_filter = ["account", "is_brand_post", "mentions_brand", "sentiment_label"]
+    search_fields = ["idstr", "text", "author__screen_name"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["author", "root", "parent"]
+    list_select_related = ["author"]
+
+    @admin.display(description=_("text"))
+    def short_text(self, obj):
+        return obj.text[:60]
+
+    @admin.display(description=_("cascade"))
+    def cascade_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("weibo-post", args=[obj.idstr]), _("view")
+        )
+
+
+@admin.register(WeiboComment)
+class WeiboCommentAdmin(admin.ModelAdmin):
+    list_display = ["idstr", "author", "text", "created_at", "mentions_brand", "sentiment_label"]
+    list_filter = ["account", "mentions_brand", "sentiment_label"]
+    search_fields = ["idstr", "text", "author__screen_name"]
+    raw_id_fields = ["author", "post"]
+    list_select_related = ["author"]
+
+
+@admin.register(FollowerSnapshot)
+class FollowerSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["account", "day", "followers_count", "taken_at"]
+    list_filter = ["account"]
+    date_hierarchy = "day"
+
+
+@admin.register(KeywordRule)
+class KeywordRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "words",
+        "exclusions",
+        "action_tag",
+        "action_lead",
+        "action_alert",
+        "active",
+    ]
+    list_filter = ["active", "action_lead", "action_alert"]
+    search_fields = ["name", "words"]
+    filter_horizontal = ["accounts"]
+
+
+@admin.register(KeywordAlert)
+class KeywordAlertAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "rule", "words", "text", "customer", "acknowledged"]
+    list_filter = ["acknowledged", "rule"]
+    list_editable = ["acknowledged"]
+    raw_id_fields = ["post", "comment", "customer"]
+    search_fields = ["text", "words"]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "account", "start", "end", "report"]
+    filter_horizontal = ["kols"]
+    raw_id_fields = ["posts"]
+
+    @admin.display(description=_("results"))
+    def report(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("weibo-campaign", args=[obj.pk]), _("view")
+        )
+
+
+@admin.register(ScheduledPost)
+class ScheduledPostAdmin(admin.ModelAdmin):
+    list_display = ["short_text", "account", "publish_at", "status", "result_idstr", "error"]
+    list_filter = ["status", "account"]
+    readonly_fields = ["status", "result_idstr", "post", "error", "published_at", "created_by"]
+
+    @admin.display(description=_("text"))
+    def short_text(self, obj):
+        return obj.text[:60]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,89 @@
+"""KOL campaign results: what each KOL's posts brought, over the campaign period."""
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Sum
+from django.utils import timezone
+
+from crm.models import Channel, Lead
+
+from .models import Campaign, FollowerSnapshot, WeiboComment, WeiboPost
+
+
+def period(campaign: Campaign) -> tuple[datetime, datetime]:
+    tz = timezone.get_default_timezone()
+    start = timezone.make_aware(datetime.combine(campaign.start, time.min), tz)
+    end = timezone.make_aware(datetime.combine(campaign.end + timedelta(days=1), time.min), tz)
+    return start, end
+
+
+def campaign_stats(campaign: Campaign) -> dict:
+    """Per KOL and in total, over the campaign's local dates (inclusive):
+
+    - posts: the KOL's posts in the period that repost a campaign post or mention the brand;
+    - reach: the KOL's followers plus those of everyone who reposted those posts (one hop);
+    - reposts, comments, likes: the latest counters of those posts;
+    - leads: Weibo leads created in the period whose source is a repost of, or a comment on,
+      one of those posts;
+    - new_followers (campaign total only): follower snapshot at the end minus before the start.
+    """
+    start, end = period(campaign)
+    roots = list(campaign.posts.values_list("pk", flat=True))
+    post_type = ContentType.objects.get_for_model(WeiboPost)
+    comment_type = ContentType.objects.get_for_model(WeiboComment)
+    rows: list[dict[str, Any]] = []
+    for kol in campaign.kols.all().order_by("-followers_count"):
+        posts = WeiboPost.objects.filter(author=kol, created_at__gte=start, created_at__lt=end)
+        posts = posts.filter(root__in=roots) | posts.filter(
+            mentions_brand=True, account=campaign.account
+        )
+        ids = list(posts.values_list("pk", flat=True))
+        sums = WeiboPost.objects.filter(pk__in=ids).aggregate(
+            reposts=Sum("reposts_count"),
+            comments=Sum("comments_count"),
+            likes=Sum("attitudes_count"),
+        )
+        children = WeiboPost.objects.filter(parent__in=ids)
+        child_ids = [str(pk) for pk in children.values_list("pk", flat=True)]
+        comment_ids = [
+            str(pk) for pk in WeiboComment.objects.filter(post__in=ids).values_list("pk", flat=True)
+        ]
+        leads = Lead.objects.filter(
+            source_channel=Channel.WEIBO, created_at__gte=start, created_at__lt=end
+        ).filter(source_type=post_type, source_id__in=child_ids) | Lead.objects.filter(
+            source_channel=Channel.WEIBO,
+            created_at__gte=start,
+            created_at__lt=end,
+            source_type=comment_type,
+            source_id__in=comment_ids,
+        )
+        reach = kol.followers_count + (
+            children.aggregate(n=Sum("author__followers_count"))["n"] or 0
+        )
+        rows.append(
+            {
+                "uid": kol.uid,
+                "screen_name": kol.screen_name,
+                "category": kol.kol_category,
+                "followers": kol.followers_count,
+                "posts": len(ids),
+                "reach": reach,
+                "reposts": max(sums["reposts"] or 0, len(child_ids)),
+                "comments": sums["comments"] or 0,
+                "likes": sums["likes"] or 0,
+                "leads": leads.count(),
+            }
+        )
+    snapshots = FollowerSnapshot.objects.filter(account=campaign.account)
+    at_end = snapshots.filter(day__lte=campaign.end).order_by("-day").first()
+    before = snapshots.filter(day__lt=campaign.start).order_by("-day").first()
+    total: dict[str, int | None] = {
+        key: sum(r[key] for r in rows)
+        for key in ("posts", "reach", "reposts", "comments", "likes", "leads")
+    }
+    total["new_followers"] = (
+        at_end.followers_count - before.followers_count if at_end and before else None
+    )
+    return {"kols": rows, "total": total}

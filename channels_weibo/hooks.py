@@ -1,0 +1,57 @@
+"""`GET|POST /hooks/weibo/<uid>`: the fan-service callback, raw first.
+
+GET is the URL verification: a valid signature gets `echostr` back as text. Every POST is
+signed the same way (sha1 of the sorted app secret, timestamp and nonce); a bad signature is
+refused with 403 and nothing is stored. A signed POST is stored as received, handed to a worker
+and answered with an empty body (no passive reply: the platform does not retry and replies go
+through messages/reply). A signed body that is not a push is stored as `rejected` and gets 400.
+"""
+
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from crm.ingestion import enqueue_delivery, store_raw_delivery
+from crm.models import RawDelivery
+
+from .fanservice import BadPush, parse_push
+from .models import WeiboAccount
+from .protocol import signature_ok
+
+SOURCE = "weibo"
+MAX_BODY = 1024 * 1024
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def fanservice_hook(request, uid: str):
+    account = get_object_or_404(WeiboAccount, uid=uid)
+    query = request.GET
+    if not signature_ok(
+        account.app_secret,
+        query.get("timestamp", ""),
+        query.get("nonce", ""),
+        query.get("signature", ""),
+    ):
+        return HttpResponseForbidden("bad signature", content_type="text/plain")
+    if request.method == "GET":
+        return HttpResponse(query.get("echostr", ""), content_type="text/plain")
+    body = request.body
+    if len(body) > MAX_BODY:
+        return HttpResponse("body too large", status=413, content_type="text/plain")
+    try:
+        parse_push(body)
+    except BadPush as exc:
+        store_raw_delivery(
+            source=SOURCE,
+            account=uid,
+            request=request,
+            body=body,
+            status=RawDelivery.Status.REJECTED,
+            error=str(exc),
+        )
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    delivery = store_raw_delivery(source=SOURCE, account=uid, request=request, body=body)
+    enqueue_delivery(delivery)
+    return HttpResponse("", content_type="text/plain")

@@ -1,0 +1,647 @@
+"""Weibo objects -> rows: the one ingestion path for polling, history import and the demo.
+
+`ingest_statuses` and `ingest_comments` take the API's own JSON objects (a page as the API returns
+it) for one brand account and:
+
+1. upsert the authors as WeiboUsers (bulk, on uid) and link new ones to a customer (stage
+   `follower`, through crm.identity.resolve_customer);
+2. upsert the posts (bulk, on idstr; originals before reposts so `root` is set) and comments;
+   replaying a page changes nothing but the counters, which take the latest values;
+3. rebuild repost parents from the `//@name:` chain (cascades);
+4. analyse, once, what others wrote about the brand: keyword rules (Aho-Corasick), sentiment
+   (SnowNLP), one crm Interaction each (mention, repost or comment), the rules' actions (tag,
+   lead, alert) and a complaint case in the inbox for recent negative ones.
+
+A post "concerns" a brand account (its `account` is set) when it is the brand's own, came from
+one of the account's streams (mentions, reposts of its posts) or is a comment's post by the brand.
+`mentions_brand` is true for posts from the mentions stream and for any text containing
+`@<brand screen name>`.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.actions import create_lead, record_interactions, tag_customer_by_name
+from crm.identity import resolve_customer
+from crm.inbox import open_case
+from crm.models import Channel, Customer, Gender, Interaction, InteractionKind
+
+from . import sentiment
+from .keywords import current_matcher
+from .models import (
+    KeywordAlert,
+    KeywordRule,
+    SentimentLabel,
+    WeiboAccount,
+    WeiboComment,
+    WeiboPost,
+    WeiboUser,
+)
+from .protocol import as_int, idstr, parse_time, repost_chain
+
+# Negative mentions older than this are history, not cases for the inbox.
+COMPLAINT_WINDOW = timedelta(days=7)
+_GENDER = {"m": Gender.MALE, "f": Gender.FEMALE}
+_USER_FIELDS = [
+    "screen_name",
+    "location",
+    "gender",
+    "followers_count",
+    "friends_count",
+    "statuses_count",
+    "verified",
+    "verified_type",
+    "avatar_url",
+    "updated_at",
+]
+
+
+@dataclass
+class IngestResult:
+    created: int = 0
+    seen: int = 0
+    analysed: int = 0
+    ids: list[str] = field(default_factory=list)
+
+    def __iadd__(self, other: "IngestResult") -> "IngestResult":
+        self.created += other.created
+        self.seen += other.seen
+        self.analysed += other.analysed
+        self.ids += other.ids
+        return self
+
+
+# -- users ----------------------------------------------------------------------------------
+
+
+def _user_row(obj: dict[str, Any]) -> WeiboUser:
+    return WeiboUser(
+        uid=idstr(obj),
+        screen_name=str(obj.get("screen_name") or obj.get("name") or idstr(obj))[:64],
+        location=str(obj.get("location") or "")[:64],
+        gender=str(obj.get("gender") or "")[:2],
+        followers_count=as_int(obj.get("followers_count")),
+        friends_count=as_int(obj.get("friends_count")),
+        statuses_count=as_int(obj.get("statuses_count")),
+        verified=bool(obj.get("verified")),
+        verified_type=as_int(obj.get("verified_type"), -1),
+        avatar_url=str(obj.get("avatar_large") or obj.get("profile_image_url") or "")[:300],
+    )
+
+
+def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> dict[str, WeiboUser]:
+    """Upsert user objects on uid and give every non-brand one a customer. Returns uid -> user.
+
+    A Weibo identity has no strong key (no unionid, no verified phone), so resolving a new one
+    is creating a customer (stage follower, first channel weibo): this is
+    `crm.identity.resolve_customer` without keys, done for a whole page at once because crm has
+    no bulk variant. New identities are inserted with their customer; if another worker inserted
+    the same identity first, the customer made here is deleted again (nothing points at it yet).
+    Caller's transaction.
+    """
+    rows: dict[str, WeiboUser] = {}
+    for obj in objs:
+        row = _user_row(obj)
+        rows[row.uid] = row
+    if not rows:
+        return {}
+    known = set(WeiboUser.objects.filter(uid__in=list(rows)).values_list("uid", flat=True))
+    brand_uids = set(WeiboAccount.objects.values_list("uid", flat=True))
+    new = [r for uid, r in rows.items() if uid not in known and uid not in brand_uids]
+    now = timezone.now()
+    made = Customer.objects.bulk_create(
+        [
+            Customer(
+                first_channel=Channel.WEIBO,
+                created_at=first_seen.get(r.uid) or now,
+                **_customer_defaults(r),
+            )
+            for r in new
+        ]
+    )
+    for row, customer in zip(new, made, strict=True):
+        row.customer = customer
+    WeiboUser.objects.bulk_create(
+        list(rows.values()),
+        update_conflicts=True,
+        unique_fields=["uid"],
+        update_fields=_USER_FIELDS,
+        batch_size=500,
+    )
+    users = {u.uid: u for u in WeiboUser.objects.filter(uid__in=list(rows))}
+    lost = [
+        r.customer_id for r in new if r.customer_id and users[r.uid].customer_id != r.customer_id
+    ]
+    if lost:
+        Customer.objects.filter(pk__in=lost).delete()
+    for user in users.values():
+        if user.customer_id is None and user.uid not in brand_uids:
+            link_customer(user, at=first_seen.get(user.uid))
+    return users
+
+
+def _customer_defaults(user: WeiboUser) -> dict[str, Any]:
+    city = user.location.split(" ")[-1] if user.location else ""
+    return {
+        "name": user.screen_name[:128],
+        "city": city[:64],
+        "gender": _GENDER.get(user.gender, Gender.UNKNOWN),
+    }
+
+
+def link_customer(user: WeiboUser, *, at=None) -> None:
+    """Give a Weibo identity its customer (a new one, stage follower). Caller's transaction."""
+    customer = resolve_customer(channel=Channel.WEIBO, at=at, defaults=_customer_defaults(user))
+    WeiboUser.objects.filter(pk=user.pk, customer__isnull=True).update(customer=customer)
+    user.customer = customer
+
+
+# -- posts ----------------------------------------------------------------------------------
+
+
+def _slim(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as received, with embedded objects stored in their own rows reduced to ids."""
+    raw = dict(obj)
+    for key in ("user", "retweeted_status", "status", "reply_comment"):
+        nested = raw.get(key)
+        if isinstance(nested, dict):
+            try:
+                raw[key] = {"idstr": idstr(nested)}
+            except ValueError:
+                raw[key] = None
+    return raw
+
+
+def _has_author(obj: dict[str, Any]) -> bool:
+    return isinstance(obj.get("user"), dict) and bool(
+        obj["user"].get("idstr") or obj["user"].get("id")
+    )
+
+
+def _validate_status(obj: Any) -> None:
+    if not isinstance(obj, dict):
+        raise ValueError("a status must be a JSON object")
+    idstr(obj)
+    if not _has_author(obj):
+        raise ValueError(f"status {obj.get('idstr') or obj.get('id')} has no user object")
+    if not obj.get("created_at"):
+        raise ValueError(f"status {idstr(obj)} has no created_at")
+    parse_time(obj["created_at"])
+
+
+def _mentions(text: str, account: WeiboAccount) -> bool:
+    return bool(account.screen_name) and f"@{account.screen_name}" in (text or "")
+
+
+def ingest_statuses(
+    account: WeiboAccount,
+    statuses: list[dict[str, Any]],
+    *,
+    mention_stream: bool = False,
+    analyse: bool = True,
+) -> IngestResult:
+    """Store a page of status objects for this brand account (see the module docstring).
+
+    `mention_stream`: the statuses mention the brand (they came from statuses/mentions).
+    Statuses without an id, author or valid created_at raise ValueError before anything is
+    written. Atomic.
+    """
+    for obj in statuses:
+        _validate_status(obj)
+        if isinstance(obj.get("retweeted_status"), dict) and _has_author(obj["retweeted_status"]):
+            _validate_status(obj["retweeted_status"])
+    with transaction.atomic():
+        return _ingest_statuses(account, statuses, mention_stream=mention_stream, analyse=analyse)
+
+
+def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestResult:
+    originals: dict[str, dict] = {}
+    reposts: dict[str, dict] = {}
+    mentioned: set[str] = set()
+    for obj in statuses:
+        key = idstr(obj)
+        root = obj.get("retweeted_status")
+        if isinstance(root, dict) and _has_author(root):
+            originals.setdefault(idstr(root), root)
+            reposts[key] = obj
+        else:
+            originals[key] = obj
+        if mention_stream or _mentions(obj.get("text", ""), account):
+            mentioned.add(key)
+    for key in reposts:
+        originals.pop(key, None)
+    everything = {**originals, **reposts}
+    first_seen: dict[str, Any] = {}
+    for obj in sorted(everything.values(), key=lambda o: parse_time(o["created_at"])):
+        first_seen.setdefault(idstr(obj["user"]), parse_time(obj["created_at"]))
+    users = upsert_users([o["user"] for o in everything.values()], first_seen=first_seen)
+    top_level = {idstr(o) for o in statuses}
+    existing = set(
+        WeiboPost.objects.filter(idstr__in=list(everything)).values_list("idstr", flat=True)
+    )
+    now = timezone.now()
+    matcher = current_matcher() if analyse else None
+    fresh: dict[str, list] = {}  # new posts analysed here -> their rule matches
+
+    def row(obj, root_id=None) -> WeiboPost:
+        key = idstr(obj)
+        author = users[idstr(obj["user"])]
+        is_brand = author.uid == account.uid
+        # Embedded originals only concern the brand when they are the brand's own posts.
+        concerns = key in top_level or is_brand
+        chain = repost_chain(obj.get("text", "")) if root_id else []
+        post = WeiboPost(
+            idstr=key,
+            mid=str(obj.get("mid") or "")[:24],
+            account=account if concerns else None,
+            author=author,
+            text=str(obj.get("text") or ""),
+            created_at=parse_time(obj["created_at"]),
+            is_brand_post=is_brand,
+            root_id=root_id,
+            parent_name=chain[0][:64] if chain else "",
+            reposts_count=as_int(obj.get("reposts_count")),
+            comments_count=as_int(obj.get("comments_count")),
+            attitudes_count=as_int(obj.get("attitudes_count")),
+            mentions_brand=key in mentioned and not is_brand,
+            raw=_slim(obj),
+            fetched_at=now,
+        )
+        if matcher is not None and key in top_level and key not in existing and not is_brand:
+            root = obj.get("retweeted_status") if root_id else None
+            reposts_brand = isinstance(root, dict) and idstr(root["user"]) == account.uid
+            matches = _analyse(post, matcher, account, always=reposts_brand)
+            if matches is not None:
+                fresh[key] = matches
+        return post
+
+    update = ["text", "reposts_count", "comments_count", "attitudes_count", "raw", "fetched_at"]
+    WeiboPost.objects.bulk_create(
+        [row(o) for o in originals.values()],
+        update_conflicts=True,
+        unique_fields=["idstr"],
+        update_fields=update,
+        batch_size=500,
+    )
+    if reposts:
+        root_ids = dict(
+            WeiboPost.objects.filter(
+                idstr__in=[idstr(o["retweeted_status"]) for o in reposts.values()]
+            ).values_list("idstr", "pk")
+        )
+        WeiboPost.objects.bulk_create(
+            [row(o, root_ids[idstr(o["retweeted_status"])]) for o in reposts.values()],
+            update_conflicts=True,
+            unique_fields=["idstr"],
+            update_fields=[*update, "root", "parent_name"],
+            batch_size=500,
+        )
+    # A post stored earlier without the account (seen embedded) or the mention now concerns it.
+    WeiboPost.objects.filter(idstr__in=list(top_level), account__isnull=True).update(
+        account=account
+    )
+    if mentioned - existing != mentioned:
+        WeiboPost.objects.filter(
+            idstr__in=list(mentioned & existing), mentions_brand=False, is_brand_post=False
+        ).update(mentions_brand=True)
+    if reposts:
+        link_parents(set(root_ids.values()))
+    result = IngestResult(
+        created=len(set(everything) - existing), seen=len(everything), ids=sorted(top_level)
+    )
+    if analyse:
+        # Posts seen before (embedded, or not about the brand then) get their turn now.
+        result.analysed = analyse_posts(account, sorted(top_level & existing))
+        items = list(WeiboPost.objects.filter(idstr__in=list(fresh)).select_related("author"))
+        for item in items:
+            item._matches = fresh[item.idstr]  # type: ignore[attr-defined]
+        _after_analysis(account, items, _post_kind, "post")
+        result.analysed += len(items)
+    return result
+
+
+def _post_kind(post: WeiboPost) -> str:
+    return InteractionKind.REPOST if post.root_id else InteractionKind.MENTION
+
+
+def _analyse(item, matcher, account: WeiboAccount, *, always: bool) -> list | None:
+    """Set keywords and sentiment on an unsaved post or comment; returns its rule matches, or
+    None when it does not concern the brand (then it is not scored)."""
+    matches = matcher.match(item.text, account.pk)
+    item.keywords = [{"rule": rule.id, "words": words} for rule, words in matches]
+    if not (always or item.mentions_brand or matches):
+        return None
+    item.sentiment, item.sentiment_label = sentiment.analyse(item.text)
+    return matches
+
+
+def link_parents(root_ids: set[int]) -> int:
+    """Attach reposts to the repost they came from, by the first name of their `//@` chain.
+
+    The parent is the latest repost of the same root by a user with that screen name, made
+    before the child; a name that is the root's author, or unknown, leaves the parent empty
+    (the child hangs under the root). Returns how many parents were set.
+    """
+    if not root_ids:
+        return 0
+    orphans = list(
+        WeiboPost.objects.filter(root_id__in=root_ids, parent__isnull=True)
+        .exclude(parent_name="")
+        .values("pk", "root_id", "parent_name", "created_at")
+    )
+    if not orphans:
+        return 0
+    candidates = (
+        WeiboPost.objects.filter(
+            root_id__in=root_ids, author__screen_name__in={r["parent_name"] for r in orphans}
+        )
+        .order_by("created_at", "pk")
+        .values("pk", "root_id", "created_at", "author__screen_name")
+    )
+    by_name: dict[tuple[int, str], list[tuple[Any, int]]] = {}
+    for c in candidates:
+        by_name.setdefault((c["root_id"], c["author__screen_name"]), []).append(
+            (c["created_at"], c["pk"])
+        )
+    changes = []
+    for r in orphans:
+        earlier = [
+            pk
+            for created, pk in by_name.get((r["root_id"], r["parent_name"]), [])
+            if created < r["created_at"] and pk != r["pk"]
+        ]
+        if earlier:
+            changes.append(WeiboPost(pk=r["pk"], parent_id=earlier[-1]))
+    WeiboPost.objects.bulk_update(changes, ["parent"], batch_size=500)
+    return len(changes)
+
+
+# -- comments -------------------------------------------------------------------------------
+
+
+def _validate_comment(obj: Any) -> None:
+    if not isinstance(obj, dict):
+        raise ValueError("a comment must be a JSON object")
+    idstr(obj)
+    if not _has_author(obj):
+        raise ValueError(f"comment {obj.get('idstr') or obj.get('id')} has no user object")
+    if not obj.get("created_at"):
+        raise ValueError(f"comment {idstr(obj)} has no created_at")
+    parse_time(obj["created_at"])
+    if not isinstance(obj.get("status"), dict):
+        raise ValueError(f"comment {idstr(obj)} has no status object")
+    _validate_status(obj["status"])
+
+
+def ingest_comments(
+    account: WeiboAccount,
+    comments: list[dict[str, Any]],
+    *,
+    mention_stream: bool = False,
+    analyse: bool = True,
+) -> IngestResult:
+    """Store a page of comment objects (each with its `status`) for this brand account. Atomic.
+
+    `mention_stream`: the comments @-mention the brand (comments/mentions). Bad objects raise
+    ValueError before anything is written.
+    """
+    for obj in comments:
+        _validate_comment(obj)
+    with transaction.atomic():
+        statuses = {idstr(c["status"]): c["status"] for c in comments}
+        brand_statuses = [s for s in statuses.values() if idstr(s["user"]) == account.uid]
+        other_statuses = [s for s in statuses.values() if idstr(s["user"]) != account.uid]
+        if brand_statuses:
+            _ingest_statuses(account, brand_statuses, mention_stream=False, analyse=False)
+        if other_statuses:
+            # Someone else's post that a comment mentioning the brand is under: stored for the
+            # thread, not as a post concerning the brand.
+            _store_embedded_statuses(account, other_statuses)
+        posts = dict(WeiboPost.objects.filter(idstr__in=list(statuses)).values_list("idstr", "pk"))
+        first_seen: dict[str, Any] = {}
+        for obj in sorted(comments, key=lambda o: parse_time(o["created_at"])):
+            first_seen.setdefault(idstr(obj["user"]), parse_time(obj["created_at"]))
+        users = upsert_users([c["user"] for c in comments], first_seen=first_seen)
+        keys = [idstr(c) for c in comments]
+        existing = set(WeiboComment.objects.filter(idstr__in=keys).values_list("idstr", flat=True))
+        now = timezone.now()
+        matcher = current_matcher() if analyse else None
+        fresh: dict[str, list] = {}
+        rows = {}
+        for obj in comments:
+            key = idstr(obj)
+            reply = obj.get("reply_comment")
+            rows[key] = WeiboComment(
+                idstr=key,
+                mid=str(obj.get("mid") or "")[:24],
+                account=account,
+                post_id=posts[idstr(obj["status"])],
+                author=users[idstr(obj["user"])],
+                reply_to=idstr(reply) if isinstance(reply, dict) and reply.get("id") else "",
+                text=str(obj.get("text") or ""),
+                created_at=parse_time(obj["created_at"]),
+                mentions_brand=(mention_stream or _mentions(obj.get("text", ""), account))
+                and idstr(obj["user"]) != account.uid,
+                raw=_slim(obj),
+                fetched_at=now,
+            )
+            if matcher is not None and key not in existing and idstr(obj["user"]) != account.uid:
+                fresh[key] = _analyse(rows[key], matcher, account, always=True) or []
+        WeiboComment.objects.bulk_create(
+            list(rows.values()),
+            update_conflicts=True,
+            unique_fields=["idstr"],
+            update_fields=["text", "raw", "fetched_at"],
+            batch_size=500,
+        )
+        if mention_stream:
+            WeiboComment.objects.filter(idstr__in=list(existing), mentions_brand=False).exclude(
+                author__uid=account.uid
+            ).update(mentions_brand=True)
+        result = IngestResult(created=len(set(keys) - existing), seen=len(keys), ids=keys)
+        if analyse:
+            result.analysed = analyse_comments(account, sorted(set(keys) & existing))
+            items = list(
+                WeiboComment.objects.filter(idstr__in=list(fresh)).select_related("author")
+            )
+            for item in items:
+                item._matches = fresh[item.idstr]  # type: ignore[attr-defined]
+            _after_analysis(account, items, lambda c: InteractionKind.COMMENT, "comment")
+            result.analysed += len(items)
+        return result
+
+
+def _store_embedded_statuses(account: WeiboAccount, statuses: list[dict]) -> None:
+    users = upsert_users(
+        [s["user"] for s in statuses],
+        first_seen={idstr(s["user"]): parse_time(s["created_at"]) for s in statuses},
+    )
+    WeiboPost.objects.bulk_create(
+        [
+            WeiboPost(
+                idstr=idstr(s),
+                mid=str(s.get("mid") or "")[:24],
+                author=users[idstr(s["user"])],
+                text=str(s.get("text") or ""),
+                created_at=parse_time(s["created_at"]),
+                reposts_count=as_int(s.get("reposts_count")),
+                comments_count=as_int(s.get("comments_count")),
+                attitudes_count=as_int(s.get("attitudes_count")),
+                raw=_slim(s),
+            )
+            for s in statuses
+        ],
+        update_conflicts=True,
+        unique_fields=["idstr"],
+        update_fields=["reposts_count", "comments_count", "attitudes_count", "fetched_at"],
+    )
+
+
+# -- analysis -------------------------------------------------------------------------------
+
+
+def analyse_posts(account: WeiboAccount, keys: list[str]) -> int:
+    """Keywords, sentiment, timeline, rule actions and complaints for new posts by others.
+
+    A post is analysed once: when it concerns the brand (it mentions it, matches a rule, or
+    reposts a brand post) its label is set and it is not analysed again.
+    """
+    matcher = current_matcher()
+    candidates = list(
+        WeiboPost.objects.filter(
+            idstr__in=keys, account=account, is_brand_post=False, sentiment_label=""
+        ).select_related("author", "root")
+    )
+    relevant = []
+    for post in candidates:
+        matches = _analyse(
+            post, matcher, account, always=bool(post.root is not None and post.root.is_brand_post)
+        )
+        if matches is not None:
+            post._matches = matches  # type: ignore[attr-defined]
+            relevant.append(post)
+    WeiboPost.objects.bulk_update(
+        relevant, ["keywords", "sentiment", "sentiment_label"], batch_size=500
+    )
+    _after_analysis(account, relevant, _post_kind, "post")
+    return len(relevant)
+
+
+def analyse_comments(account: WeiboAccount, keys: list[str]) -> int:
+    """Keywords, sentiment, timeline, rule actions and complaints for new comments by others."""
+    matcher = current_matcher()
+    comments = list(
+        WeiboComment.objects.filter(idstr__in=keys, account=account, sentiment_label="")
+        .exclude(author__uid=account.uid)
+        .select_related("author")
+    )
+    for comment in comments:
+        comment._matches = _analyse(comment, matcher, account, always=True) or []  # type: ignore[attr-defined]
+    WeiboComment.objects.bulk_update(
+        comments, ["keywords", "sentiment", "sentiment_label"], batch_size=500
+    )
+    _after_analysis(account, comments, lambda c: InteractionKind.COMMENT, "comment")
+    return len(comments)
+
+
+def _after_analysis(account, items, kind_of, what: str) -> None:
+    if not items:
+        return
+    content_type = ContentType.objects.get_for_model(type(items[0]))
+    record_interactions(
+        Interaction(
+            customer_id=item.author.customer_id,
+            kind=kind_of(item),
+            channel=Channel.WEIBO,
+            occurred_at=item.created_at,
+            summary=item.text,
+            subject_type=content_type,
+            subject_id=str(item.pk),
+            data={
+                "idstr": item.idstr,
+                "account": account.uid,
+                "sentiment": item.sentiment_label,
+            },
+        )
+        for item in items
+        if item.author.customer_id
+    )
+    rules: dict[int, KeywordRule] = {}
+    recent = timezone.now() - COMPLAINT_WINDOW
+
+    def needs_customer(item) -> bool:
+        return bool(item._matches) or (
+            item.sentiment_label == SentimentLabel.NEGATIVE and item.created_at >= recent
+        )
+
+    customers = Customer.objects.in_bulk(
+        {i.author.customer_id for i in items if i.author.customer_id and needs_customer(i)}
+    )
+    for item in items:
+        customer = customers.get(item.author.customer_id)
+        if customer is None:
+            continue
+        for compiled, words in item._matches:
+            rule = rules.get(compiled.id) or rules.setdefault(
+                compiled.id, KeywordRule.objects.get(pk=compiled.id)
+            )
+            apply_rule(rule, compiled, item, words, what, customer)
+        concerns_brand = what == "comment" or item.mentions_brand
+        if (
+            item.sentiment_label == SentimentLabel.NEGATIVE
+            and concerns_brand
+            and item.created_at >= recent
+        ):
+            open_case(
+                channel=Channel.WEIBO,
+                account=account.uid,
+                external_user=item.author.uid,
+                customer=customer,
+                subject=item,
+                content=item.text,
+                at=item.created_at,
+                platform_msg_id=f"{what}:{item.idstr}",
+            )
+
+
+def apply_rule(rule: KeywordRule, compiled, item, words: list[str], what: str, customer) -> None:
+    """What a keyword match does: tag the author's customer, open a lead, alert marketing."""
+    if compiled.action_tag:
+        tag_customer_by_name(customer, compiled.tag_name or compiled.name)
+    if compiled.action_lead:
+        create_lead(
+            customer,
+            f"{compiled.name}：{item.text[:80]}",
+            source_channel=Channel.WEIBO,
+            source=item,
+            origin=rule,
+            at=item.created_at,
+        )
+    if compiled.action_alert:
+        target = {"post": item} if what == "post" else {"comment": item}
+        KeywordAlert.objects.get_or_create(
+            rule=rule,
+            **target,
+            defaults={
+                "customer": customer,
+                "words": "、".join(words)[:255],
+                "text": item.text,
+                "created_at": item.created_at,
+            },
+        )
+
+
+def brand_mentions(account: WeiboAccount | None = None):
+    """Posts by others that mention the brand or match a keyword rule (the listening set)."""
+    query = WeiboPost.objects.filter(is_brand_post=False, account__isnull=False).filter(
+        Q(mentions_brand=True) | ~Q(keywords=[])
+    )
+    if account is not None:
+        query = query.filter(account=account)
+    return query

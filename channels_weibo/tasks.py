@@ -1,0 +1,56 @@
+"""Celery tasks of the Weibo app: thin wrappers taking ids (JSON arguments only)."""
+
+from celery import shared_task
+
+from crm.ingestion import run_processor
+
+from .models import WeiboAccount
+
+
+def process_fanservice_delivery(delivery_id: int) -> str:
+    from .fanservice import parse_push, process_push
+
+    def process(delivery) -> str:
+        account = WeiboAccount.objects.get(uid=delivery.account)
+        return process_push(account, parse_push(bytes(delivery.body)))
+
+    return run_processor(delivery_id, process)
+
+
+@shared_task
+def process_fanservice_delivery_task(delivery_id: int) -> str:
+    return process_fanservice_delivery(delivery_id)
+
+
+@shared_task
+def poll_account_task(account_id: int) -> dict:
+    from .polling import poll_account
+
+    account = WeiboAccount.objects.filter(pk=account_id, active=True).first()
+    return poll_account(account) if account else {"status": "inactive"}
+
+
+@shared_task
+def poll_accounts_task() -> int:
+    """Fan out one poll per active account (beat runs this every few minutes)."""
+    ids = list(WeiboAccount.objects.filter(active=True).values_list("pk", flat=True))
+    for pk in ids:
+        poll_account_task.delay(pk)
+    return len(ids)
+
+
+@shared_task
+def snapshot_followers_task() -> int:
+    from .polling import snapshot_followers
+
+    count = 0
+    for account in WeiboAccount.objects.filter(active=True):
+        count += snapshot_followers(account).get("status") == "ok"
+    return count
+
+
+@shared_task
+def publish_due_posts_task() -> int:
+    from .actions import publish_due_posts
+
+    return publish_due_posts()
