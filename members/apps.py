@@ -2,7 +2,49 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
+def _crud(*models: str) -> list[str]:
+    return [f"{verb}_{m}" for m in models for verb in ("view", "add", "change", "delete")]
+
+
 class MembersConfig(AppConfig):
     name = "members"
     verbose_name = _("Members")
-    role_permissions: dict[str, list[str]] = {"marketing": [], "agent": []}
+    # Marketing runs the programme (tiers, coupons, members, refunds); agents and store staff
+    # look members up, take POS charges and redeem coupons.
+    role_permissions: dict[str, list[str]] = {
+        "marketing": _crud("tier", "membership", "coupontemplate", "coupon", "store")
+        + [
+            "view_pointsentry",
+            "add_pointsentry",
+            "view_order",
+            "change_order",
+            "view_refund",
+            "add_refund",
+            "view_paymentnotification",
+            "view_poscharge",
+            "add_poscharge",
+            "view_payeropenid",
+        ],
+        "agent": [
+            "view_tier",
+            "view_membership",
+            "add_membership",
+            "view_pointsentry",
+            "view_coupon",
+            "change_coupon",
+            "view_coupontemplate",
+            "view_order",
+            "view_store",
+            "view_poscharge",
+            "add_poscharge",
+        ],
+    }
+
+    def ready(self) -> None:
+        from crm.ingestion import register_processor
+        from crm.panels import register_customer_panel
+
+        from . import tasks  # noqa: F401  (registers the tasks)
+
+        register_processor("wechatpay", "members.tasks.process_payment_notification_task")
+        register_customer_panel("members.panels.customer_panel")

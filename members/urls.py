@@ -1,3 +1,19 @@
 """Pages and webhooks of this app (mounted by crm.urls)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import hooks, views
+
+app_name = "members"
+
+urlpatterns = [
+    path("hooks/wechatpay/<str:mchid>", hooks.wechatpay_v2, name="wechatpay_v2"),
+    path("hooks/wechatpay/<str:mchid>/v3", hooks.wechatpay_v3, name="wechatpay_v3"),
+    path("m/", views.home, name="home"),
+    path("m/oauth", views.oauth_callback, name="oauth_callback"),
+    path("m/join", views.join, name="join"),
+    path("m/points", views.points, name="points"),
+    path("m/coupons", views.coupons, name="coupons"),
+    path("m/orders", views.orders, name="orders"),
+    path("m/claim/<int:template_id>", views.claim, name="claim"),
+]

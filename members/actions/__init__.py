@@ -1,0 +1,28 @@
+"""Named multi-model writes of the members app. Each owns its transaction and says what it raises.
+
+- membership: join_membership, earn/spend/adjust/expire points, recompute_tier
+- orders: create_order, mark_order_paid, apply_paid_effects, refund_order, record_cash_sale,
+  link_payer_openid
+- coupons: issue_coupon, issue_to_segment, redeem_coupon
+- payments: apply_payment_notification (what a stored WeChat Pay notification does)
+"""
+
+from .coupons import CouponError, issue_coupon, issue_to_segment, redeem_coupon  # noqa: F401
+from .errors import ActionError  # noqa: F401
+from .membership import (  # noqa: F401
+    PointsError,
+    adjust_points,
+    earn_points,
+    expire_points,
+    join_membership,
+    recompute_tier,
+    spend_points,
+)
+from .orders import (  # noqa: F401
+    OrderError,
+    create_order,
+    link_payer_openid,
+    mark_order_paid,
+    record_cash_sale,
+    refund_order,
+)

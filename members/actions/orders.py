@@ -1,0 +1,346 @@
+"""Orders: creating them, marking them paid (from any source), refunds and cash sales."""
+
+import logging
+import secrets
+from datetime import datetime
+from functools import partial
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.actions import mark_customer_paid, record_interaction
+from crm.models import Channel, Customer, InteractionKind
+
+from ..models import Membership, Order, OrderChannel, OrderStatus, PayerOpenid, Refund, Store
+from ..models.orders import PAID_STATUSES
+from .coupons import CouponError, redeem_coupon
+from .errors import ActionError
+from .membership import adjust_points, earn_points, points_for_amount, recompute_tier
+
+logger = logging.getLogger(__name__)
+
+
+class OrderError(ActionError):
+    """An order operation that is refused (refund above the paid amount, order not paid...)."""
+
+
+_CHANNEL = {
+    OrderChannel.JSAPI: Channel.WECHAT,
+    OrderChannel.NATIVE: Channel.WECHAT,
+    OrderChannel.POS: Channel.POS,
+    OrderChannel.CASH: Channel.POS,
+}
+
+
+def new_out_trade_no(at: datetime | None = None) -> str:
+    """Our order number: Beijing time to the second + 8 random digits (32 chars max)."""
+    stamp = timezone.localtime(at or timezone.now()).strftime("%Y%m%d%H%M%S")
+    return f"{stamp}{secrets.randbelow(10**8):08d}"
+
+
+def create_order(
+    *,
+    amount_fen: int,
+    channel: str,
+    store: Store | None = None,
+    customer: Customer | None = None,
+    merchant=None,
+    description: str = "",
+    coupon=None,
+    out_trade_no: str = "",
+    at: datetime | None = None,
+) -> Order:
+    """A new unpaid order. A coupon, if given, is checked now and redeemed when the order is paid;
+    its discount comes off `amount_fen` (the amount the customer pays). Atomic.
+
+    Raises OrderError for a non-positive amount, CouponError for a coupon that cannot be used.
+    """
+    at = at or timezone.now()
+    if amount_fen <= 0:
+        raise OrderError("amount_fen", _("The amount must be at least 1 fen."), "invalid")
+    discount = 0
+    if coupon is not None:
+        from .coupons import check_redeemable
+
+        check_redeemable(coupon, store=store, at=at, amount_fen=amount_fen)
+        if customer is None:
+            customer = coupon.customer
+        discount = coupon.template.discount_for(amount_fen)
+        if amount_fen - discount <= 0:
+            discount = amount_fen - 1  # WeChat Pay needs at least 1 fen
+    return Order.objects.create(
+        out_trade_no=out_trade_no or new_out_trade_no(at),
+        amount_fen=amount_fen - discount,
+        discount_fen=discount,
+        channel=channel,
+        store=store,
+        customer=customer,
+        merchant=merchant,
+        description=description[:128],
+        coupon=coupon,
+        created_at=at,
+    )
+
+
+def customer_for_openid(appid: str, openid: str) -> Customer | None:
+    if not openid:
+        return None
+    row = PayerOpenid.objects.filter(appid=appid, openid=openid).select_related("customer").first()
+    if row is None:
+        return None
+    customer = row.customer
+    while customer.merged_into_id:
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    return customer
+
+
+def link_payer_openid(customer: Customer, *, appid: str, openid: str, unionid: str = "") -> None:
+    """Remember that this openid is this customer; paid orders of that openid without a customer
+    become theirs (with their points and stage move). Atomic."""
+    if not openid:
+        return
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                PayerOpenid.objects.update_or_create(
+                    appid=appid,
+                    openid=openid,
+                    defaults={"customer": customer, "unionid": unionid or ""},
+                )
+        except IntegrityError:
+            pass
+        for order in Order.objects.filter(
+            payer_openid=openid, customer__isnull=True, status__in=PAID_STATUSES
+        ):
+            order.customer = customer
+            order.save(update_fields=["customer"])
+            apply_paid_effects(order)
+
+
+def mark_order_paid(
+    order: Order,
+    *,
+    transaction_id: str | None,
+    paid_at: datetime,
+    amount_fen: int | None = None,
+    payer_openid: str = "",
+    notify: bool = True,
+) -> tuple[Order, str]:
+    """Record that the platform took the money for `order`. Returns (order, outcome).
+
+    Outcomes: `paid` (it just became paid: stage `customer`, leads converted, points, timeline,
+    coupon redeemed, tier recomputed, and unless `notify` is false the order message queued),
+    `duplicate` (already paid: nothing happens, so a notification delivered five times has one
+    effect), `amount_mismatch` (the notified amount differs from the order: the order is flagged
+    and not marked paid).
+    The order row is locked; atomic.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status in PAID_STATUSES:
+            return order, "duplicate"
+        if amount_fen is not None and amount_fen != order.amount_fen:
+            order.flags = {
+                **order.flags,
+                "amount_mismatch": {
+                    "expected": order.amount_fen,
+                    "notified": amount_fen,
+                    "transaction_id": transaction_id,
+                },
+            }
+            order.save(update_fields=["flags"])
+            logger.warning(
+                "payment for order %s: amount %s differs from %s",
+                order.pk,
+                amount_fen,
+                order.amount_fen,
+            )
+            return order, "amount_mismatch"
+        order.status = OrderStatus.PAID
+        order.transaction_id = transaction_id or None
+        order.paid_at = paid_at
+        if payer_openid:
+            order.payer_openid = payer_openid
+        merchant = order.merchant
+        if order.customer is None and payer_openid and merchant is not None:
+            order.customer = customer_for_openid(merchant.appid, payer_openid)
+        elif order.customer is not None and payer_openid and merchant is not None:
+            link_payer_openid(order.customer, appid=merchant.appid, openid=payer_openid)
+        order.save(
+            update_fields=["status", "transaction_id", "paid_at", "payer_openid", "customer"]
+        )
+        if order.coupon is not None:
+            try:
+                with transaction.atomic():
+                    redeem_coupon(order.coupon.code, store=order.store, order=order, at=paid_at)
+            except CouponError as exc:
+                order.flags = {**order.flags, "coupon_failed": exc.reason}
+                order.save(update_fields=["flags"])
+        apply_paid_effects(order)
+        if notify and order.customer_id:
+            transaction.on_commit(partial(_queue_order_message, order.pk))
+    return order, "paid"
+
+
+def _queue_order_message(order_id: int) -> None:
+    from ..tasks import send_order_message_task
+
+    try:
+        send_order_message_task.delay(order_id)
+    except Exception:  # noqa: BLE001  the message is a courtesy; the payment stands
+        logger.warning("could not queue the order message for order %s", order_id, exc_info=True)
+
+
+def apply_paid_effects(order: Order) -> None:
+    """What a paid order does to its customer: stage, leads, timeline, points, tier.
+
+    Each effect is idempotent (per order), so running it again adds nothing. Runs in the caller's
+    transaction.
+    """
+    customer = order.customer
+    if customer is None:
+        return
+    channel = _CHANNEL[OrderChannel(order.channel)]
+    paid_at = order.paid_at or timezone.now()
+    mark_customer_paid(customer, at=paid_at, channel=channel)
+    record_interaction(
+        customer,
+        InteractionKind.ORDER,
+        channel,
+        occurred_at=paid_at,
+        summary=_("Paid ¥%(amount)s, order %(no)s")
+        % {"amount": order.amount_yuan, "no": order.out_trade_no}
+        + (f" @ {order.store.name}" if order.store is not None else ""),
+        subject=order,
+        data={"amount_fen": order.amount_fen, "channel": order.channel},
+    )
+    membership = Membership.objects.filter(customer=customer).first()
+    if membership is None:
+        return
+    points = points_for_amount(order.amount_fen)
+    if points > 0:
+        earn_points(
+            membership,
+            points,
+            source_ref=f"order:{order.out_trade_no}",
+            reason=_("Order %(no)s") % {"no": order.out_trade_no},
+            at=paid_at,
+        )
+    recompute_tier(membership, now=max(paid_at, timezone.now()))
+
+
+def record_cash_sale(
+    *,
+    amount_fen: int,
+    store: Store,
+    customer: Customer | None = None,
+    coupon=None,
+    method: str = "cash",
+    at: datetime | None = None,
+    out_trade_no: str = "",
+) -> Order:
+    """A sale paid in cash or by card at the till: a paid order at once. Atomic."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        order = create_order(
+            amount_fen=amount_fen,
+            channel=OrderChannel.CASH,
+            store=store,
+            customer=customer,
+            coupon=coupon,
+            description=method,
+            out_trade_no=out_trade_no,
+            at=at,
+        )
+        order, _outcome = mark_order_paid(order, transaction_id=None, paid_at=at)
+    return order
+
+
+def check_refundable(order: Order, amount_fen: int) -> None:
+    """Raise OrderError unless `amount_fen` can be refunded on the order now."""
+    if order.status not in PAID_STATUSES:
+        raise OrderError("order", _("Only a paid order can be refunded."), "not_paid")
+    left = order.amount_fen - order.refunded_fen
+    if amount_fen <= 0 or amount_fen > left:
+        raise OrderError(
+            "amount_fen",
+            _("The refund must be between 1 and %(left)s fen (what is left to refund).")
+            % {"left": left},
+            "too_much",
+        )
+
+
+def refund_order(
+    order: Order,
+    amount_fen: int,
+    *,
+    reason: str = "",
+    out_refund_no: str = "",
+    refund_id: str = "",
+    by=None,
+    at: datetime | None = None,
+) -> Refund:
+    """Record money returned on a paid order and take back the points it earned, in proportion.
+
+    Idempotent per `out_refund_no`. Raises OrderError: order not paid (`not_paid`), amount not
+    positive or above what is left (`too_much`). Points taken back never push the balance below
+    zero (the ledger takes what is there). Atomic; the order row is locked.
+    """
+    at = at or timezone.now()
+    out_refund_no = out_refund_no or f"R{new_out_trade_no(at)}"
+    with transaction.atomic():
+        existing = Refund.objects.filter(out_refund_no=out_refund_no).first()
+        if existing:
+            return existing
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        check_refundable(order, amount_fen)
+        refund = Refund.objects.create(
+            order=order,
+            out_refund_no=out_refund_no,
+            refund_id=refund_id,
+            amount_fen=amount_fen,
+            reason=reason[:200],
+            created_at=at,
+            created_by=by,
+        )
+        order.refunded_fen += amount_fen
+        order.status = (
+            OrderStatus.REFUNDED
+            if order.refunded_fen == order.amount_fen
+            else OrderStatus.PARTIALLY_REFUNDED
+        )
+        order.save(update_fields=["refunded_fen", "status"])
+        membership = (
+            Membership.objects.filter(customer=order.customer).first() if order.customer else None
+        )
+        if membership is not None:
+            earned = points_for_amount(order.amount_fen)
+            # Cumulative, so two partial refunds take back exactly what one full refund would.
+            target = earned * order.refunded_fen // order.amount_fen
+            already = sum(r.points_reversed for r in order.refunds.exclude(pk=refund.pk))
+            back = target - already
+            if back > 0:
+                entry, _created = adjust_points(
+                    membership,
+                    -back,
+                    source_ref=f"refund:{out_refund_no}",
+                    reason=_("Refund on order %(no)s") % {"no": order.out_trade_no},
+                    at=at,
+                    by=by,
+                    clamp=True,
+                )
+                refund.points_reversed = -entry.points
+                refund.save(update_fields=["points_reversed"])
+            recompute_tier(membership, now=max(at, timezone.now()))
+        if order.customer:
+            record_interaction(
+                order.customer,
+                InteractionKind.REFUND,
+                _CHANNEL[OrderChannel(order.channel)],
+                occurred_at=at,
+                summary=_("Refunded ¥%(amount)s on order %(no)s")
+                % {"amount": f"{amount_fen / 100:.2f}", "no": order.out_trade_no},
+                subject=refund,
+            )
+    return refund

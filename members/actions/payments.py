@@ -1,0 +1,100 @@
+"""What a stored WeChat Pay notification does (the worker side of the raw-first hooks)."""
+
+import json
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from crm.models import RawDelivery
+
+from .. import protocol
+from ..models import MerchantConfig, Order, PaymentNotification
+from .orders import mark_order_paid
+
+
+def parse_delivery(delivery: RawDelivery, merchant: MerchantConfig) -> tuple[str, dict]:
+    """(api_version, fields) of a stored notification; v3 resources are decrypted here."""
+    body = bytes(delivery.body)
+    if delivery.path.rstrip("/").endswith("/v3"):
+        envelope = json.loads(body)
+        resource = envelope.get("resource") or {}
+        plain = protocol.aes_gcm_decrypt(
+            merchant.apiv3_key,
+            resource.get("nonce", ""),
+            resource.get("associated_data", ""),
+            resource.get("ciphertext", ""),
+        )
+        data = json.loads(plain)
+        return "v3", {"event": envelope, "transaction": data}
+    return "v2", protocol.parse_xml(body)
+
+
+def _v2_fields(params: dict) -> dict:
+    ok = params.get("return_code") == "SUCCESS" and params.get("result_code") == "SUCCESS"
+    return {
+        "success": ok,
+        "out_trade_no": params.get("out_trade_no", ""),
+        "transaction_id": params.get("transaction_id", ""),
+        "amount_fen": int(params["total_fee"]) if params.get("total_fee", "").isdigit() else None,
+        "openid": params.get("openid", ""),
+        "paid_at": protocol.parse_time_end(params["time_end"]) if params.get("time_end") else None,
+    }
+
+
+def _v3_fields(data: dict) -> dict:
+    event, tx = data["event"], data["transaction"]
+    paid_at: datetime | None = parse_datetime(tx.get("success_time") or "")
+    return {
+        "success": event.get("event_type") == "TRANSACTION.SUCCESS"
+        and tx.get("trade_state") == "SUCCESS",
+        "ignored": not str(event.get("event_type", "")).startswith("TRANSACTION."),
+        "out_trade_no": tx.get("out_trade_no", ""),
+        "transaction_id": tx.get("transaction_id", ""),
+        "amount_fen": (tx.get("amount") or {}).get("total"),
+        "openid": (tx.get("payer") or {}).get("openid", ""),
+        "paid_at": paid_at,
+        "event_id": event.get("id", ""),
+    }
+
+
+def apply_payment_notification(delivery: RawDelivery) -> str:
+    """Turn one stored notification into a PaymentNotification and, if it pays a known order for
+    the right amount, a paid order (`mark_order_paid`, idempotent on the order).
+
+    Runs inside `crm.ingestion.run_processor` (row locked, one transaction). Returns the dedupe key
+    (the transaction id). Raises on an undecryptable or malformed body (the row is marked failed).
+    """
+    merchant = MerchantConfig.objects.get(mchid=delivery.account)
+    version, data = parse_delivery(delivery, merchant)
+    fields = _v2_fields(data) if version == "v2" else _v3_fields(data)
+    order = Order.objects.filter(out_trade_no=fields["out_trade_no"]).first()
+    outcome: str
+    if fields.get("ignored"):
+        outcome = PaymentNotification.Outcome.IGNORED
+    elif not fields["success"]:
+        outcome = PaymentNotification.Outcome.NOT_SUCCESS
+    elif order is None:
+        outcome = PaymentNotification.Outcome.UNKNOWN_ORDER
+    else:
+        order, outcome = mark_order_paid(
+            order,
+            transaction_id=fields["transaction_id"] or None,
+            paid_at=fields["paid_at"] or timezone.now(),
+            amount_fen=fields["amount_fen"],
+            payer_openid=fields["openid"],
+        )
+    PaymentNotification.objects.create(
+        raw=delivery,
+        mchid=merchant.mchid,
+        api_version=version,
+        out_trade_no=fields["out_trade_no"][:32],
+        transaction_id=(fields["transaction_id"] or "")[:32],
+        amount_fen=fields["amount_fen"],
+        payer_openid=fields["openid"][:64],
+        order=order,
+        outcome=outcome,
+        data=data,
+        received_at=delivery.received_at,
+    )
+    return fields["transaction_id"] or fields.get("event_id", "")

@@ -1,0 +1,246 @@
+"""Admin for every members model: lists with the filters and searches staff use."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .models import (
+    Coupon,
+    CouponTemplate,
+    Membership,
+    MerchantConfig,
+    Order,
+    PayerOpenid,
+    PaymentNotification,
+    PointsEntry,
+    PosCharge,
+    Refund,
+    Store,
+    Tier,
+)
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = ["rank", "name", "basis", "threshold", "benefits"]
+    list_display_links = ["name"]
+
+
+class PointsEntryInline(admin.TabularInline):
+    model = PointsEntry
+    extra = 0
+    can_delete = False
+    fields = ("occurred_at", "kind", "points", "balance_after", "reason", "source_ref")
+    readonly_fields = ("occurred_at", "kind", "points", "balance_after", "reason", "source_ref")
+    ordering = ["-occurred_at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False  # the ledger is written by actions only
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = [
+        "member_number",
+        "customer",
+        "tier",
+        "points_balance",
+        "joined_via",
+        "joined_at",
+    ]
+    list_filter = ["tier", "joined_via", "joined_at"]
+    search_fields = ["member_number", "customer__name", "customer__phone"]
+    raw_id_fields = ["customer"]
+    readonly_fields = ["points_balance", "tier_changed_at"]
+    inlines = [PointsEntryInline]
+    date_hierarchy = "joined_at"
+
+
+@admin.register(PointsEntry)
+class PointsEntryAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "membership", "kind", "points", "balance_after", "reason"]
+    list_filter = ["kind", "occurred_at"]
+    search_fields = ["membership__member_number", "source_ref", "reason"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "city", "active"]
+    list_filter = ["city", "active"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(MerchantConfig)
+class MerchantConfigAdmin(admin.ModelAdmin):
+    list_display = ["mchid", "name", "appid", "sign_type", "active"]
+    fields = [
+        "mchid",
+        "name",
+        "appid",
+        "app_secret",
+        "api_key",
+        "sign_type",
+        "apiv3_key",
+        "platform_serial",
+        "platform_public_key",
+        "active",
+    ]
+
+    def get_form(self, request, obj=None, **kwargs):
+        from django import forms
+
+        form = super().get_form(request, obj, **kwargs)
+        for name in ("app_secret", "api_key", "apiv3_key"):
+            # Secrets are write-only in the admin: shown empty, kept when left empty.
+            form.base_fields[name].widget = forms.PasswordInput(render_value=False)
+            form.base_fields[name].required = False
+            form.base_fields[name].help_text = _("Leave empty to keep the current value.")
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            old = MerchantConfig.objects.get(pk=obj.pk)
+            for name in ("app_secret", "api_key", "apiv3_key"):
+                if not form.cleaned_data.get(name):
+                    setattr(obj, name, getattr(old, name))
+        super().save_model(request, obj, form, change)
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    readonly_fields = (
+        "out_refund_no",
+        "refund_id",
+        "amount_fen",
+        "reason",
+        "points_reversed",
+        "created_at",
+    )
+    fields = ("out_refund_no", "refund_id", "amount_fen", "reason", "points_reversed", "created_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = _("flags")
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Flagged (amount mismatch, coupon failed)"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(flags={})
+        return queryset
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "out_trade_no",
+        "customer",
+        "amount_yuan",
+        "channel",
+        "store",
+        "status",
+        "paid_at",
+        "flags",
+    ]
+    list_filter = ["status", "channel", "store", FlaggedFilter, "paid_at"]
+    search_fields = ["out_trade_no", "transaction_id", "customer__name", "customer__phone"]
+    raw_id_fields = ["customer", "coupon"]
+    readonly_fields = ["transaction_id", "paid_at", "refunded_fen", "flags", "payer_openid"]
+    inlines = [RefundInline]
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("amount (yuan)"), ordering="amount_fen")
+    def amount_yuan(self, obj):
+        return obj.amount_yuan
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ["out_refund_no", "order", "amount_fen", "points_reversed", "created_at"]
+    search_fields = ["out_refund_no", "order__out_trade_no"]
+    raw_id_fields = ["order"]
+
+
+@admin.register(PaymentNotification)
+class PaymentNotificationAdmin(admin.ModelAdmin):
+    list_display = [
+        "received_at",
+        "mchid",
+        "api_version",
+        "out_trade_no",
+        "transaction_id",
+        "amount_fen",
+        "outcome",
+        "order",
+    ]
+    list_filter = ["outcome", "api_version", "mchid"]
+    search_fields = ["out_trade_no", "transaction_id", "payer_openid"]
+    readonly_fields = [f.name for f in PaymentNotification._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PosCharge)
+class PosChargeAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "store", "order", "code_url"]
+    list_filter = ["store"]
+    search_fields = ["order__out_trade_no"]
+    raw_id_fields = ["order"]
+
+
+@admin.register(CouponTemplate)
+class CouponTemplateAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "value",
+        "valid_until",
+        "valid_days",
+        "stock",
+        "issued_count",
+        "active",
+    ]
+    list_filter = ["kind", "active"]
+    search_fields = ["name"]
+    filter_horizontal = ["stores"]
+    readonly_fields = ["issued_count"]
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "template",
+        "customer",
+        "issued_via",
+        "issued_at",
+        "expires_at",
+        "redeemed_at",
+        "redeemed_store",
+    ]
+    list_filter = ["template", "issued_via", "redeemed_store", "issued_at"]
+    search_fields = ["code", "customer__name", "customer__phone", "campaign"]
+    raw_id_fields = ["customer", "redeemed_order"]
+
+
+@admin.register(PayerOpenid)
+class PayerOpenidAdmin(admin.ModelAdmin):
+    list_display = ["openid", "appid", "unionid", "customer", "created_at"]
+    search_fields = ["openid", "unionid"]
+    raw_id_fields = ["customer"]

@@ -1,0 +1,366 @@
+import csv
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from .. import qr
+from ..actions import (
+    adjust_points,
+    issue_coupon,
+    issue_to_segment,
+    join_membership,
+    record_cash_sale,
+    redeem_coupon,
+    refund_order,
+)
+from ..actions.orders import OrderError, check_refundable
+from ..actions.pos import coupon_from_code, membership_from_code, start_pos_charge
+from ..client import PayError, WeChatPayClient
+from ..filtersets import (
+    CouponFilterSet,
+    CouponTemplateFilterSet,
+    MembershipFilterSet,
+    OrderFilterSet,
+)
+from ..models import Coupon, CouponTemplate, Membership, Order, OrderChannel, PosCharge
+from .serializers import (
+    CouponSerializer,
+    CouponTemplateSerializer,
+    IssueSerializer,
+    MemberCodeSerializer,
+    MembershipSerializer,
+    OrderSerializer,
+    PointsAdjustSerializer,
+    PointsEntrySerializer,
+    PosChargeRequestSerializer,
+    PosChargeSerializer,
+    PosSaleRequestSerializer,
+    RedeemSerializer,
+    RefundRequestSerializer,
+    RefundSerializer,
+)
+
+
+def as_drf_error(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+def _csv(header, rows, filename):
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def lines():
+        yield "\ufeff" + writer.writerow(header)  # BOM: Excel opens Chinese correctly
+        for row in rows:
+            yield writer.writerow(row)
+
+    return StreamingHttpResponse(
+        lines(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _local(moment):
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+class MembershipViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Members. Creating one joins the customer (stage `member`); `points` is the ledger."""
+
+    queryset = Membership.objects.select_related("customer", "tier")
+    serializer_class = MembershipSerializer
+    filterset_class = MembershipFilterSet
+    ordering_fields = ["joined_at", "points_balance", "member_number", "id"]
+    ordering = ["-joined_at", "-id"]
+    action_permissions = {"export": ["members.view_membership"]}
+
+    def get_permissions(self):
+        if self.action == "points":
+            wanted = ["members.view_pointsentry"]
+            if self.request.method == "POST":
+                wanted.append("members.add_pointsentry")
+            self.action_permissions = {**self.action_permissions, "points": wanted}
+        return super().get_permissions()
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        membership, _created = join_membership(data["customer"], via=data["joined_via"])
+        serializer.instance = membership
+
+    @extend_schema(request=PointsAdjustSerializer, responses=PointsEntrySerializer(many=True))
+    @action(detail=True, methods=["get", "post"])
+    def points(self, request, pk=None):
+        """GET the member's ledger, newest first; POST an adjustment with a reason."""
+        membership = self.get_object()
+        if request.method == "POST":
+            body = PointsAdjustSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            data = body.validated_data
+            reference = data.get("reference") or f"{timezone.now().timestamp():.6f}"
+            try:
+                entry, created = adjust_points(
+                    membership,
+                    data["points"],
+                    source_ref=f"adjust:{membership.pk}:{reference}",
+                    reason=data["reason"],
+                    by=request.user,
+                )
+            except DjangoValidationError as exc:
+                raise as_drf_error(exc)
+            return Response(
+                PointsEntrySerializer(entry).data,
+                status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            )
+        page = self.paginate_queryset(membership.points_entries.order_by("-occurred_at", "-id"))
+        return self.get_paginated_response(PointsEntrySerializer(page, many=True).data)
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    @action(detail=False, methods=["get"])
+    def export(self, request):
+        rows = self.filter_queryset(self.get_queryset()).iterator(chunk_size=2000)
+        return _csv(
+            ["会员号", "客户编号", "姓名", "手机", "等级", "积分", "入会渠道", "入会时间"],
+            (
+                [
+                    m.member_number,
+                    m.customer_id,
+                    m.customer.name,
+                    m.customer.phone,
+                    m.tier.name if m.tier else "",
+                    m.points_balance,
+                    m.get_joined_via_display(),
+                    _local(m.joined_at),
+                ]
+                for m in rows
+            ),
+            "members.csv",
+        )
+
+
+class CouponTemplateViewSet(viewsets.ModelViewSet):
+    """Coupon templates; `issue` gives coupons to one customer or a whole segment."""
+
+    queryset = CouponTemplate.objects.prefetch_related("stores")
+    serializer_class = CouponTemplateSerializer
+    filterset_class = CouponTemplateFilterSet
+    ordering_fields = ["created_at", "name", "issued_count", "id"]
+    ordering = ["-created_at", "-id"]
+    action_permissions = {"issue": ["members.add_coupon"]}
+
+    @extend_schema(request=IssueSerializer, responses=CouponSerializer)
+    @action(detail=True, methods=["post"])
+    def issue(self, request, pk=None):
+        template = self.get_object()
+        body = IssueSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            if data.get("segment"):
+                result = issue_to_segment(template, data["segment"])
+                return Response(result, status=status.HTTP_200_OK)
+            coupon = issue_coupon(
+                template,
+                data["customer"],
+                via=data["via"],
+                campaign=data["campaign"],
+                notify=data["via"] == "wechat",
+            )
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc)
+        return Response(CouponSerializer(coupon).data, status=status.HTTP_201_CREATED)
+
+
+class CouponViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Issued coupons, looked up by code; `redeem` uses one at a store (once, atomically)."""
+
+    queryset = Coupon.objects.select_related("template", "redeemed_store", "redeemed_order")
+    serializer_class = CouponSerializer
+    filterset_class = CouponFilterSet
+    lookup_field = "code"
+    ordering_fields = ["issued_at", "redeemed_at", "expires_at", "id"]
+    ordering = ["-issued_at", "-id"]
+    action_permissions = {"redeem": ["members.change_coupon"]}
+
+    @extend_schema(request=RedeemSerializer, responses=CouponSerializer)
+    @action(detail=True, methods=["post"])
+    def redeem(self, request, code=None):
+        body = RedeemSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            coupon = redeem_coupon(
+                code, store=body.validated_data["store"], order=body.validated_data.get("order")
+            )
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc)
+        return Response(CouponSerializer(coupon).data)
+
+
+class OrderViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Orders from WeChat Pay and the POS; `refund` returns money (and takes back points)."""
+
+    queryset = Order.objects.select_related("store", "coupon")
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilterSet
+    ordering_fields = ["created_at", "paid_at", "amount_fen", "id"]
+    ordering = ["-created_at", "-id"]
+    action_permissions = {
+        "refund": ["members.add_refund", "members.change_order"],
+        "export": ["members.view_order"],
+    }
+
+    @extend_schema(request=RefundRequestSerializer, responses=RefundSerializer)
+    @action(detail=True, methods=["post"])
+    def refund(self, request, pk=None):
+        order = self.get_object()
+        body = RefundRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        amount = body.validated_data["amount_fen"]
+        out_refund_no = f"R{order.out_trade_no}-{order.refunds.count() + 1}"
+        refund_id = ""
+        if order.merchant_id and order.channel != OrderChannel.CASH and order.transaction_id:
+            try:
+                check_refundable(order, amount)  # refuse before asking WeChat Pay
+            except DjangoValidationError as exc:
+                raise as_drf_error(exc)
+            try:
+                reply = WeChatPayClient(order.merchant).refund(
+                    order, out_refund_no=out_refund_no, refund_fee=amount
+                )
+            except PayError as exc:
+                raise ValidationError({"payment": [f"WeChat Pay: {exc.message}"]})
+            refund_id = reply.get("refund_id", "")
+        try:
+            refund = refund_order(
+                order,
+                amount,
+                reason=body.validated_data["reason"],
+                out_refund_no=out_refund_no,
+                refund_id=refund_id,
+                by=request.user,
+            )
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc)
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    @action(detail=False, methods=["get"])
+    def export(self, request):
+        rows = self.filter_queryset(self.get_queryset()).iterator(chunk_size=2000)
+        return _csv(
+            [
+                "订单号",
+                "微信支付单号",
+                "客户编号",
+                "金额(元)",
+                "渠道",
+                "门店",
+                "状态",
+                "支付时间",
+                "已退款(元)",
+            ],
+            (
+                [
+                    o.out_trade_no,
+                    o.transaction_id or "",
+                    o.customer_id or "",
+                    o.amount_yuan,
+                    o.get_channel_display(),
+                    o.store.code if o.store else "",
+                    o.get_status_display(),
+                    _local(o.paid_at),
+                    f"{o.refunded_fen / 100:.2f}",
+                ]
+                for o in rows
+            ),
+            "orders.csv",
+        )
+
+
+class PosChargeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The POS API: start a WeChat Pay charge (QR code), poll it, record cash sales, identify
+    members by their card code."""
+
+    queryset = PosCharge.objects.select_related(
+        "order", "store", "order__customer__membership__tier"
+    )
+    serializer_class = PosChargeSerializer
+    action_permissions = {
+        "create": ["members.add_poscharge"],
+        "sale": ["members.add_poscharge"],
+        "identify": ["members.view_membership"],
+        "qr_svg": ["members.view_poscharge"],
+        "qr_png": ["members.view_poscharge"],
+    }
+
+    @extend_schema(request=PosChargeRequestSerializer, responses=PosChargeSerializer)
+    def create(self, request):
+        body = PosChargeRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            charge = start_pos_charge(by=request.user, **body.validated_data)
+        except OrderError as exc:
+            if exc.reason == "payment":
+                return Response(exc.message_dict, status=status.HTTP_502_BAD_GATEWAY)
+            raise as_drf_error(exc)
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc)
+        data = PosChargeSerializer(charge, context={"request": request}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={(200, "image/svg+xml"): str})
+    @action(detail=True, methods=["get"], url_path="qr.svg")
+    def qr_svg(self, request, pk=None):
+        return HttpResponse(qr.svg(self.get_object().code_url), content_type="image/svg+xml")
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    @action(detail=True, methods=["get"], url_path="qr.png")
+    def qr_png(self, request, pk=None):
+        return HttpResponse(qr.png(self.get_object().code_url), content_type="image/png")
+
+    @extend_schema(request=PosSaleRequestSerializer, responses=OrderSerializer)
+    @action(detail=False, methods=["post"])
+    def sale(self, request):
+        """A cash or card sale: a paid order at once (points, stage, coupon)."""
+        body = PosSaleRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            membership = membership_from_code(data["member_code"]) if data["member_code"] else None
+            coupon = coupon_from_code(data["coupon_code"]) if data["coupon_code"] else None
+            order = record_cash_sale(
+                amount_fen=data["amount_fen"],
+                store=data["store"],
+                customer=membership.customer if membership else None,
+                coupon=coupon,
+                method=data["method"],
+            )
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc)
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=MemberCodeSerializer, responses=MembershipSerializer)
+    @action(detail=False, methods=["post"])
+    def identify(self, request):
+        """Who is this? The member behind a scanned member card QR code."""
+        body = MemberCodeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            membership = membership_from_code(body.validated_data["member_code"])
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc)
+        return Response(MembershipSerializer(membership).data)

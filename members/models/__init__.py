@@ -1,0 +1,21 @@
+"""members models, split by topic: membership and points, orders and payments, coupons."""
+
+from .coupons import Coupon, CouponKind, CouponTemplate, IssuedVia  # noqa: F401
+from .membership import (  # noqa: F401
+    JoinedVia,
+    Membership,
+    PayerOpenid,
+    PointsEntry,
+    PointsKind,
+    Tier,
+)
+from .orders import (  # noqa: F401
+    MerchantConfig,
+    Order,
+    OrderChannel,
+    OrderStatus,
+    PaymentNotification,
+    PosCharge,
+    Refund,
+    Store,
+)

@@ -1,0 +1,218 @@
+"""Member self-service pages (/m/), for WeChat's in-app browser.
+
+A visitor signs in through WeChat OAuth (`snsapi_base`): the page redirects to the authorize
+URL, WeChat (the sandbox here) redirects back with a code, and the code gives the openid and
+unionid, which find or create the customer (`crm.identity.resolve_customer`). The customer id
+is then kept in the session.
+"""
+
+import secrets
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from crm.identity import resolve_customer
+from crm.models import Channel, Customer, CustomerKey, normalize_phone
+
+from . import client, qr
+from .actions import CouponError, issue_coupon, join_membership, link_payer_openid
+from .actions.orders import customer_for_openid
+from .models import Coupon, CouponTemplate, IssuedVia, JoinedVia, Membership, MerchantConfig, Order
+
+SESSION_KEY = "members_customer"
+
+
+def _merchant() -> MerchantConfig | None:
+    return MerchantConfig.objects.filter(active=True).exclude(app_secret="").order_by("pk").first()
+
+
+def _customer(request) -> Customer | None:
+    pk = request.session.get(SESSION_KEY)
+    if not pk:
+        return None
+    customer = Customer.objects.filter(pk=pk).first()
+    while customer is not None and customer.merged_into_id:
+        customer = Customer.objects.filter(pk=customer.merged_into_id).first()
+    return customer
+
+
+def _sign_in(request):
+    merchant = _merchant()
+    if merchant is None:
+        return HttpResponse(_("Member pages are not configured yet."), status=503)
+    state = secrets.token_urlsafe(16)
+    request.session["members_oauth_state"] = state
+    request.session["members_next"] = request.get_full_path()
+    callback = request.build_absolute_uri(reverse("members:oauth_callback"))
+    return HttpResponseRedirect(client.authorize_url(merchant.appid, callback, state))
+
+
+def oauth_callback(request):
+    state = request.GET.get("state", "")
+    expected = request.session.pop("members_oauth_state", None)
+    if (
+        not expected
+        or not secrets.compare_digest(state.encode(), expected.encode())
+        or not request.GET.get("code")
+    ):
+        return HttpResponse(
+            _("The sign-in link has expired. Please open the page again."), status=400
+        )
+    merchant = _merchant()
+    if merchant is None:
+        return HttpResponse(_("Member pages are not configured yet."), status=503)
+    try:
+        grant = client.exchange_code(merchant.appid, merchant.app_secret, request.GET["code"])
+    except client.OAuthError:
+        return HttpResponse(_("WeChat sign-in failed. Please try again."), status=502)
+    openid, unionid = grant["openid"], grant.get("unionid", "")
+    customer = customer_for_openid(merchant.appid, openid)
+    if unionid or customer is None:
+        customer = resolve_customer(
+            channel=Channel.WECHAT,
+            keys={CustomerKey.Kind.UNIONID: unionid},
+            customer=customer,
+        )
+    link_payer_openid(customer, appid=merchant.appid, openid=openid, unionid=unionid)
+    next_path = request.session.pop("members_next", "")
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = customer.pk
+    if next_path.startswith("/m/") and not next_path.startswith("//"):
+        return HttpResponseRedirect(next_path)
+    return redirect("members:home")
+
+
+def _member_or_redirect(request):
+    customer = _customer(request)
+    if customer is None:
+        return None, _sign_in(request)
+    membership = Membership.objects.filter(customer=customer).select_related("tier").first()
+    if membership is None:
+        return None, redirect("members:join")
+    return membership, None
+
+
+def home(request):
+    membership, response = _member_or_redirect(request)
+    if response:
+        return response
+    code = qr.member_code(membership)
+    return render(
+        request,
+        "members/card.html",
+        {
+            "membership": membership,
+            "member_qr": qr.svg(code),
+            "coupons_valid": Coupon.objects.filter(
+                customer=membership.customer, redeemed_at__isnull=True
+            )
+            .exclude(expires_at__lte=timezone.now())
+            .count(),
+            "recent_entries": membership.points_entries.all()[:3],
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def join(request):
+    customer = _customer(request)
+    if customer is None:
+        return _sign_in(request)
+    if Membership.objects.filter(customer=customer).exists():
+        return redirect("members:home")
+    errors: dict[str, str] = {}
+    phone = customer.phone
+    if request.method == "POST":
+        phone = request.POST.get("phone", "").strip()
+        try:
+            phone = normalize_phone(phone)
+            if not phone:
+                errors["phone"] = _("Please enter your mobile number.")
+        except ValidationError as exc:
+            errors["phone"] = exc.messages[0]
+        if request.POST.get("consent") != "on":
+            errors["consent"] = _("Please accept the privacy terms to join.")
+        if not errors:
+            now = timezone.now()
+            update = {"consent_privacy_at": now}
+            if not customer.phone:
+                # Not verified (no SMS code here), so it is kept as contact data only and never
+                # used as a strong key that could merge this person with someone else.
+                update["phone"] = phone
+            Customer.objects.filter(pk=customer.pk).update(**update)
+            join_membership(customer, via=JoinedVia.WECHAT, at=now)
+            messages.success(request, _("Welcome! You are now a member."))
+            return redirect("members:home")
+    return render(
+        request,
+        "members/join.html",
+        {"errors": errors, "phone": phone},
+        status=400 if errors else 200,
+    )
+
+
+def points(request):
+    membership, response = _member_or_redirect(request)
+    if response:
+        return response
+    return render(
+        request,
+        "members/points.html",
+        {"membership": membership, "entries": membership.points_entries.all()[:100]},
+    )
+
+
+def coupons(request):
+    membership, response = _member_or_redirect(request)
+    if response:
+        return response
+    rows = Coupon.objects.filter(customer=membership.customer).select_related("template")[:50]
+    return render(
+        request,
+        "members/coupons.html",
+        {
+            "membership": membership,
+            "coupons": [(c, qr.svg(c.code) if c.state == "valid" else "") for c in rows],
+        },
+    )
+
+
+def orders(request):
+    membership, response = _member_or_redirect(request)
+    if response:
+        return response
+    rows = Order.objects.filter(customer=membership.customer).select_related("store")[:50]
+    return render(request, "members/orders.html", {"membership": membership, "orders": rows})
+
+
+@require_http_methods(["GET", "POST"])
+def claim(request, template_id: int):
+    """A coupon campaign link (shared on Weibo, say): sign in through WeChat, then claim it.
+
+    `?c=<campaign>` names the campaign; the coupon is recorded as issued via that campaign link.
+    """
+    customer = _customer(request)
+    if customer is None:
+        return _sign_in(request)
+    template = CouponTemplate.objects.filter(pk=template_id, active=True).first()
+    if template is None:
+        return render(
+            request, "members/claim.html", {"error": _("This offer has ended.")}, status=404
+        )
+    campaign = request.GET.get("c", "")[:100]
+    if request.method == "POST":
+        try:
+            issue_coupon(template, customer, via=IssuedVia.WEIBO_CAMPAIGN, campaign=campaign)
+        except CouponError as exc:
+            return render(
+                request, "members/claim.html", {"template": template, "error": exc.text}, status=400
+            )
+        messages.success(request, _("The coupon is in your wallet."))
+        return redirect("members:coupons")
+    return render(request, "members/claim.html", {"template": template, "campaign": campaign})

@@ -1,0 +1,56 @@
+"""Members data follows the customer through merges and late identification."""
+
+from crm.actions import merge_customers
+from crm.identity import resolve_customer
+from members.actions import create_order, earn_points, join_membership, record_cash_sale
+from members.models import Membership, Order, PointsEntry
+from members.sandbox import sandbox_openid
+
+from .notify import post_v2, v2_body
+from .test_selfservice import sign_in
+
+
+def test_merge_keeps_one_membership_with_both_ledgers(tiers, store):
+    older = resolve_customer(channel="wechat", keys={"unionid": "u-a"})
+    newer = resolve_customer(channel="pos", keys={"phone": "13800138001"})
+    kept, _ = join_membership(older, via="wechat")
+    gone, _ = join_membership(newer, via="pos")
+    earn_points(kept, 100, source_ref="a", reason="甲")
+    earn_points(gone, 40, source_ref="b", reason="乙")
+    order = record_cash_sale(amount_fen=2000, store=store, customer=newer)
+    record = merge_customers(newer, older)
+    kept.refresh_from_db()
+    assert Membership.objects.count() == 1
+    assert (kept.points_balance, kept.ledger_sum()) == (160, 160)
+    assert set(PointsEntry.objects.values_list("membership_id", flat=True)) == {kept.pk}
+    assert Order.objects.get(pk=order.pk).customer == older
+    assert sorted(record.moved["members.Order"]) == [str(order.pk)]
+    assert record.moved["members.Membership"] == [gone.member_number]
+    note = older.interactions.get(kind="merge", data__merged_membership=gone.member_number)
+    assert note.summary == f"{gone.member_number} → {kept.member_number}"
+
+
+def test_merge_moves_the_only_membership(tiers):
+    older = resolve_customer(channel="wechat", keys={"unionid": "u-b"})
+    newer = resolve_customer(channel="pos", keys={"phone": "13800138002"})
+    membership, _ = join_membership(newer, via="pos")
+    merge_customers(newer, older)
+    membership.refresh_from_db()
+    assert membership.customer == older
+
+
+def test_payment_by_an_unknown_openid_joins_the_customer_when_they_sign_in(
+    client, pay_sandbox, merchant, tiers
+):
+    order = create_order(
+        amount_fen=6600, channel="native", merchant=merchant, out_trade_no="ANON-1"
+    )
+    body = v2_body("ANON-1", 6600, "4200009999", openid=sandbox_openid(6))
+    assert post_v2(client, body).status_code == 200
+    order.refresh_from_db()
+    assert (order.status, order.customer, order.payer_openid) == ("paid", None, sandbox_openid(6))
+    sign_in(client, 6)
+    order.refresh_from_db()
+    assert order.customer.keys.get().value == "demo-union-6"
+    assert order.customer.stage == "customer"
+    assert order.customer.interactions.filter(kind="order").count() == 1
