@@ -5,7 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class DashboardsConfig(AppConfig):
     name = "dashboards"
     verbose_name = _("Dashboards")
-    role_permissions: dict[str, list[str]] = {"marketing": [], "agent": []}
+    # Managers get view_kpisnapshot (every view_*), which shows everything.
+    role_permissions: dict[str, list[str]] = {
+        "marketing": ["view_all_kpis"],
+        "agent": ["view_own_kpis"],
+    }
 
     def ready(self) -> None:
         from . import tasks  # noqa: F401  (registers the tasks)

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import CharField, Count, F, Q, Sum
+from django.db.models.functions import Cast, TruncDate
 
-from crm.models import Conversation, Interaction, Message
+from crm.models import Conversation, Customer, Interaction, Lead, LeadStatus, Message, Stage
 
 LOCAL = zoneinfo.ZoneInfo(settings.TIME_ZONE)
 RESPONSE_WINDOW_SECONDS = 48 * 3600
@@ -70,13 +71,19 @@ def rate(numerator: int, denominator: int) -> float | None:
 # --- WeChat -------------------------------------------------------------------------------------
 
 
-def _wechat_conversations(start: date, end: date, account: str | None) -> pd.DataFrame:
+def wechat_conversation_frame(
+    start: date, end: date, account: str | None, assignee_id: int | None = None
+) -> pd.DataFrame:
+    """The cohort: service conversations opened in the period, one row each, with their local
+    opening day and first-response and resolution durations in seconds."""
     low, high = local_bounds(start, end)
     rows = Conversation.objects.filter(
         channel="wechat", kind=Conversation.Kind.SERVICE, opened_at__gte=low, opened_at__lt=high
     )
     if account:
         rows = rows.filter(account=account)
+    if assignee_id is not None:
+        rows = rows.filter(assignee_id=assignee_id)
     frame = pd.DataFrame.from_records(
         rows.values_list(
             "account",
@@ -111,7 +118,9 @@ def _wechat_conversations(start: date, end: date, account: str | None) -> pd.Dat
     return frame
 
 
-def _message_counts(start: date, end: date, account: str | None) -> pd.DataFrame:
+def _message_counts(
+    start: date, end: date, account: str | None, assignee_id: int | None = None
+) -> pd.DataFrame:
     """Messages in and out per account and local day (events and failed sends excluded)."""
     low, high = local_bounds(start, end)
     rows = (
@@ -121,19 +130,23 @@ def _message_counts(start: date, end: date, account: str | None) -> pd.DataFrame
     )
     if account:
         rows = rows.filter(account=account)
+    if assignee_id is not None:
+        rows = rows.filter(conversation__assignee_id=assignee_id)
+    # Counted by the database per local day: a month holds millions of messages.
+    grouped = (
+        rows.annotate(day=TruncDate("sent_at", tzinfo=LOCAL))
+        .values("account", "day", "direction")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     frame = pd.DataFrame.from_records(
-        rows.values_list("account", "sent_at", "direction"),
-        columns=["account", "sent_at", "direction"],
+        grouped.values_list("account", "day", "direction", "n"),
+        columns=["account", "day", "direction", "n"],
     )
     if frame.empty:
         return pd.DataFrame(columns=["account", "day", "messages_in", "messages_out"])
-    frame["day"] = pd.to_datetime(frame["sent_at"], utc=True).dt.tz_convert(LOCAL).dt.date
     counts = frame.pivot_table(
-        index=["account", "day"],
-        columns="direction",
-        values="sent_at",
-        aggfunc="count",
-        fill_value=0,
+        index=["account", "day"], columns="direction", values="n", aggfunc="sum", fill_value=0
     )
     counts = counts.reindex(columns=["in", "out"], fill_value=0)
     return counts.rename(columns={"in": "messages_in", "out": "messages_out"}).reset_index()
@@ -186,34 +199,61 @@ def _empty_wechat_part() -> dict[str, Any]:
 
 
 def wechat_day_parts(
-    start: date, end: date, account: str | None = None
+    start: date, end: date, account: str | None = None, assignee_id: int | None = None
 ) -> dict[tuple[str, date], dict[str, Any]]:
     """Sufficient statistics per (account, local day) for the WeChat KPIs of the period.
 
     The cohort of a day is the conversations opened that day; `first_response` and `resolution`
-    are their sorted durations in seconds; `ratings` counts ratings 1..5.
+    are their sorted durations in seconds; `ratings` counts ratings 1..5. With `assignee_id`,
+    only that agent's conversations and their messages count (an agent's own figures), and
+    subscriptions, which belong to no agent, are left out.
     """
     parts: dict[tuple[str, date], dict[str, Any]] = {}
 
     def part(key) -> dict[str, Any]:
         return parts.setdefault(key, _empty_wechat_part())
 
-    conversations = _wechat_conversations(start, end, account)
-    for (acc, day), group in conversations.groupby(["account", "day"]):
-        p = part((acc, day))
-        p["conversations"] = len(group)
-        responded = group["first_response_s"].dropna()
-        p["responded_48h"] = int((responded <= RESPONSE_WINDOW_SECONDS).sum())
-        p["first_response"] = sorted(round(float(s), 3) for s in responded)
-        resolution = group["resolution_s"].dropna()
-        p["resolved"] = len(resolution)
-        p["resolution"] = sorted(round(float(s), 3) for s in resolution)
-        rated = group["rating"].dropna().astype(int)
-        p["ratings"] = [int((rated == r).sum()) for r in range(1, 6)]
-    for frame, fields in (
-        (_message_counts(start, end, account), ("messages_in", "messages_out")),
-        (_subscription_counts(start, end, account), ("subscribed", "unsubscribed")),
-    ):
+    conversations = wechat_conversation_frame(start, end, account, assignee_id)
+    if not conversations.empty:
+        # Whole-column operations, then one dict per day: the cost grows with rows, not days.
+        keys = ["account", "day"]
+        grouped = conversations.groupby(keys)
+        size = grouped.size()
+        responded = (
+            conversations["first_response_s"]
+            .le(RESPONSE_WINDOW_SECONDS)
+            .groupby([conversations["account"], conversations["day"]])
+            .sum()
+        )
+
+        def sorted_lists(column: str) -> pd.Series:
+            values = conversations[keys + [column]].dropna(subset=[column])
+            values[column] = values[column].round(3)
+            return values.sort_values(column).groupby(keys)[column].agg(list)
+
+        first = sorted_lists("first_response_s")
+        resolution = sorted_lists("resolution_s")
+        rated = conversations.dropna(subset=["rating"])
+        ratings = (
+            pd.crosstab([rated["account"], rated["day"]], rated["rating"].astype(int)).reindex(
+                columns=range(1, 6), fill_value=0
+            )
+            if not rated.empty
+            else None
+        )
+        for key, count in size.items():
+            p = part(key)
+            p["conversations"] = int(count)
+            p["responded_48h"] = int(responded.get(key, 0))
+            p["first_response"] = [float(v) for v in first.get(key, [])]
+            p["resolution"] = [float(v) for v in resolution.get(key, [])]
+            p["resolved"] = len(p["resolution"])
+            if ratings is not None and key in ratings.index:
+                p["ratings"] = [int(v) for v in ratings.loc[key]]
+    counts = [(_message_counts(start, end, account, assignee_id), ("messages_in", "messages_out"))]
+    if assignee_id is None:
+        counts.append((_subscription_counts(start, end, account), ("subscribed", "unsubscribed")))
+    for frame, fields in counts:
         for row in frame.itertuples(index=False):
             p = part((row.account, row.day))
             for field in fields:
@@ -272,19 +312,25 @@ def wechat_figures(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def wechat_kpis(start: date, end: date, account: str | None = None) -> dict[str, Any]:
-    """The WeChat KPIs for the period, for one official account (appid) or all, from raw data."""
-    return wechat_figures(wechat_day_parts(start, end, account).values())
+def wechat_kpis(
+    start: date, end: date, account: str | None = None, assignee_id: int | None = None
+) -> dict[str, Any]:
+    """The WeChat KPIs for the period, for one official account (appid) or all, from raw data;
+    with `assignee_id`, one agent's own figures."""
+    return wechat_figures(wechat_day_parts(start, end, account, assignee_id).values())
 
 
 def wechat_agent_table(
-    start: date, end: date, account: str | None = None, agent_id: int | None = None
+    start: date,
+    end: date,
+    account: str | None = None,
+    agent_id: int | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Per agent (the conversation's assignee): cohort conversations, median first response,
     resolution rate and satisfaction rate, over conversations opened in the period."""
-    frame = _wechat_conversations(start, end, account)
-    if agent_id is not None:
-        frame = frame[frame["assignee_id"] == agent_id]
+    if frame is None:
+        frame = wechat_conversation_frame(start, end, account, agent_id)
     rows = []
     for assignee, group in frame.groupby(frame["assignee_id"].fillna(0).astype(int)):
         rated = group["rating"].dropna()
@@ -306,10 +352,15 @@ def wechat_agent_table(
 
 
 def wechat_response_histogram(
-    start: date, end: date, account: str | None = None
+    start: date,
+    end: date,
+    account: str | None = None,
+    assignee_id: int | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """How many cohort conversations got their first human response within each time bucket."""
-    frame = _wechat_conversations(start, end, account)
+    if frame is None:
+        frame = wechat_conversation_frame(start, end, account, assignee_id)
     edges = [0, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 48 * 3600, math.inf]
     labels = ["<1m", "1-5m", "5-15m", "15-60m", "1-4h", "4-24h", "24-48h", ">48h"]
     values = frame["first_response_s"].dropna() if not frame.empty else pd.Series(dtype=float)
@@ -325,3 +376,346 @@ def open_conversation_counts() -> dict[str, int]:
         open=Count("id", filter=Q(status="open")), pending=Count("id", filter=Q(status="pending"))
     )
     return {k: int(v) for k, v in counts.items()}
+
+
+# --- Weibo --------------------------------------------------------------------------------------
+# Mentions are immutable once created, so their daily counts are snapshotted. Counters of brand
+# posts ("latest known"), lead conversions ("at computation time") and follower snapshots change
+# or live in their own daily table, so they are read live: they are small (a brand publishes
+# dozens of posts a month) and indexed.
+
+SENTIMENTS = ("positive", "neutral", "negative")
+
+
+def _weibo_models():
+    from channels_weibo import models
+
+    return models
+
+
+def _empty_weibo_part() -> dict[str, int]:
+    return {"mentions": 0, "positive": 0, "neutral": 0, "negative": 0}
+
+
+def _mention_rows(model, start: date, end: date, account: str | None):
+    """Posts or comments by others that mention the brand account or matched one of its keyword
+    rules, created in the period: (account uid, created_at, sentiment label)."""
+    low, high = local_bounds(start, end)
+    rows = model.objects.filter(
+        created_at__gte=low, created_at__lt=high, account__isnull=False
+    ).filter(Q(mentions_brand=True) | ~Q(keywords=[]))
+    if model.__name__ == "WeiboPost":
+        rows = rows.filter(is_brand_post=False)
+    rows = rows.exclude(author__uid=F("account__uid"))
+    if account:
+        rows = rows.filter(account__uid=account)
+    return rows.values_list("account__uid", "created_at", "sentiment_label")
+
+
+def weibo_day_parts(
+    start: date, end: date, account: str | None = None
+) -> dict[tuple[str, date], dict[str, Any]]:
+    """Per (brand account uid, local day): mentions (posts and comments by others that mention
+    the account or match one of its keyword rules) and how many were positive, neutral, negative.
+    """
+    m = _weibo_models()
+    frames = [
+        pd.DataFrame.from_records(
+            list(_mention_rows(model, start, end, account)),
+            columns=["account", "created_at", "sentiment"],
+        )
+        for model in (m.WeiboPost, m.WeiboComment)
+    ]
+    frame = (
+        pd.concat([f for f in frames if not f.empty]) if any(not f.empty for f in frames) else None
+    )
+    parts: dict[tuple[str, date], dict[str, Any]] = {}
+    if frame is None:
+        return parts
+    frame["day"] = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(LOCAL).dt.date
+    for (acc, day), group in frame.groupby(["account", "day"]):
+        counts = group["sentiment"].value_counts()
+        parts[(acc, day)] = {
+            "mentions": len(group),
+            **{label: int(counts.get(label, 0)) for label in SENTIMENTS},
+        }
+    return parts
+
+
+def _followers(start: date, end: date, account: str | None) -> tuple[int | None, int | None]:
+    """(follower_count, follower_growth) summed over the accounts: each account's latest snapshot
+    on or before `end`, minus its latest snapshot before `start` (None if no account has one)."""
+    m = _weibo_models()
+    snapshots = m.FollowerSnapshot.objects.all()
+    if account:
+        snapshots = snapshots.filter(account__uid=account)
+    latest: dict[str, int] = {}
+    before: dict[str, int] = {}
+    for uid, day, count in (
+        snapshots.filter(day__lte=end)
+        .order_by("day")
+        .values_list("account__uid", "day", "followers_count")
+    ):
+        latest[uid] = count
+        if day < start:
+            before[uid] = count
+    if not latest:
+        return None, None
+    count = sum(latest.values())
+    if not before:
+        return count, None
+    return count, sum(latest[uid] - before[uid] for uid in before)
+
+
+def _brand_posts(start: date, end: date, account: str | None) -> dict[str, int]:
+    """The brand's own original posts published in the period and the sums of their latest
+    known counters."""
+    m = _weibo_models()
+    low, high = local_bounds(start, end)
+    rows = m.WeiboPost.objects.filter(
+        is_brand_post=True, root__isnull=True, created_at__gte=low, created_at__lt=high
+    )
+    if account:
+        rows = rows.filter(account__uid=account)
+    sums = rows.aggregate(
+        posts=Count("id"),
+        reposts=Sum("reposts_count"),
+        comments=Sum("comments_count"),
+        likes=Sum("attitudes_count"),
+    )
+    return {key: int(value or 0) for key, value in sums.items()}
+
+
+def _weibo_leads(start: date, end: date, account: str | None) -> tuple[int, int]:
+    """(leads, leads_converted): leads with Weibo as their source created in the period, and
+    those of them converted now. For one account: leads whose source post or comment concerns it.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    low, high = local_bounds(start, end)
+    leads = Lead.objects.filter(source_channel="weibo", created_at__gte=low, created_at__lt=high)
+    if account:
+        m = _weibo_models()
+        of_account = Q(pk__in=[])
+        for model in (m.WeiboPost, m.WeiboComment):
+            ids = (
+                model.objects.filter(account__uid=account)
+                .annotate(key=Cast("pk", CharField()))
+                .values("key")
+            )
+            of_account |= Q(source_type=ContentType.objects.get_for_model(model), source_id__in=ids)
+        leads = leads.filter(of_account)
+    counts = leads.aggregate(
+        leads=Count("id"), converted=Count("id", filter=Q(status=LeadStatus.CONVERTED))
+    )
+    return int(counts["leads"]), int(counts["converted"])
+
+
+def influence(posts: int, reposts: int, comments: int, likes: int) -> float:
+    """BCI-style influence v1: W1 = ln(posts + 1); W2 = 0.4 ln(reposts + 1) + 0.4 ln(comments + 1)
+    + 0.2 ln(likes + 1); influence = (0.2 W1 + 0.8 W2) x 160, rounded to 2 decimals."""
+    w1 = math.log(posts + 1)
+    w2 = 0.4 * math.log(reposts + 1) + 0.4 * math.log(comments + 1) + 0.2 * math.log(likes + 1)
+    return round((0.2 * w1 + 0.8 * w2) * 160, 2)
+
+
+def weibo_figures(
+    parts: Iterable[dict[str, Any]], start: date, end: date, account: str | None = None
+) -> dict[str, Any]:
+    """The Weibo KPIs of DESIGN.md section 5 for the period (one brand account uid, or all).
+
+    - follower_count: the latest follower snapshot on or before `end`; follower_growth: that minus
+      the latest snapshot before `start` (None if none). Summed over accounts when all are asked.
+    - posts: the brand's own original posts published in the period; reposts, comments, likes:
+      sums of their latest known counters; reposts_comments = reposts + comments (转评数).
+    - influence: (0.2 W1 + 0.8 W2) x 160 with W1 = ln(posts + 1) and W2 = 0.4 ln(reposts + 1)
+      + 0.4 ln(comments + 1) + 0.2 ln(likes + 1), rounded to 2 decimals.
+    - mentions: posts and comments by others mentioning the account or matching one of its
+      keyword rules, created in the period; sentiment: {positive, neutral, negative} shares.
+    - leads: leads with Weibo as source created in the period; leads_converted: those converted
+      (at computation time); conversion_rate = leads_converted / leads.
+    """
+    mentions = _empty_weibo_part()
+    for p in parts:
+        for key in mentions:
+            mentions[key] += p[key]
+    follower_count, follower_growth = _followers(start, end, account)
+    posts = _brand_posts(start, end, account)
+    leads, converted = _weibo_leads(start, end, account)
+    return {
+        "follower_count": follower_count,
+        "follower_growth": follower_growth,
+        **posts,
+        "reposts_comments": posts["reposts"] + posts["comments"],
+        "influence": influence(posts["posts"], posts["reposts"], posts["comments"], posts["likes"]),
+        "mentions": mentions["mentions"],
+        "sentiment": {label: rate(mentions[label], mentions["mentions"]) for label in SENTIMENTS},
+        "leads": leads,
+        "leads_converted": converted,
+        "conversion_rate": rate(converted, leads),
+    }
+
+
+def weibo_kpis(start: date, end: date, account: str | None = None) -> dict[str, Any]:
+    """The Weibo KPIs for the period, for one brand account (uid) or all, from raw data."""
+    return weibo_figures(weibo_day_parts(start, end, account).values(), start, end, account)
+
+
+def weibo_top_posts(
+    start: date, end: date, account: str | None = None, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The brand's original posts of the period with the most reposts + comments."""
+    m = _weibo_models()
+    low, high = local_bounds(start, end)
+    rows = m.WeiboPost.objects.filter(
+        is_brand_post=True, root__isnull=True, created_at__gte=low, created_at__lt=high
+    )
+    if account:
+        rows = rows.filter(account__uid=account)
+    rows = rows.annotate(engagement=F("reposts_count") + F("comments_count")).order_by(
+        "-engagement", "-created_at"
+    )[:limit]
+    return [
+        {
+            "idstr": post.idstr,
+            "created_at": post.created_at,
+            "text": post.text,
+            "reposts": post.reposts_count,
+            "comments": post.comments_count,
+            "likes": post.attitudes_count,
+            "reposts_comments": post.engagement,
+        }
+        for post in rows
+    ]
+
+
+def weibo_top_kols(
+    start: date, end: date, account: str | None = None, limit: int = 10
+) -> list[dict[str, Any]]:
+    """Authors of the period's mentions by reach: their mentions, the reposts + comments those
+    got, and their follower count (verified accounts and KOLs first among equals)."""
+    m = _weibo_models()
+    low, high = local_bounds(start, end)
+    rows = (
+        m.WeiboPost.objects.filter(
+            is_brand_post=False, created_at__gte=low, created_at__lt=high, account__isnull=False
+        )
+        .filter(Q(mentions_brand=True) | ~Q(keywords=[]))
+        .exclude(author__uid=F("account__uid"))
+    )
+    if account:
+        rows = rows.filter(account__uid=account)
+    grouped = (
+        rows.values("author__uid", "author__screen_name", "author__followers_count")
+        .annotate(
+            mentions=Count("id"),
+            reposts=Sum("reposts_count"),
+            comments=Sum("comments_count"),
+        )
+        .order_by("-author__followers_count", "-mentions")[:limit]
+    )
+    return [
+        {
+            "uid": row["author__uid"],
+            "screen_name": row["author__screen_name"],
+            "followers": row["author__followers_count"],
+            "mentions": row["mentions"],
+            "reposts_comments": int(row["reposts"] or 0) + int(row["comments"] or 0),
+        }
+        for row in grouped
+    ]
+
+
+def follower_series(start: date, end: date, account: str | None = None) -> list[dict[str, Any]]:
+    """Followers per local day (summed over accounts), carrying the last snapshot forward."""
+    m = _weibo_models()
+    snapshots = m.FollowerSnapshot.objects.filter(day__lte=end)
+    if account:
+        snapshots = snapshots.filter(account__uid=account)
+    latest: dict[str, int] = {}
+    by_day: dict[date, list[tuple[str, int]]] = {}
+    for uid, day, count in snapshots.order_by("day").values_list(
+        "account__uid", "day", "followers_count"
+    ):
+        if day < start:
+            latest[uid] = count
+        else:
+            by_day.setdefault(day, []).append((uid, count))
+    series = []
+    for day in days(start, end):
+        latest.update(by_day.get(day, []))
+        series.append(
+            {"day": day.isoformat(), "followers": sum(latest.values()) if latest else None}
+        )
+    return series
+
+
+# --- Funnel ------------------------------------------------------------------------------------
+
+
+def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]:
+    """The cross-channel funnel, computed live (it follows customers to today).
+
+    - customers: active (unmerged) customers first seen in the period (created_at), optionally
+      only those whose first-touch channel is `channel`.
+    - leads / customers_paid / members: how many of them reached stage lead (or have a lead),
+      customer (has paid) and member, by the highest stage they ever reached (the current stage
+      or any recorded stage change), so a stage set back by hand still counts.
+    - weibo_sourced: of them, first touched on Weibo; weibo_to_wechat: those of them who also
+      subscribed on WeChat (a WeChat subscribe on their timeline).
+    - rates: each step / customers, and weibo_to_wechat / weibo_sourced.
+    """
+    low, high = local_bounds(start, end)
+    cohort = Customer.objects.active().filter(created_at__gte=low, created_at__lt=high)
+    if channel:
+        cohort = cohort.filter(first_channel=channel)
+    frame = pd.DataFrame.from_records(
+        cohort.values_list("id", "stage", "first_channel"), columns=["id", "stage", "first"]
+    )
+    if frame.empty:
+        total = 0
+        reached = dict.fromkeys(("lead", "customer", "member"), 0)
+        weibo_sourced = weibo_to_wechat = 0
+    else:
+        ids = frame["id"].tolist()
+        rank = frame.set_index("id")["stage"].map(Stage.rank)
+        changes = pd.DataFrame.from_records(
+            Interaction.objects.filter(customer_id__in=ids, kind="stage_change").values_list(
+                "customer_id", "data__to"
+            ),
+            columns=["id", "to"],
+        )
+        if not changes.empty:
+            ever = changes.dropna().assign(rank=lambda f: f["to"].map(Stage.rank))
+            rank = pd.concat([rank, ever.groupby("id")["rank"].max()], axis=1).max(axis=1)
+        with_lead = set(
+            Lead.objects.filter(customer_id__in=ids).values_list("customer_id", flat=True)
+        )
+        total = len(frame)
+        reached = {
+            "lead": int(((rank >= Stage.rank(Stage.LEAD)) | rank.index.isin(with_lead)).sum()),
+            "customer": int((rank >= Stage.rank(Stage.CUSTOMER)).sum()),
+            "member": int((rank >= Stage.rank(Stage.MEMBER)).sum()),
+        }
+        weibo_ids = frame.loc[frame["first"] == "weibo", "id"].tolist()
+        weibo_sourced = len(weibo_ids)
+        weibo_to_wechat = (
+            Interaction.objects.filter(
+                customer_id__in=weibo_ids, channel="wechat", kind="subscribe"
+            )
+            .values("customer_id")
+            .distinct()
+            .count()
+        )
+    return {
+        "customers": total,
+        "leads": reached["lead"],
+        "customers_paid": reached["customer"],
+        "members": reached["member"],
+        "lead_rate": rate(reached["lead"], total),
+        "customer_rate": rate(reached["customer"], total),
+        "member_rate": rate(reached["member"], total),
+        "weibo_sourced": weibo_sourced,
+        "weibo_to_wechat": weibo_to_wechat,
+        "weibo_to_wechat_rate": rate(weibo_to_wechat, weibo_sourced),
+    }

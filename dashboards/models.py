@@ -30,6 +30,10 @@ class KpiSnapshot(models.Model):
             )
         ]
         indexes = [models.Index(fields=["channel", "day"])]
+        permissions = [
+            ("view_all_kpis", _("Can view every dashboard and KPI")),
+            ("view_own_kpis", _("Can view own customer-service figures")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel}/{self.account or '*'} {self.day} {self.metric}"

@@ -11,9 +11,12 @@ from . import kpis
 from .models import KpiSnapshot
 
 COMPUTED = "computed"
-# channel -> (parts of days per (account, day), figures from parts)
+# channel -> (parts of days per (account, day), figures from the parts of a period).
+# Figures also get (start, end, account): Weibo reads its live parts (counters of brand posts,
+# lead conversions, follower snapshots) there.
 CHANNELS: dict[str, tuple[Callable, Callable]] = {
-    "wechat": (kpis.wechat_day_parts, kpis.wechat_figures),
+    "wechat": (kpis.wechat_day_parts, lambda parts, *_period: kpis.wechat_figures(parts)),
+    "weibo": (kpis.weibo_day_parts, kpis.weibo_figures),
 }
 
 
@@ -80,16 +83,23 @@ def _runs(sorted_days: list[date]) -> list[tuple[date, date]]:
     return runs
 
 
-def figures(
-    channel: str, start: date, end: date, account: str | None = None, by_day: bool = False
-) -> dict[str, Any] | list[dict[str, Any]]:
-    """The channel's KPIs for the period, or its daily series with `by_day`."""
+def figures(channel: str, start: date, end: date, account: str | None = None) -> dict[str, Any]:
+    """The channel's KPIs for the period."""
     _parts_of, figures_of = CHANNELS[channel]
     parts = period_parts(channel, start, end, account)
-    if not by_day:
-        return figures_of(parts.values())
-    series = []
-    for day in kpis.days(start, end):
-        day_parts = [p for (_acc, d), p in parts.items() if d == day]
-        series.append({"day": day.isoformat(), **figures_of(day_parts)})
-    return series
+    return figures_of(parts.values(), start, end, account)
+
+
+def series(
+    channel: str, start: date, end: date, account: str | None = None
+) -> list[dict[str, Any]]:
+    """The channel's KPIs of each day of the period: `[{"day": "2026-11-01", ...}, ...]`."""
+    _parts_of, figures_of = CHANNELS[channel]
+    parts = period_parts(channel, start, end, account)
+    by_day: dict[date, list[dict[str, Any]]] = {}
+    for (_account, day), part in parts.items():
+        by_day.setdefault(day, []).append(part)
+    return [
+        {"day": day.isoformat(), **figures_of(by_day.get(day, []), day, day, account)}
+        for day in kpis.days(start, end)
+    ]

@@ -1,5 +1,10 @@
-from rest_framework.routers import SimpleRouter
+from django.urls import re_path
 
-router = SimpleRouter(trailing_slash="/?")
+from . import views
 
-urlpatterns = router.urls
+# With or without the trailing slash, like the other resources.
+urlpatterns = [
+    re_path(r"^kpis/wechat/?$", views.WeChatKpis.as_view(), name="kpis-wechat"),
+    re_path(r"^kpis/weibo/?$", views.WeiboKpis.as_view(), name="kpis-weibo"),
+    re_path(r"^kpis/funnel/?$", views.FunnelKpis.as_view(), name="kpis-funnel"),
+]

@@ -47,7 +47,7 @@ def test_today_is_always_live(db):
 
 
 def test_daily_series(dataset):
-    series = snapshots.figures("wechat", START, END, "wxA", by_day=True)
+    series = snapshots.series("wechat", START, END, "wxA")
     assert [(row["day"], row["conversations"]) for row in series] == [
         ("2026-11-01", 2),
         ("2026-11-02", 1),
@@ -58,8 +58,12 @@ def test_daily_series(dataset):
 def test_backfill_command_reports_rows_and_rejects_reversed_range(dataset, capsys):
     call_command("backfill_kpis", "--start", "2026-11-01", "--end", "2026-11-03")
     out = capsys.readouterr()
-    assert "3/3 days" in out.err
-    assert KpiSnapshot.objects.filter(metric="computed").count() == 3
+    assert "6/6 days" in out.err  # three days of each channel, WeChat and Weibo
+    assert KpiSnapshot.objects.filter(metric="computed").count() == 6
+    call_command(
+        "backfill_kpis", "--start", "2026-11-01", "--end", "2026-11-01", "--channel", "wechat"
+    )
+    assert "1/1 days" in capsys.readouterr().err
     with pytest.raises(CommandError, match="--end 2026-10-01 is before --start 2026-11-01"):
         call_command("backfill_kpis", "--start", "2026-11-01", "--end", "2026-10-01")
     with pytest.raises(CommandError, match="not a date"):

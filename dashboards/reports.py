@@ -1,0 +1,276 @@
+"""What each dashboard page shows, as plain data: figures, changes, series and tables.
+
+Views render it, exports write its tables; both go through `page_data`. Tables are lists of rows
+with their column headers, so CSV and Excel exports are the same tables the page shows.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from . import kpis, snapshots
+from .periods import Period
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[tuple[str, Any]]  # (key, header)
+    rows: list[dict[str, Any]]
+
+
+def change(current, previous, kind: str) -> dict[str, Any] | None:
+    """The change of a figure against the previous period: percentage points for rates,
+    a relative change for counts and times; None when either side is missing."""
+    if current is None or previous is None:
+        return None
+    if kind == "rate":
+        return {"value": round((current - previous) * 100, 1), "unit": "pp"}
+    if not previous:
+        return None
+    return {"value": round((current - previous) / previous * 100, 1), "unit": "%"}
+
+
+def _wechat_figures(period: Period, assignee: int | None) -> dict[str, Any]:
+    if assignee is None:
+        return snapshots.figures("wechat", period.start, period.end, period.account)
+    return kpis.wechat_kpis(period.start, period.end, period.account, assignee)
+
+
+def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
+    now = _wechat_figures(period, assignee)
+    before = _wechat_figures(period.previous(), assignee)
+    cards = [
+        ("conversations", _("Conversations"), now["conversations"], "count"),
+        ("response_rate", _("Response rate"), now["response_rate"], "rate"),
+        (
+            "first_response_seconds",
+            _("Median first response"),
+            now["first_response_seconds"]["median"],
+            "seconds",
+        ),
+        ("resolution_rate", _("Resolution rate"), now["resolution_rate"], "rate"),
+        ("satisfaction_rate", _("Satisfaction rate"), now["satisfaction_rate"], "rate"),
+    ]
+    previous = {
+        "conversations": before["conversations"],
+        "response_rate": before["response_rate"],
+        "first_response_seconds": before["first_response_seconds"]["median"],
+        "resolution_rate": before["resolution_rate"],
+        "satisfaction_rate": before["satisfaction_rate"],
+    }
+    if assignee is None:
+        series = snapshots.series("wechat", period.start, period.end, period.account)
+    else:
+        series = [
+            {"day": d.isoformat(), **kpis.wechat_kpis(d, d, period.account, assignee)}
+            for d in kpis.days(period.start, period.end)
+        ]
+    daily = [
+        {
+            "day": row["day"],
+            "conversations": row["conversations"],
+            "response_rate": row["response_rate"],
+            "median_first_response": row["first_response_seconds"]["median"],
+            "resolution_rate": row["resolution_rate"],
+            "satisfaction_rate": row["satisfaction_rate"],
+            "messages_in": row["messages_in"],
+            "messages_out": row["messages_out"],
+        }
+        for row in series
+    ]
+    cohort = kpis.wechat_conversation_frame(period.start, period.end, period.account, assignee)
+    agents = kpis.wechat_agent_table(period.start, period.end, frame=cohort)
+    names = dict(
+        get_user_model()
+        .objects.filter(pk__in=[r["agent_id"] for r in agents if r["agent_id"]])
+        .values_list("pk", "username")
+    )
+    for row in agents:
+        row["agent"] = names.get(row["agent_id"], "") if row["agent_id"] else _("Unassigned")
+    return {
+        "figures": now,
+        "cards": [
+            {
+                "key": key,
+                "label": label,
+                "value": value,
+                "kind": kind,
+                "change": change(value, previous[key], "rate" if kind == "rate" else kind),
+            }
+            for key, label, value, kind in cards
+        ],
+        "histogram": kpis.wechat_response_histogram(period.start, period.end, frame=cohort),
+        "tables": [
+            Table(
+                "agents",
+                str(_("Per agent")),
+                [
+                    ("agent", _("Agent")),
+                    ("conversations", _("Conversations")),
+                    ("median_first_response_seconds", _("Median first response (s)")),
+                    ("resolution_rate", _("Resolution rate")),
+                    ("satisfaction_rate", _("Satisfaction rate")),
+                ],
+                agents,
+            ),
+            Table(
+                "daily",
+                str(_("By day")),
+                [
+                    ("day", _("Day")),
+                    ("conversations", _("Conversations")),
+                    ("response_rate", _("Response rate")),
+                    ("median_first_response", _("Median first response (s)")),
+                    ("resolution_rate", _("Resolution rate")),
+                    ("satisfaction_rate", _("Satisfaction rate")),
+                    ("messages_in", _("Messages in")),
+                    ("messages_out", _("Messages out")),
+                ],
+                daily,
+            ),
+        ],
+    }
+
+
+def weibo_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
+    now = snapshots.figures("weibo", period.start, period.end, period.account)
+    previous = period.previous()
+    before = snapshots.figures("weibo", previous.start, previous.end, previous.account)
+    cards = [
+        ("follower_count", _("Followers"), now["follower_count"], "count"),
+        ("influence", _("Influence"), now["influence"], "count"),
+        ("reposts_comments", _("Reposts + comments"), now["reposts_comments"], "count"),
+        ("conversion_rate", _("Conversion rate"), now["conversion_rate"], "rate"),
+        ("mentions", _("Mentions"), now["mentions"], "count"),
+    ]
+    series = snapshots.series("weibo", period.start, period.end, period.account)
+    followers = {
+        row["day"]: row["followers"]
+        for row in kpis.follower_series(period.start, period.end, period.account)
+    }
+    daily = [
+        {
+            "day": row["day"],
+            "followers": followers.get(row["day"]),
+            "posts": row["posts"],
+            "reposts_comments": row["reposts_comments"],
+            "mentions": row["mentions"],
+            "positive": row["sentiment"]["positive"],
+            "neutral": row["sentiment"]["neutral"],
+            "negative": row["sentiment"]["negative"],
+            "leads": row["leads"],
+        }
+        for row in series
+    ]
+    return {
+        "figures": now,
+        "cards": [
+            {
+                "key": key,
+                "label": label,
+                "value": value,
+                "kind": kind,
+                "change": change(value, before[key], kind),
+            }
+            for key, label, value, kind in cards
+        ],
+        "tables": [
+            Table(
+                "posts",
+                str(_("Top posts")),
+                [
+                    ("created_at", _("Published")),
+                    ("text", _("Text")),
+                    ("reposts", _("Reposts")),
+                    ("comments", _("Comments")),
+                    ("likes", _("Likes")),
+                    ("reposts_comments", _("Reposts + comments")),
+                    ("idstr", _("Post id")),
+                ],
+                kpis.weibo_top_posts(period.start, period.end, period.account),
+            ),
+            Table(
+                "kols",
+                str(_("Top KOLs")),
+                [
+                    ("screen_name", _("Weibo user")),
+                    ("followers", _("Followers")),
+                    ("mentions", _("Mentions")),
+                    ("reposts_comments", _("Reposts + comments")),
+                    ("uid", _("uid")),
+                ],
+                kpis.weibo_top_kols(period.start, period.end, period.account),
+            ),
+            Table(
+                "daily",
+                str(_("By day")),
+                [
+                    ("day", _("Day")),
+                    ("followers", _("Followers")),
+                    ("posts", _("Posts")),
+                    ("reposts_comments", _("Reposts + comments")),
+                    ("mentions", _("Mentions")),
+                    ("positive", _("Positive share")),
+                    ("neutral", _("Neutral share")),
+                    ("negative", _("Negative share")),
+                    ("leads", _("Leads")),
+                ],
+                daily,
+            ),
+        ],
+    }
+
+
+def funnel_page(
+    period: Period, assignee: int | None = None, channel: str | None = None
+) -> dict[str, Any]:
+    now = kpis.funnel(period.start, period.end, channel)
+    steps = [
+        ("customers", _("First seen"), now["customers"]),
+        ("leads", _("Became leads"), now["leads"]),
+        ("customers_paid", _("Paid"), now["customers_paid"]),
+        ("members", _("Joined membership"), now["members"]),
+    ]
+    rows = [
+        {"step": label, "customers": value, "share": kpis.rate(value, now["customers"])}
+        for _key, label, value in steps
+    ]
+    rows.append(
+        {
+            "step": _("Weibo-sourced"),
+            "customers": now["weibo_sourced"],
+            "share": kpis.rate(now["weibo_sourced"], now["customers"]),
+        }
+    )
+    rows.append(
+        {
+            "step": _("Weibo-sourced who subscribed on WeChat"),
+            "customers": now["weibo_to_wechat"],
+            "share": now["weibo_to_wechat_rate"],
+        }
+    )
+    return {
+        "figures": now,
+        "steps": [{"name": str(label), "value": value} for _key, label, value in steps],
+        "tables": [
+            Table(
+                "funnel",
+                str(_("Funnel")),
+                [("step", _("Step")), ("customers", _("Customers")), ("share", _("Share"))],
+                rows,
+            )
+        ],
+    }
+
+
+PAGES: dict[str, tuple[Any, Callable[..., dict[str, Any]], bool]] = {
+    # name: (title, builder, open to agents for their own figures)
+    "wechat": (_("WeChat service"), wechat_page, True),
+    "weibo": (_("Weibo marketing"), weibo_page, False),
+    "funnel": (_("Cross-channel funnel"), funnel_page, False),
+}

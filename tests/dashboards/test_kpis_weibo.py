@@ -1,0 +1,137 @@
+"""Weibo KPIs on a hand-built dataset; every expected value is worked out in the comments."""
+
+import math
+from datetime import date
+
+import pytest
+
+from channels_weibo.models import FollowerSnapshot, WeiboAccount, WeiboComment, WeiboPost, WeiboUser
+from crm.actions import create_lead
+from crm.models import Lead
+from dashboards import kpis, snapshots
+from tests.crm.factories import CustomerFactory
+
+from .test_kpis_wechat import local
+
+START, END = date(2026, 11, 1), date(2026, 11, 3)
+_ids = iter(range(5000000000000000, 6000000000000000))
+
+
+def post(account, author, at, *, brand=False, root=None, counters=(0, 0, 0), **fields):
+    reposts, comments, likes = counters
+    return WeiboPost.objects.create(
+        idstr=str(next(_ids)),
+        account=account,
+        author=author,
+        text=fields.pop("text", "微博"),
+        created_at=at,
+        is_brand_post=brand,
+        root=root,
+        reposts_count=reposts,
+        comments_count=comments,
+        attitudes_count=likes,
+        **fields,
+    )
+
+
+def comment(account, on, author, at, **fields):
+    return WeiboComment.objects.create(
+        idstr=str(next(_ids)), account=account, post=on, author=author, created_at=at, **fields
+    )
+
+
+@pytest.fixture
+def weibo(db):
+    a = WeiboAccount.objects.create(uid="1001", screen_name="品牌官微")
+    b = WeiboAccount.objects.create(uid="2002", screen_name="品牌客服")
+    brand_a = WeiboUser.objects.create(uid="1001", screen_name="品牌官微")
+    brand_b = WeiboUser.objects.create(uid="2002", screen_name="品牌客服")
+    fan1 = WeiboUser.objects.create(uid="3001", screen_name="小红", followers_count=900000)
+    fan2 = WeiboUser.objects.create(uid="3002", screen_name="阿明", followers_count=200)
+    for account, day, count in (
+        (a, date(2026, 10, 30), 1000),  # latest before the period: 1000
+        (a, date(2026, 11, 1), 1100),
+        (a, date(2026, 11, 3), 1300),  # latest on or before the end: 1300
+        (a, date(2026, 11, 5), 1500),  # after the period
+        (b, date(2026, 11, 2), 500),  # B has nothing before the period
+    ):
+        FollowerSnapshot.objects.create(account=account, day=day, followers_count=count)
+    p1 = post(a, brand_a, local(2026, 11, 1, 10), brand=True, counters=(10, 5, 100))
+    post(a, brand_a, local(2026, 11, 3, 23, 59), brand=True, counters=(0, 3, 7))
+    other = post(None, fan2, local(2026, 10, 20), counters=(50, 50, 50))
+    post(a, brand_a, local(2026, 11, 2), brand=True, root=other, counters=(9, 9, 9))  # a repost
+    post(a, brand_a, local(2026, 10, 31, 23, 59), brand=True, counters=(9, 9, 9))  # before
+    post(b, brand_b, local(2026, 11, 2), brand=True, counters=(1, 1, 1))
+    post(a, fan1, local(2026, 11, 1, 9), mentions_brand=True, sentiment_label="positive")  # m1
+    m2 = post(a, fan2, local(2026, 11, 2), keywords=["漏水"], sentiment_label="negative")  # m2
+    post(a, fan2, local(2026, 11, 2, 1), sentiment_label="negative")  # neither mention nor rule
+    m4 = comment(a, p1, fan1, local(2026, 11, 3), mentions_brand=True, sentiment_label="neutral")
+    comment(a, p1, brand_a, local(2026, 11, 3), mentions_brand=True, sentiment_label="positive")
+    post(a, fan1, local(2026, 10, 31, 23, 59), mentions_brand=True, sentiment_label="positive")
+    post(b, fan1, local(2026, 11, 2), mentions_brand=True, sentiment_label="positive")  # m7
+    converted, _ = create_lead(
+        CustomerFactory(), "漏水投诉", source_channel="weibo", source=m2, at=local(2026, 11, 2)
+    )
+    Lead.objects.filter(pk=converted.pk).update(status="converted")
+    create_lead(CustomerFactory(), "咨询", source_channel="weibo", source=m4, at=local(2026, 11, 3))
+    create_lead(CustomerFactory(), "手工", source_channel="weibo", at=local(2026, 11, 2))
+    create_lead(CustomerFactory(), "微信", source_channel="wechat", at=local(2026, 11, 2))
+
+
+def test_weibo_kpis_for_one_account(weibo):
+    # W1 = ln(2 + 1); W2 = 0.4 ln(10 + 1) + 0.4 ln(8 + 1) + 0.2 ln(107 + 1)
+    w1 = math.log(3)
+    w2 = 0.4 * math.log(11) + 0.4 * math.log(9) + 0.2 * math.log(108)
+    assert round((0.2 * w1 + 0.8 * w2) * 160, 2) == 390.29
+    assert kpis.weibo_kpis(START, END, "1001") == {
+        "follower_count": 1300,
+        "follower_growth": 300,  # 1300 - 1000
+        "posts": 2,  # the two original brand posts in the period (not the repost, not 10-31)
+        "reposts": 10,
+        "comments": 8,
+        "likes": 107,
+        "reposts_comments": 18,
+        "influence": 390.29,
+        "mentions": 3,  # m1, m2, m4; not the brand's own comment, not the post matching nothing
+        "sentiment": {"positive": 1 / 3, "neutral": 1 / 3, "negative": 1 / 3},
+        "leads": 2,  # sourced from m2 and m4
+        "leads_converted": 1,
+        "conversion_rate": 0.5,
+    }
+
+
+def test_weibo_kpis_for_all_accounts(weibo):
+    figures = kpis.weibo_kpis(START, END)
+    assert (figures["follower_count"], figures["follower_growth"]) == (1800, 300)
+    assert (figures["posts"], figures["reposts_comments"], figures["mentions"]) == (3, 20, 4)
+    # Every Weibo lead of the period, with or without a source post: 3, one converted.
+    assert (figures["leads"], figures["leads_converted"]) == (3, 1)
+
+
+def test_no_snapshot_before_the_period_gives_null_growth(weibo):
+    figures = kpis.weibo_kpis(START, END, "2002")
+    assert (figures["follower_count"], figures["follower_growth"]) == (500, None)
+    assert figures["conversion_rate"] is None and figures["sentiment"]["positive"] == 1.0
+
+
+def test_snapshots_give_the_same_figures(weibo):
+    snapshots.compute_snapshots("weibo", START, END)
+    assert snapshots.figures("weibo", START, END, "1001") == kpis.weibo_kpis(START, END, "1001")
+
+
+def test_follower_series_carries_the_last_snapshot_forward(weibo):
+    assert kpis.follower_series(START, date(2026, 11, 5), "1001") == [
+        {"day": "2026-11-01", "followers": 1100},
+        {"day": "2026-11-02", "followers": 1100},
+        {"day": "2026-11-03", "followers": 1300},
+        {"day": "2026-11-04", "followers": 1300},
+        {"day": "2026-11-05", "followers": 1500},
+    ]
+
+
+def test_top_posts_and_kols(weibo):
+    assert [p["reposts_comments"] for p in kpis.weibo_top_posts(START, END, "1001")] == [15, 3]
+    assert [(k["screen_name"], k["mentions"]) for k in kpis.weibo_top_kols(START, END)] == [
+        ("小红", 2),
+        ("阿明", 1),
+    ]
