@@ -17,7 +17,7 @@ from pathlib import Path
 from .harness import markdown, recreate_database, setup_django
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["kpis", "api", "memory", "weibo_ingest", "weibo_keywords"]
+BENCHMARKS = ["kpis", "api", "memory", "weibo_ingest", "weibo_keywords", "wechat"]
 SCALES = {
     "small": {
         "customers": 20_000,
