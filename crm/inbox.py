@@ -132,7 +132,10 @@ def receive_message(
     platform_msg_id = str(platform_msg_id or "")
     lookup = {"channel": channel, "account": account, "platform_msg_id": platform_msg_id}
     if platform_msg_id:
-        existing = Message.objects.filter(**lookup).first()
+        # No ORDER BY: at most one row matches (a unique constraint), and ordering by the model's
+        # sent_at lets PostgreSQL pick the (channel, account, sent_at) index and scan a whole
+        # account's messages instead of the unique index (bench/wechat.py found it).
+        existing = next(iter(Message.objects.filter(**lookup).order_by()[:1]), None)
         if existing:
             return existing, False
     try:
@@ -152,7 +155,7 @@ def receive_message(
     except IntegrityError:
         # A concurrent delivery stored the same message, or opened the conversation first.
         if platform_msg_id:
-            existing = Message.objects.filter(**lookup).first()
+            existing = next(iter(Message.objects.filter(**lookup).order_by()[:1]), None)
             if existing:
                 return existing, False
         with transaction.atomic():
@@ -314,6 +317,12 @@ def _after_sent(message: Message) -> None:
             Conversation.objects.filter(pk=conversation.pk, status=ConversationStatus.OPEN).update(
                 status=ConversationStatus.PENDING
             )
+            if message.sender_id is not None:
+                # The first agent to answer an unassigned conversation takes it: it shows in
+                # their queue and counts in their figures (the per-agent KPI table).
+                Conversation.objects.filter(pk=conversation.pk, assignee__isnull=True).update(
+                    assignee_id=message.sender_id
+                )
         Conversation.objects.filter(pk=conversation.pk).update(**updates)
         conversation.refresh_from_db()
     if message.sender_kind in (SenderKind.AGENT, SenderKind.SYSTEM):

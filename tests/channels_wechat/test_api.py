@@ -3,7 +3,6 @@
 import time
 from datetime import timedelta
 
-import pytest
 from django.db import connection
 from django.utils import timezone
 
@@ -21,24 +20,6 @@ def client_for(user):
     client = _client_for(user)
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     return client
-
-
-@pytest.fixture(autouse=True)
-def inbox_permissions(db):
-    """crm/apps.py does not grant these to agents yet (reported to the lead): grant them here."""
-    from django.contrib.auth.models import Group, Permission
-
-    Group.objects.get(name="agent").permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="crm",
-            codename__in=[
-                "view_conversation",
-                "change_conversation",
-                "view_message",
-                "add_message",
-            ],
-        )
-    )
 
 
 def test_create_account_secrets_write_only_and_encrypted(admin_user):

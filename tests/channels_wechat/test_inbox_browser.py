@@ -1,7 +1,6 @@
 """An agent answers and resolves a WeChat conversation in a real browser (system Chromium)."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 
 from channels_wechat import sandbox
 from channels_wechat.models import CannedResponse
@@ -14,17 +13,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_agent_answers_a_pushed_message_and_resolves(live_server, browser_page, wechat_sandbox):
-    Group.objects.get(name="agent").permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="crm",
-            codename__in=[
-                "view_conversation",
-                "change_conversation",
-                "view_message",
-                "add_message",
-            ],
-        )
-    )
     make_staff("xiaowang", "agent")
     CannedResponse.objects.create(title="发货时间", text="您好，订单会在48小时内发货，请耐心等待。")
     sandbox._add_account_to(

@@ -2,28 +2,9 @@
 
 from datetime import UTC, datetime
 
-import pytest
-from django.contrib.auth.models import Group, Permission
-
 from channels_weibo.models import WeiboComment
 from channels_weibo.polling import poll_account
 from crm.models import Conversation, Message
-
-
-@pytest.fixture(autouse=True)
-def inbox_permissions(db):
-    """crm/apps.py does not grant the inbox permissions to agents yet (reported to the lead)."""
-    Group.objects.get(name="agent").permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="crm",
-            codename__in=[
-                "view_conversation",
-                "change_conversation",
-                "view_message",
-                "add_message",
-            ],
-        )
-    )
 
 
 def _complaint(world, account):

@@ -205,14 +205,6 @@ def test_sandbox_pushes_to_the_live_hook(live_server, weibo_sandbox, account):
 def test_private_message_answered_from_the_inbox_page(
     client, weibo_sandbox, account, agent_user, django_capture_on_commit_callbacks
 ):
-    from django.contrib.auth.models import Group, Permission
-
-    # crm/apps.py does not grant the inbox permissions to agents yet (reported to the lead).
-    Group.objects.get(name="agent").permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="crm", codename__in=["view_conversation", "add_message"]
-        )
-    )
     push(client, text_push("请问会员积分怎么兑换？"), django_capture_on_commit_callbacks)
     conversation = Conversation.objects.get()
     client.force_login(agent_user)

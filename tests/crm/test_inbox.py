@@ -160,3 +160,28 @@ def test_send_to_customer_uses_last_channel(customer):
     assert (notice.delivery_status, notice.conversation_id) == ("sent", None)
     assert senders.SENT == [("o-1", "您的订单已支付", "system")]
     assert inbox.send_to_customer(CustomerFactory(), "x") is None
+
+
+def test_first_agent_to_answer_takes_an_unassigned_conversation(customer, agent_user):
+    from django.contrib.auth.models import User
+
+    colleague = User.objects.create_user("colleague", is_staff=True)
+    incoming(customer, "你好", T0, "1")
+    conversation = Conversation.objects.get()
+    inbox.record_outbound(conversation, content="自动回复：稍等", sender_kind="auto_reply")
+    conversation.refresh_from_db()
+    assert conversation.assignee is None  # an automatic reply takes nobody's queue
+    reply(conversation, "您好", agent=agent_user)
+    reply(conversation, "我来补充一下", agent=colleague)
+    conversation.refresh_from_db()
+    assert conversation.assignee == agent_user  # the second answer does not take it over
+
+
+def test_failed_send_assigns_nobody(customer, agent_user):
+    incoming(customer, "你好", T0, "1")
+    conversation = Conversation.objects.get()
+    senders.FAIL_WITH.update(code="45015", message="response out of time limit")
+    with pytest.raises(SendError):
+        reply(conversation, "抱歉久等", agent=agent_user)
+    conversation.refresh_from_db()
+    assert conversation.assignee is None
