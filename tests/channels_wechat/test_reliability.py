@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import kombu.pools
 import pytest
 from celery import current_app
 from django.conf import settings
@@ -69,26 +70,34 @@ def broker(monkeypatch):
     """The Celery app publishing to a real broker (not inline); restored afterwards."""
     broker = Broker()
     conf = current_app.conf
-    saved = (conf.broker_url, conf.task_always_eager)
-    conf.broker_url, conf.task_always_eager = broker.url, False
+    # The namespaced keys: once the configuration is read, setting `conf.broker_url` changes
+    # nothing with namespace="CELERY" (crm/celery.py), and the test would run eagerly.
+    saved = (conf["CELERY_BROKER_URL"], conf["CELERY_TASK_ALWAYS_EAGER"])
+    conf["CELERY_BROKER_URL"], conf["CELERY_TASK_ALWAYS_EAGER"] = broker.url, False
+    assert (conf.broker_url, conf.task_always_eager) == (broker.url, False)
     drop_broker_connections()
-    yield broker
-    broker.stop()
-    drop_broker_connections()
-    conf.broker_url, conf.task_always_eager = saved
+    try:
+        yield broker
+    finally:
+        # Eager again whatever happened: a test left publishing to a dead broker would fail
+        # every later test of this process that processes a push.
+        conf["CELERY_BROKER_URL"], conf["CELERY_TASK_ALWAYS_EAGER"] = saved
+        broker.stop()
+        drop_broker_connections()
 
 
 def drop_broker_connections() -> None:
     """Forget pooled connections, so the next publish connects to the configured broker.
 
-    Celery caches both the connection pool and a producer pool bound to it; a producer pool
-    kept from an earlier test would publish to that test's broker, or fail with "Acquire on
-    closed pool" once its connections were closed.
+    Celery caches both the connection pool and a producer pool bound to it, and kombu keeps
+    producer pools in a global registry keyed by broker URL; a pool kept from an earlier test
+    (whose broker may have had the same free port) would fail with "Acquire on closed pool".
     """
     if current_app._pool is not None:
         current_app._pool.force_close_all()
     current_app._pool = None
     current_app.amqp._producer_pool = None
+    kombu.pools.reset()
 
 
 def start_worker(broker: Broker) -> subprocess.Popen:
