@@ -99,9 +99,12 @@ def load(stdout) -> None:
         events.append({"type": "status", "account": account.uid, "data": World.public(obj)})
     for obj in sorted(world.comments.values(), key=lambda o: o["id"]):
         events.append({"type": "comment", "account": account.uid, "data": World.public(obj)})
-    followers = 228000
+    # Daily gains that end, yesterday, just below the count the sandbox reports today, so the
+    # live snapshot continues the line instead of jumping.
+    gains = {days_ago: 600 + (days_ago * 37) % 700 for days_ago in range(42, 0, -1)}
+    followers = BRAND["followers"] - 650 - sum(gains.values())
     for days_ago in range(42, 0, -1):
-        followers += 600 + (days_ago * 37) % 700
+        followers += gains[days_ago]
         events.append(
             {
                 "type": "follower_count",

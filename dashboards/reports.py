@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from . import kpis, snapshots
 from .periods import Period
@@ -261,7 +262,11 @@ def funnel_page(
             Table(
                 "funnel",
                 str(_("Funnel")),
-                [("step", _("Step")), ("customers", _("Customers")), ("share", _("Share"))],
+                [
+                    ("step", _("Step")),
+                    ("customers", pgettext_lazy("a number of", "Customers")),
+                    ("share", _("Share")),
+                ],
                 rows,
             )
         ],

@@ -127,7 +127,8 @@ class Command(BaseCommand):
         lines.append(f"  管理后台 Admin:          {base}/admin/")
         for module in modules:
             for label, path in getattr(module, "urls", lambda: [])():
-                lines.append(f"  {label:<24}{base}{path}")
+                url = path if path.startswith("http") else base + path  # sandboxes: own port
+                lines.append(f"  {label:<24}{url}")
         lines.append(f"  API docs:                {base}/api/docs/")
         lines.append(f"  Health:                  {base}/healthz")
         lines.append("")
