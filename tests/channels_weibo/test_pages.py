@@ -217,3 +217,10 @@ def test_admin_account_list_warns_of_expiring_token(staff_client, admin_user, cl
     ).content.decode()
     assert "快过期 (1): the Weibo authorisation expires at" in body
     assert "已过期 (2): Expired: authorise again" in body
+
+
+@pytest.mark.parametrize("url", ["/weibo/mentions/", "/inbox/", "/dashboards/wechat/"])
+def test_staff_pages_outside_the_admin_carry_the_site_name(admin_client, url):
+    body = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "<title>" in body and "社交客户关系管理" in body
+    assert "Django" not in body.split("<body")[1].split("</header>")[0]  # not "Django 管理"
