@@ -67,6 +67,7 @@ def campaign_stats(campaign: Campaign) -> dict:
                 "uid": kol.uid,
                 "screen_name": kol.screen_name,
                 "category": kol.kol_category,
+                "category_label": str(kol.get_kol_category_display()) if kol.kol_category else "",
                 "followers": kol.followers_count,
                 "posts": len(ids),
                 "reach": reach,

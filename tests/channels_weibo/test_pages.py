@@ -5,7 +5,7 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from channels_weibo.actions import publish_due_posts
 from channels_weibo.campaigns import campaign_stats
@@ -120,12 +120,14 @@ def test_campaign_stats_per_kol(brand, cascade_data, marketing_user):
     campaign = Campaign.objects.create(name="新品种草", account=brand, start=day, end=day)
     campaign.posts.add(WeiboPost.objects.get(idstr="5000000000000001"))
     campaign.kols.add(kol)
-    stats = campaign_stats(campaign)
+    with translation.override("zh-hans"):
+        stats = campaign_stats(campaign)
     assert stats["kols"] == [
         {
             "uid": "6100000001",
             "screen_name": "美妆博主小鹿",
             "category": "big_v",
+            "category_label": "大V",
             "followers": 1830000,
             "posts": 1,
             "reach": 1830000 + 100 + 300,
