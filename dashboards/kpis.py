@@ -118,10 +118,8 @@ def wechat_conversation_frame(
     return frame
 
 
-def _message_counts(
-    start: date, end: date, account: str | None, assignee_id: int | None = None
-) -> pd.DataFrame:
-    """Messages in and out per account and local day (events and failed sends excluded)."""
+def _counted_messages(start: date, end: date, account: str | None, assignee_id: int | None):
+    """The messages the KPIs count: by their time in the period; no events, failed or queued."""
     low, high = local_bounds(start, end)
     rows = (
         Message.objects.filter(channel="wechat", sent_at__gte=low, sent_at__lt=high)
@@ -132,6 +130,27 @@ def _message_counts(
         rows = rows.filter(account=account)
     if assignee_id is not None:
         rows = rows.filter(conversation__assignee_id=assignee_id)
+    return rows
+
+
+def _subscriptions(start: date, end: date, account: str | None):
+    low, high = local_bounds(start, end)
+    rows = Interaction.objects.filter(
+        channel="wechat",
+        kind__in=["subscribe", "unsubscribe"],
+        occurred_at__gte=low,
+        occurred_at__lt=high,
+    )
+    if account:
+        rows = rows.filter(data__account=account)
+    return rows
+
+
+def _message_counts(
+    start: date, end: date, account: str | None, assignee_id: int | None = None
+) -> pd.DataFrame:
+    """Messages in and out per account and local day (events and failed sends excluded)."""
+    rows = _counted_messages(start, end, account, assignee_id)
     # Counted by the database per local day: a month holds millions of messages.
     grouped = (
         rows.annotate(day=TruncDate("sent_at", tzinfo=LOCAL))
@@ -154,15 +173,7 @@ def _message_counts(
 
 def _subscription_counts(start: date, end: date, account: str | None) -> pd.DataFrame:
     """Subscribe and unsubscribe events per account and local day, from the timeline."""
-    low, high = local_bounds(start, end)
-    rows = Interaction.objects.filter(
-        channel="wechat",
-        kind__in=["subscribe", "unsubscribe"],
-        occurred_at__gte=low,
-        occurred_at__lt=high,
-    )
-    if account:
-        rows = rows.filter(data__account=account)
+    rows = _subscriptions(start, end, account)
     frame = pd.DataFrame.from_records(
         rows.values_list("data__account", "occurred_at", "kind"),
         columns=["account", "occurred_at", "event"],
@@ -316,8 +327,35 @@ def wechat_kpis(
     start: date, end: date, account: str | None = None, assignee_id: int | None = None
 ) -> dict[str, Any]:
     """The WeChat KPIs for the period, for one official account (appid) or all, from raw data;
-    with `assignee_id`, one agent's own figures."""
-    return wechat_figures(wechat_day_parts(start, end, account, assignee_id).values())
+    with `assignee_id`, one agent's own figures.
+
+    The same figures as combining the period's day parts (wechat_day_parts), computed as one
+    part: no grouping by day, and the messages counted by one aggregate.
+    """
+    part = _empty_wechat_part()
+    frame = wechat_conversation_frame(start, end, account, assignee_id)
+    if not frame.empty:
+        part["conversations"] = len(frame)
+        part["responded_48h"] = int(frame["first_response_s"].le(RESPONSE_WINDOW_SECONDS).sum())
+        part["first_response"] = frame["first_response_s"].dropna().round(3).tolist()
+        part["resolution"] = frame["resolution_s"].dropna().round(3).tolist()
+        part["resolved"] = len(part["resolution"])
+        rated = frame["rating"].dropna().astype(int)
+        part["ratings"] = [int(rated.eq(r).sum()) for r in range(1, 6)]
+    part.update(
+        _counted_messages(start, end, account, assignee_id).aggregate(
+            messages_in=Count("id", filter=Q(direction="in")),
+            messages_out=Count("id", filter=Q(direction="out")),
+        )
+    )
+    if assignee_id is None:  # subscriptions belong to no agent
+        part.update(
+            _subscriptions(start, end, account).aggregate(
+                subscribed=Count("id", filter=Q(kind="subscribe")),
+                unsubscribed=Count("id", filter=Q(kind="unsubscribe")),
+            )
+        )
+    return wechat_figures([part])
 
 
 def wechat_agent_table(

@@ -198,3 +198,15 @@ def test_response_histogram(dataset):
         ">48h": 1,
         "none": 1,
     }
+
+
+def test_the_period_path_equals_the_day_parts_for_all_accounts_and_for_one_agent(
+    dataset, agent_user
+):
+    # wechat_kpis computes the period in one pass; the snapshots combine day parts.
+    everyone = kpis.wechat_day_parts(START, END).values()
+    assert kpis.wechat_kpis(START, END) == kpis.wechat_figures(everyone)
+    own = kpis.wechat_day_parts(START, END, assignee_id=agent_user.pk).values()
+    figures = kpis.wechat_kpis(START, END, assignee_id=agent_user.pk)
+    assert figures == kpis.wechat_figures(own)
+    assert (figures["conversations"], figures["subscribed"]) == (2, 0)  # c1, c3; no subscriptions
