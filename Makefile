@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install demo test test-fast lint fmt migrations-check bench browsers clean messages
+.PHONY: install demo test test-fast fuzz lint fmt migrations-check bench browsers clean messages
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ test: install browsers
 # The suite without the browser tests, for a quick loop.
 test-fast: install
 	$(PY) tests/services.py $(VENV)/bin/pytest -n 2 -m "not browser" $(PYTEST_ARGS)
+
+# The long fuzz runs: the webhook parsers (hypothesis) and the API against its OpenAPI schema
+# (schemathesis), no 5xx allowed. `make test` runs the same tests with few examples.
+fuzz: install
+	FUZZ_EXAMPLES=5000 API_FUZZ_EXAMPLES=200 $(PY) tests/services.py $(VENV)/bin/pytest -n 2 -p no:cacheprovider tests/security/test_fuzz.py tests/security/test_api_fuzz.py
 
 lint: install
 	$(VENV)/bin/ruff check .
