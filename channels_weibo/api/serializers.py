@@ -49,8 +49,8 @@ class PostSerializer(serializers.ModelSerializer):
     )
     author = WeiboUserSerializer(read_only=True)
     # Declared fields are taken off the class by DRF's metaclass: no clash with Field.root.
-    root = serializers.SlugRelatedField(slug_field="idstr", read_only=True)  # type: ignore[assignment,var-annotated]
-    parent = serializers.SlugRelatedField(slug_field="idstr", read_only=True)  # type: ignore[assignment,var-annotated]
+    root = serializers.SlugRelatedField(slug_field="idstr", read_only=True, allow_null=True)  # type: ignore[assignment,var-annotated]
+    parent = serializers.SlugRelatedField(slug_field="idstr", read_only=True, allow_null=True)  # type: ignore[assignment,var-annotated]
 
     class Meta:
         model = WeiboPost

@@ -158,12 +158,17 @@ class BulkTagSerializer(serializers.Serializer):
 
 
 class TagSerializer(serializers.ModelSerializer):
-    customer_count = serializers.IntegerField(read_only=True)
+    customer_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Tag
         fields = ["id", "name", "color", "description", "created_at", "customer_count"]
         read_only_fields = ["created_at"]
+
+    def get_customer_count(self, tag) -> int:
+        # Annotated on the list; a tag just created or changed is counted here.
+        annotated = getattr(tag, "customer_count", None)
+        return tag.customers.count() if annotated is None else annotated
 
 
 class SegmentSerializer(serializers.ModelSerializer):
