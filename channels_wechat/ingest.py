@@ -22,7 +22,15 @@ from django.db import IntegrityError, transaction
 from crm.actions import record_interaction
 from crm.identity import resolve_customer
 from crm.inbox import receive_message, record_outbound
-from crm.models import Channel, CustomerKey, DeliveryStatus, InteractionKind, Message, SenderKind
+from crm.models import (
+    Channel,
+    Customer,
+    CustomerKey,
+    DeliveryStatus,
+    InteractionKind,
+    Message,
+    SenderKind,
+)
 
 from . import protocol
 from .models import AutoReplyRule, OfficialAccount, WeChatUser
@@ -120,6 +128,15 @@ def upsert_user(
     return attach_customer(user, at=at)
 
 
+def customer_of(user: WeChatUser) -> Customer:
+    """The follower's customer, which upsert_user always links. Raises RuntimeError if none."""
+    if user.customer is None:
+        raise RuntimeError(
+            f"WeChat user {user.pk} has no customer (not passed through upsert_user)"
+        )
+    return user.customer
+
+
 # --- messages -----------------------------------------------------------------------------------
 
 
@@ -144,7 +161,7 @@ def ingest_message(
         channel=CHANNEL,
         account=account.appid,
         external_user=user.openid,
-        customer=user.customer,
+        customer=customer_of(user),
         msg_type=message["msg_type"],
         content=message.get("content", ""),
         sent_at=at,
@@ -168,7 +185,8 @@ def ingest_message(
 def automate_reply(account: OfficialAccount, user: WeChatUser, message: Message, *, at) -> None:
     """Keyword auto-reply, else the out-of-hours reply when a conversation has just opened."""
     # A rating reply lands in the resolved conversation it rates: no automatic answer to that.
-    if message.conversation_id is None or message.conversation.status == "resolved":
+    conversation = message.conversation
+    if conversation is None or conversation.status == "resolved":
         return
     text = ""
     if message.msg_type == "text":
@@ -177,11 +195,11 @@ def automate_reply(account: OfficialAccount, user: WeChatUser, message: Message,
                 text = rule.reply
                 break
     if not text and account.out_of_hours_reply and not account.in_service_hours(at):
-        earlier = message.conversation.messages.filter(direction="in", pk__lt=message.pk)
+        earlier = conversation.messages.filter(direction="in", pk__lt=message.pk)
         if not earlier.exclude(msg_type="event").exists():  # only when the conversation opens
             text = account.out_of_hours_reply
     if text:
-        queue_automatic(message.conversation, user, text, SenderKind.AUTO_REPLY)
+        queue_automatic(conversation, user, text, SenderKind.AUTO_REPLY)
 
 
 def queue_automatic(conversation, user: WeChatUser, text: str, kind: str) -> Message:
@@ -229,7 +247,7 @@ def ingest_event(
         channel=CHANNEL,
         account=account.appid,
         external_user=user.openid,
-        customer=user.customer,
+        customer=customer_of(user),
         msg_type="event",
         content=message.get("content") or f"[{event}]",
         sent_at=at,
@@ -259,7 +277,7 @@ def _subscribed(account, user: WeChatUser, stored: Message, data: dict, *, at, l
         user.open_window(at, by_message=False)
         user.save()
     record_interaction(
-        user.customer,
+        customer_of(user),
         InteractionKind.SUBSCRIBE,
         CHANNEL,
         occurred_at=at,
@@ -289,7 +307,7 @@ def _unsubscribed(user: WeChatUser, stored: Message, *, at) -> None:
         user.window_expires_at = at  # WeChat refuses every message to a user who left
         user.save(update_fields=["subscribed", "unsubscribe_time", "window_expires_at"])
     record_interaction(
-        user.customer,
+        customer_of(user),
         InteractionKind.UNSUBSCRIBE,
         CHANNEL,
         occurred_at=at,

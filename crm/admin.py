@@ -43,7 +43,8 @@ admin.site.index_title = _("Weibo acquires, WeChat retains: one customer record"
 class InteractionInline(admin.TabularInline):
     model = Interaction
     fields = ["occurred_at", "channel", "kind", "summary"]
-    readonly_fields = fields
+    # The same plain field names; the stubs type the two as different (invariant) lists.
+    readonly_fields = fields  # type: ignore[assignment]
     extra = 0
     max_num = 0
     can_delete = False
@@ -635,7 +636,8 @@ class MessageInline(admin.TabularInline):
         "delivery_status",
         "error_code",
     ]
-    readonly_fields = fields
+    # The same plain field names; the stubs type the two as different (invariant) lists.
+    readonly_fields = fields  # type: ignore[assignment]
     extra = 0
     max_num = 0
     can_delete = False
@@ -675,7 +677,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "rating",
         "rated_at",
     ]
-    fields = readonly_fields[:5] + ["status", "assignee"] + readonly_fields[5:]
+    fields = [*readonly_fields[:5], "status", "assignee", *readonly_fields[5:]]
 
     def get_readonly_fields(self, request, obj=None):
         # Status changes go through the inbox (resolve sends the survey); only assignment here.

@@ -91,6 +91,8 @@ def _resolve_once(channel, keys, defaults, customer, at) -> Customer:
         ordered = sorted(unique.values(), key=lambda c: (c.created_at, c.pk))
         survivor = ordered[0]
         for other in ordered[1:]:
+            if reason is None:  # two owners means at least one key was found or given
+                raise RuntimeError("merging customers without a key naming the reason")
             merge_customers(other, survivor, reason=reason)
         survivor.refresh_from_db()
     for kind, value in keys.items():

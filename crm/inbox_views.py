@@ -101,10 +101,10 @@ def canned_responses(account: str) -> list[dict[str, str]]:
     for model in apps.get_models():
         if model.__name__ != "CannedResponse":
             continue
-        rows = model.objects.all()
+        rows = model._default_manager.all()
         if any(f.name == "account" for f in model._meta.fields):
             rows = rows.filter(Q(account__isnull=True) | Q(account__appid=account))
-        found += [{"title": r.title, "text": r.text} for r in rows]
+        found += [{"title": r["title"], "text": r["text"]} for r in rows.values("title", "text")]
     return found
 
 
@@ -157,7 +157,10 @@ def _conversation_context(request, conversation: Conversation) -> dict:
     thread = list(conversation.messages.select_related("sender").order_by("sent_at", "id"))
     for message in thread:
         if message.delivery_status == "failed":
-            message.error_text = send_error_text(message.error_code, message.error_message)
+            # Display-only attribute for inbox/_thread.html, not a model field.
+            message.error_text = send_error_text(  # type: ignore[attr-defined]
+                message.error_code, message.error_message
+            )
     return {"conversation": conversation, "thread": thread}
 
 

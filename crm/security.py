@@ -168,7 +168,8 @@ def refused_login(request, username: str, wait: int) -> TemplateResponse:
         "form": _RefusedLoginForm(request, username, message),
         "next": request.GET.get("next", ""),
     }
-    response = TemplateResponse(request, "admin/login.html", context, status=429).render()
+    response = TemplateResponse(request, "admin/login.html", context, status=429)
+    response.render()
     response["Retry-After"] = str(wait)
     return response
 

@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -120,7 +121,7 @@ class InteractionSerializer(serializers.ModelSerializer):
 
 
 class NoteSerializer(serializers.ModelSerializer):
-    author = serializers.StringRelatedField()
+    author: serializers.StringRelatedField[AbstractBaseUser] = serializers.StringRelatedField()
 
     class Meta:
         model = Note
@@ -129,7 +130,8 @@ class NoteSerializer(serializers.ModelSerializer):
 
 
 class MergeRequestSerializer(serializers.Serializer):
-    source = serializers.PrimaryKeyRelatedField(
+    # A declared field named `source` shadows Field.source in the stubs; DRF allows it.
+    source = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
         queryset=Customer.objects.all(),
         help_text="The customer merged into this one (it stops being listed).",
     )
@@ -198,7 +200,8 @@ class LeadSerializer(serializers.ModelSerializer):
         queryset=get_user_model().objects.filter(is_staff=True), allow_null=True, required=False
     )
     customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.active())
-    source = serializers.SerializerMethodField()
+    # A declared field named `source` shadows Field.source in the stubs; DRF allows it.
+    source = serializers.SerializerMethodField()  # type: ignore[assignment]
 
     class Meta:
         model = Lead

@@ -2,7 +2,8 @@ from rest_framework.routers import DefaultRouter
 
 from . import views
 
-router = DefaultRouter(trailing_slash="/?")
+# DRF uses trailing_slash as the URL pattern's slash regex; the stubs type it as bool.
+router = DefaultRouter(trailing_slash="/?")  # type: ignore[arg-type]
 router.register("customers", views.CustomerViewSet)
 router.register("tags", views.TagViewSet)
 router.register("segments", views.SegmentViewSet)
