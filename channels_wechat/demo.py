@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.db.models import Max
 from django.utils import timezone
 
 from crm.models import Message
@@ -286,7 +287,11 @@ def demo_events(appid: str, now: datetime, seed: int = 20261122) -> list[dict]:
                 )
             agent = rng.choice([a for a, _name in AGENTS])
             age = now - opened
-            if rng.random() < 0.06 or (age < timedelta(hours=3) and rng.random() < 0.6):
+            # Unanswered: a few of the last two days (a real team closes its backlog), and most
+            # of the last three hours.
+            if (age < timedelta(days=2) and rng.random() < 0.15) or (
+                age < timedelta(hours=3) and rng.random() < 0.6
+            ):
                 busy_until[openid] = now + timedelta(days=1)  # still waiting for an answer
                 continue
             delay = timedelta(seconds=int(rng.lognormvariate(5.3, 1.1)))
@@ -373,15 +378,14 @@ def after_start(stdout) -> None:
     account = OfficialAccount.objects.filter(appid=DEMO_ACCOUNTS[0]["appid"]).first()
     if account is None:
         return
+    # Every follower's last message, so the sandbox answers as WeChat would: a reply within 48 h
+    # is sent, an older one is refused with 45015 (not 40003 "unknown openid").
     recent = (
-        Message.objects.filter(
-            channel="wechat",
-            account=account.appid,
-            direction="in",
-            sent_at__gte=timezone.now() - timedelta(hours=47),
-        )
+        Message.objects.filter(channel="wechat", account=account.appid, direction="in")
         .exclude(msg_type="event")
-        .values_list("external_user", "sent_at")
+        .values("external_user")
+        .annotate(last=Max("sent_at"))
+        .values_list("external_user", "last")
     )
     try:
         for openid, sent_at in recent:
