@@ -170,6 +170,8 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["stage", "created_at"]),
             models.Index(fields=["name", "city"]),
+            # The customer list filtered by city (and stage), newest first.
+            models.Index(fields=["city", "stage", "-created_at"], name="crm_customer_city_stage"),
         ]
 
     def __str__(self) -> str:
