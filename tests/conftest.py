@@ -107,3 +107,18 @@ def admin_login(page, base_url: str, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("input[type=submit]")
     page.wait_for_selector("#user-tools")
+
+
+def clear_own_cache() -> None:
+    """Delete this process's cache keys (its KEY_PREFIX), leaving other xdist workers' alone."""
+    from django.core.cache import cache
+
+    client = getattr(cache, "_cache", None)
+    if not hasattr(client, "get_client"):  # local memory: private to the process already
+        cache.clear()
+        return
+    redis = client.get_client(write=True)
+    pattern = cache.make_key("*")
+    keys = list(redis.scan_iter(match=pattern, count=1000))
+    if keys:
+        redis.delete(*keys)

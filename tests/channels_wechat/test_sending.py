@@ -13,7 +13,7 @@ from channels_wechat.models import AutoReplyRule, WeChatUser
 from crm.inbox import SendError, reply
 from crm.models import Conversation, Customer, Message
 
-from .conftest import APPID
+from .conftest import APPID, forget_token
 
 
 def inbound(account, openid="oUser1", content="你好", msg_id="m1", at=None, live=False):
@@ -117,9 +117,7 @@ def test_transient_errors_are_retried_permanent_ones_are_not(wechat_sandbox, acc
 
 def test_unreachable_api_is_a_transient_error(settings, account):
     settings.WECHAT_API_BASE = "http://127.0.0.1:9"
-    from django.core.cache import cache
-
-    cache.clear()
+    forget_token()
     with pytest.raises(SendError) as exc:
         WeChatClient(account).access_token()
     assert (exc.value.code, exc.value.transient) == ("network", True)
