@@ -4,7 +4,8 @@ GET: check `signature`, answer `echostr`. POST: check `signature` (and `msg_sign
 encrypted push), make sure the body can be read, store it (crm.ingestion.store_raw_delivery),
 enqueue its processing after commit, and answer `success`; the work happens in a worker.
 
-Answers: unknown appid 404; bad signature 403; body over 1 MiB 413; malformed XML, a DTD or
+Answers: unknown appid 404; bad signature 403; a POST whose timestamp is outside the replay
+window (settings.WEBHOOK_MAX_AGE) 403; body over 1 MiB 413; malformed XML, a DTD or
 entities 400, with the body still recorded (status `rejected`) for inspection. A database that
 cannot store the delivery raises: Django answers 500 and WeChat retries; never `success`.
 """
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from crm.ingestion import enqueue_delivery, store_raw_delivery
 from crm.models import RawDelivery
+from crm.security import stale_push
 
 from . import protocol
 from .ingest import decode_push
@@ -43,6 +45,8 @@ def wechat_hook(request, appid: str):
         return _text("invalid signature", 403)
     if request.method == "GET":
         return _text(query.get("echostr", ""))
+    if stale_push(query.get("timestamp", "")):
+        return _text("stale timestamp", 403)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

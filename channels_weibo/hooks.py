@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from crm.ingestion import enqueue_delivery, store_raw_delivery
 from crm.models import RawDelivery
+from crm.security import stale_push
 
 from .fanservice import BadPush, parse_push
 from .models import WeiboAccount
@@ -37,6 +38,8 @@ def fanservice_hook(request, uid: str):
         return HttpResponseForbidden("bad signature", content_type="text/plain")
     if request.method == "GET":
         return HttpResponse(query.get("echostr", ""), content_type="text/plain")
+    if stale_push(query.get("timestamp", "")):  # a replay of a captured push
+        return HttpResponseForbidden("stale timestamp", content_type="text/plain")
     body = request.body
     if len(body) > MAX_BODY:
         return HttpResponse("body too large", status=413, content_type="text/plain")

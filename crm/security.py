@@ -36,6 +36,23 @@ from .audit import current_actor
 PHONE_PERMISSION = "crm.view_customer_phone"
 
 
+def stale_push(timestamp: str, *, now: float | None = None) -> bool:
+    """True when a signed push's `timestamp` is missing, not a number, or further than
+    WEBHOOK_MAX_AGE seconds from now: a captured request replayed later is refused even with a
+    valid signature. Accepts seconds (WeChat) and milliseconds (Weibo). Inside the window a
+    replay is a no-op anyway: processing dedupes on the platform's message ids.
+    """
+    max_age = settings.WEBHOOK_MAX_AGE
+    if not max_age:
+        return False
+    try:
+        value = int(timestamp)
+    except (TypeError, ValueError):
+        return True
+    seconds = value / 1000 if value > 10**11 else value
+    return abs((time.time() if now is None else now) - seconds) > max_age
+
+
 def mask_phone(phone: str) -> str:
     """The phone with its middle digits hidden: 3 first and 4 last digits of a mainland mobile."""
     if not phone:

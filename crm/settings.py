@@ -161,6 +161,9 @@ LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
 # API request bodies above this size are refused with 413 (crm.security).
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+# Signed pushes (WeChat, Weibo fan service) older or newer than this many seconds are refused
+# with 403: a replay window (0 turns it off). WeChat retries within about 15 s.
+WEBHOOK_MAX_AGE = int(os.environ.get("WEBHOOK_MAX_AGE", "300"))
 # Webhook bodies are bounded by the hooks themselves (1 MiB); the form limit stays Django's.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

@@ -349,3 +349,31 @@ def test_time_of_a_push_is_its_create_time(client, account):
     post_push(client, push_xml(content="x", create_time=1700000000))
     assert Conversation.objects.get().opened_at.timestamp() == 1700000000
     assert time.time() > 1700000000
+
+
+def test_a_signed_push_replayed_later_is_refused_and_not_stored(client, account):
+    old = str(int(time.time()) - 600)  # outside the replay window (WEBHOOK_MAX_AGE = 300 s)
+    response = post_push(client, push_xml(msg_id="777"), query=signed_query(timestamp=old))
+    assert (response.status_code, response.content) == (403, b"stale timestamp")
+    assert RawDelivery.objects.count() == 0
+    fresh = post_push(client, push_xml(msg_id="777"))
+    assert (fresh.status_code, fresh.content) == (200, b"success")
+
+
+@pytest.mark.parametrize(
+    "timestamp,stale",
+    [
+        ("", True),
+        ("abc", True),
+        ("1000000", True),  # 1970
+        ("1796000000", False),  # seconds (WeChat), 100 s ago
+        ("1796000000000", False),  # milliseconds (Weibo)
+        ("1796000400", False),  # 300 s ahead: the edge of the window
+        ("1796000401", True),
+        ("1795999699", True),
+    ],
+)
+def test_stale_push_window(timestamp, stale):
+    from crm.security import stale_push
+
+    assert stale_push(timestamp, now=1796000100) is stale

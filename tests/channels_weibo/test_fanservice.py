@@ -2,6 +2,7 @@
 and replies through messages/reply on the sandbox."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,9 @@ from .conftest import APP_SECRET
 URL = "/hooks/weibo/5988800001"
 
 
-def signed(timestamp="1397022061823", nonce="57155157", secret=APP_SECRET):
+def signed(timestamp=None, nonce="57155157", secret=APP_SECRET):
+    """A signed query as Weibo sends it: the timestamp in milliseconds, now by default."""
+    timestamp = timestamp or str(int(time.time() * 1000))
     return f"timestamp={timestamp}&nonce={nonce}&signature={signature(secret, timestamp, nonce)}"
 
 
@@ -223,3 +226,15 @@ def test_private_message_answered_from_the_inbox_page(
     ]
     sent = Message.objects.get(direction="out")
     assert (sent.channel, sent.delivery_status, sent.platform_msg_id) == ("weibo", "sent", "1")
+
+
+def test_a_signed_push_replayed_later_is_refused_and_not_stored(
+    client, account, django_capture_on_commit_callbacks
+):
+    # Ten minutes old: outside the replay window (WEBHOOK_MAX_AGE = 300 s), valid signature.
+    old = str(int((time.time() - 600) * 1000))
+    response = push(
+        client, text_push(), django_capture_on_commit_callbacks, query=signed(timestamp=old)
+    )
+    assert (response.status_code, response.content) == (403, b"stale timestamp")
+    assert RawDelivery.objects.count() == 0

@@ -8,6 +8,7 @@ more. Any other exception (IndexError, struct.error, UnicodeDecodeError, KeyErro
 
 import base64
 import os
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -334,7 +335,8 @@ def plaintext_account(db):
     )
 
 
-def _signed_query(token="fuzztoken", timestamp="1700000000", nonce="42"):
+def _signed_query(token="fuzztoken", timestamp=None, nonce="42"):
+    timestamp = timestamp or str(int(time.time()))
     return f"signature={wx.sha1_signature(token, timestamp, nonce)}&timestamp={timestamp}&nonce={nonce}"
 
 
