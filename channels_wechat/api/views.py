@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from crm.filtersets import UTCDateTimeRangeFilter
 from crm.inbox import InboxError, SendError, assign_conversation, reply, resolve_conversation
 from crm.inbox_views import ConversationFilterSet, send_error_text, visible_conversations
 from crm.models import Conversation, Message
@@ -113,7 +114,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class MessageFilterSet(django_filters.FilterSet):
-    sent = django_filters.IsoDateTimeFromToRangeFilter(field_name="sent_at")
+    sent = UTCDateTimeRangeFilter(field_name="sent_at")
 
     class Meta:
         model = Message

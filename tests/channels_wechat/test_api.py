@@ -146,3 +146,18 @@ def test_marketing_cannot_reply_and_anonymous_is_refused(account, role_clients):
     assert role_clients["anonymous"].get("/api/v1/wechat/conversations/").status_code == 401
     assert role_clients["manager"].post(url, {"text": "x"}, format="json").status_code == 403
     assert Conversation.objects.get().status == "open"
+
+
+def test_messages_filtered_by_time_with_any_utc_offset(account, agent_user):
+    # -21:05 is a valid ISO 8601 offset to Python but out of PostgreSQL's range: it was a 500.
+    inbound(account, content="在吗")
+    api = client_for(agent_user)
+    wide = api.get(
+        "/api/v1/wechat/messages/?sent_after=1228-06-17T00:38:04Z"
+        "&sent_before=3025-06-25T22:15:58.557530-21:05"
+    )
+    assert (wide.status_code, [m["content"] for m in wide.json()["results"]]) == (200, ["在吗"])
+    past = api.get("/api/v1/wechat/messages/?sent_before=2020-01-01T00:00:00%2B14:00")
+    assert (past.status_code, past.json()["results"]) == (200, [])
+    bad = api.get("/api/v1/wechat/messages/?sent_after=yesterday")
+    assert bad.status_code == 400 and "sent" in str(bad.json())
