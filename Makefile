@@ -40,7 +40,7 @@ test-fast: install
 # The long fuzz runs: the webhook parsers (hypothesis) and the API against its OpenAPI schema
 # (schemathesis), no 5xx allowed. `make test` runs the same tests with few examples.
 fuzz: install
-	FUZZ_EXAMPLES=5000 API_FUZZ_EXAMPLES=200 $(PY) tests/services.py $(VENV)/bin/pytest -n 2 -p no:cacheprovider tests/security/test_fuzz.py tests/security/test_api_fuzz.py
+	FUZZ_RANDOM=1 FUZZ_EXAMPLES=5000 API_FUZZ_EXAMPLES=200 $(PY) tests/services.py $(VENV)/bin/pytest -n 2 -p no:cacheprovider tests/security/test_fuzz.py tests/security/test_api_fuzz.py
 
 lint: install
 	$(VENV)/bin/ruff check .

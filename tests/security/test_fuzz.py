@@ -24,6 +24,7 @@ fuzz = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     database=None,
+    derandomize=os.environ.get("FUZZ_RANDOM") != "1",  # `make fuzz` explores; CI repeats
 )
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
