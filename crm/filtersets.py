@@ -12,7 +12,6 @@ from drf_spectacular.utils import extend_schema_field
 from .models import Channel, Customer, Lead, LeadStatus, Segment, Stage, Tag, normalize_phone
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class UTCDateTimeRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
     """`<name>_after` / `<name>_before` as ISO 8601 datetimes, compared in UTC.
 
@@ -29,6 +28,7 @@ class UTCDateTimeRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
         return super().filter(qs, value)
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class TagNameFilter(django_filters.ModelMultipleChoiceFilter):
     """Tags by name (`?tag=VIP&tag=母婴`): customers with any of them."""
 
