@@ -377,3 +377,27 @@ def test_stale_push_window(timestamp, stale):
     from crm.security import stale_push
 
     assert stale_push(timestamp, now=1796000100) is stale
+
+
+def test_the_same_signed_push_again_is_answered_without_storing_it_twice(client, account):
+    from channels_wechat import protocol
+
+    def signed_request(msg_id: str) -> tuple[str, bytes]:
+        query = signed_query()
+        ciphertext = protocol.encrypt(AES_KEY, push_xml(msg_id=msg_id), APPID)
+        query.update(
+            encrypt_type="aes",
+            msg_signature=protocol.msg_signature(
+                TOKEN, query["timestamp"], query["nonce"], ciphertext
+            ),
+        )
+        body = f"<xml><Encrypt>{protocol.cdata(ciphertext)}</Encrypt></xml>".encode()
+        return f"/hooks/wechat/{APPID}?{urllib.parse.urlencode(query)}", body
+
+    url, body = signed_request("888")
+    answers = [client.post(url, data=body, content_type="text/xml").content for _ in range(2)]
+    assert answers == [b"success", b"success"]
+    assert RawDelivery.objects.count() == 1  # the replay was answered from the nonce cache
+    url, body = signed_request("889")  # same nonce and second, another push
+    assert client.post(url, data=body, content_type="text/xml").content == b"success"
+    assert RawDelivery.objects.count() == 2

@@ -238,3 +238,13 @@ def test_a_signed_push_replayed_later_is_refused_and_not_stored(
     )
     assert (response.status_code, response.content) == (403, b"stale timestamp")
     assert RawDelivery.objects.count() == 0
+
+
+def test_the_same_signed_push_again_is_not_stored_twice(
+    client, account, django_capture_on_commit_callbacks
+):
+    query, payload = signed(), text_push("同一条推送")
+    assert push(client, payload, django_capture_on_commit_callbacks, query=query).status_code == 200
+    assert push(client, payload, django_capture_on_commit_callbacks, query=query).status_code == 200
+    assert RawDelivery.objects.count() == 1
+    assert Message.objects.count() == 1
