@@ -15,9 +15,9 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from crm.ingestion import enqueue_delivery, store_raw_delivery
+from crm.ingestion import store_push_once, store_raw_delivery
 from crm.models import RawDelivery
-from crm.security import remember_push, replayed_push, stale_push
+from crm.security import stale_push
 
 from . import protocol
 from .ingest import decode_push
@@ -70,9 +70,5 @@ def wechat_hook(request, appid: str):
             error=f"{exc.reason}: {exc}",
         )
         return _text(f"bad request: {exc}", 400)
-    if replayed_push(SOURCE, appid, request, body):  # the same signed push again: a no-op
-        return _text("success")
-    delivery = store_raw_delivery(source=SOURCE, account=appid, request=request, body=body)
-    enqueue_delivery(delivery)
-    remember_push(SOURCE, appid, request, body)
+    store_push_once(SOURCE, appid, request, body)  # the same signed push again: a no-op
     return _text("success")

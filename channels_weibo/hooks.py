@@ -12,9 +12,9 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from crm.ingestion import enqueue_delivery, store_raw_delivery
+from crm.ingestion import store_push_once, store_raw_delivery
 from crm.models import RawDelivery
-from crm.security import remember_push, replayed_push, stale_push
+from crm.security import stale_push
 
 from .fanservice import BadPush, parse_push
 from .models import WeiboAccount
@@ -55,9 +55,5 @@ def fanservice_hook(request, uid: str):
             error=str(exc),
         )
         return HttpResponseBadRequest(str(exc), content_type="text/plain")
-    if replayed_push(SOURCE, uid, request, body):  # the same signed push again: a no-op
-        return HttpResponse("", content_type="text/plain")
-    delivery = store_raw_delivery(source=SOURCE, account=uid, request=request, body=body)
-    enqueue_delivery(delivery)
-    remember_push(SOURCE, uid, request, body)
+    store_push_once(SOURCE, uid, request, body)  # the same signed push again: a no-op
     return HttpResponse("", content_type="text/plain")

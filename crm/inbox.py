@@ -109,6 +109,13 @@ def _rated_conversation(channel, account, external_user, content, at) -> Convers
     )
 
 
+def _stored(lookup: dict) -> Message | None:
+    # No ORDER BY: at most one row matches (a unique constraint), and ordering by the model's
+    # sent_at let PostgreSQL pick the (channel, account, sent_at) index and scan a whole account's
+    # messages instead of the unique one (bench/wechat.py found it).
+    return next(iter(Message.objects.filter(**lookup).order_by()[:1]), None)
+
+
 def receive_message(
     *,
     channel: str,
@@ -132,10 +139,7 @@ def receive_message(
     platform_msg_id = str(platform_msg_id or "")
     lookup = {"channel": channel, "account": account, "platform_msg_id": platform_msg_id}
     if platform_msg_id:
-        # No ORDER BY: at most one row matches (a unique constraint), and ordering by the model's
-        # sent_at lets PostgreSQL pick the (channel, account, sent_at) index and scan a whole
-        # account's messages instead of the unique index (bench/wechat.py found it).
-        existing = next(iter(Message.objects.filter(**lookup).order_by()[:1]), None)
+        existing = _stored(lookup)
         if existing:
             return existing, False
     try:
@@ -155,7 +159,7 @@ def receive_message(
     except IntegrityError:
         # A concurrent delivery stored the same message, or opened the conversation first.
         if platform_msg_id:
-            existing = next(iter(Message.objects.filter(**lookup).order_by()[:1]), None)
+            existing = _stored(lookup)
             if existing:
                 return existing, False
         with transaction.atomic():

@@ -11,11 +11,14 @@ Channel apps register their processing task by name (`register_processor`) in Ap
 crm never imports them.
 """
 
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 
 from celery import current_app
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -58,6 +61,33 @@ def store_raw_delivery(
             status=status,
             error=error,
         )
+
+
+def store_push_once(source: str, account: str, request, body: bytes) -> RawDelivery | None:
+    """Store a verified push and enqueue its processing, unless this exact signed push
+    (signature, timestamp, nonce and body) was stored within the replay window: the nonce cache.
+    Returns the new delivery, or None for a replay.
+
+    The push is remembered only once stored, so one refused while the database was down is
+    stored on its retry. A cache that is down counts as "not seen": the hook keeps storing and
+    answering, and the dedupe on platform ids still makes a replay a no-op.
+    """
+    query = request.GET
+    signed = "\n".join(query.get(k, "") for k in ("signature", "timestamp", "nonce"))
+    digest = hashlib.sha256(signed.encode() + b"\n" + bytes(body)).hexdigest()
+    key = f"push-seen:{source}:{account}:{digest}"
+    try:
+        if cache.get(key):
+            return None
+    except Exception:  # noqa: BLE001, S110  the cache (Redis) is down: store the push anyway
+        pass
+    delivery = store_raw_delivery(source=source, account=account, request=request, body=body)
+    enqueue_delivery(delivery)
+    try:
+        cache.set(key, 1, settings.WEBHOOK_MAX_AGE or 300)
+    except Exception:  # noqa: BLE001, S110  the cache is down: the platform-id dedupe remains
+        pass
+    return delivery
 
 
 def _publish(source: str, delivery_id: int) -> bool:

@@ -13,7 +13,6 @@
 - `mask_phone`: `13800138000` -> `138****8000`, for users without `crm.view_customer_phone`.
 """
 
-import hashlib
 import time
 
 from django.conf import settings
@@ -52,32 +51,6 @@ def stale_push(timestamp: str, *, now: float | None = None) -> bool:
         return True
     seconds = value / 1000 if value > 10**11 else value
     return abs((time.time() if now is None else now) - seconds) > max_age
-
-
-def _push_key(source: str, account: str, request, body: bytes) -> str:
-    query = request.GET
-    signed = "\n".join(query.get(k, "") for k in ("signature", "timestamp", "nonce"))
-    digest = hashlib.sha256(signed.encode() + b"\n" + body).hexdigest()
-    return f"push-seen:{source}:{account}:{digest}"
-
-
-def replayed_push(source: str, account: str, request, body: bytes) -> bool:
-    """The nonce cache: True if this exact signed push (signature, timestamp, nonce and body)
-    was already stored within the replay window. A cache that is down counts as "not seen": the
-    hook must keep storing and answering (the dedupe on platform ids still makes a replay a
-    no-op)."""
-    try:
-        return bool(cache.get(_push_key(source, account, request, body)))
-    except Exception:  # noqa: BLE001  the cache (Redis) is down: store the push anyway
-        return False
-
-
-def remember_push(source: str, account: str, request, body: bytes) -> None:
-    """Record a stored push in the nonce cache for the replay window."""
-    try:
-        cache.set(_push_key(source, account, request, body), 1, settings.WEBHOOK_MAX_AGE or 300)
-    except Exception:  # noqa: BLE001, S110  the cache is down: the platform-id dedupe remains
-        pass
 
 
 def mask_phone(phone: str) -> str:

@@ -53,17 +53,8 @@ def wechat_sandbox(sandbox_server, settings, account):
         },
     )
     settings.WECHAT_API_BASE = sandbox_server.url
-    forget_token()
+    clear_own_cache()  # cached access tokens; not cache.clear(), FLUSHDB for every worker
     yield sandbox_server
-    forget_token()
-
-
-def forget_token() -> None:
-    """Empty this test process's cache (cached access tokens and their refresh locks).
-
-    Not cache.clear(): on Redis that is FLUSHDB, which also wiped the other xdist worker's keys
-    (a login-failure counter in the middle of a test, say) whatever their prefix.
-    """
     clear_own_cache()
 
 

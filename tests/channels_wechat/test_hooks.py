@@ -401,3 +401,16 @@ def test_the_same_signed_push_again_is_answered_without_storing_it_twice(client,
     url, body = signed_request("889")  # same nonce and second, another push
     assert client.post(url, data=body, content_type="text/xml").content == b"success"
     assert RawDelivery.objects.count() == 2
+
+
+def test_a_cache_that_is_down_does_not_stop_the_hook(client, account, monkeypatch):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "set", down)
+    answers = [post_push(client, push_xml(msg_id=str(950 + i))).content for i in range(2)]
+    assert answers == [b"success", b"success"]
+    assert RawDelivery.objects.count() == 2  # stored; the nonce cache was skipped

@@ -12,8 +12,9 @@ from channels_wechat.ingest import ingest_event, ingest_message
 from channels_wechat.models import AutoReplyRule, WeChatUser
 from crm.inbox import SendError, reply
 from crm.models import Conversation, Customer, Message
+from tests.conftest import clear_own_cache
 
-from .conftest import APPID, forget_token
+from .conftest import APPID
 
 
 def inbound(account, openid="oUser1", content="你好", msg_id="m1", at=None, live=False):
@@ -117,7 +118,7 @@ def test_transient_errors_are_retried_permanent_ones_are_not(wechat_sandbox, acc
 
 def test_unreachable_api_is_a_transient_error(settings, account):
     settings.WECHAT_API_BASE = "http://127.0.0.1:9"
-    forget_token()
+    clear_own_cache()
     with pytest.raises(SendError) as exc:
         WeChatClient(account).access_token()
     assert (exc.value.code, exc.value.transient) == ("network", True)
