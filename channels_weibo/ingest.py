@@ -18,17 +18,18 @@ one of the account's streams (mentions, reposts of its posts) or is a comment's 
 `@<brand screen name>`.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from crm.actions import create_lead, record_interactions, tag_customer_by_name
-from crm.identity import resolve_customer
+from crm.identity import create_customers, resolve_customer
 from crm.inbox import open_case
 from crm.models import Channel, Customer, Gender, Interaction, InteractionKind
 
@@ -77,92 +78,218 @@ class IngestResult:
         return self
 
 
+# -- rows ---------------------------------------------------------------------------------
+
+BATCH = 500
+
+
+def _upsert(model, fields, rows, *, unique: str, update, returning, merge=None) -> list[tuple]:
+    """INSERT ... ON CONFLICT (unique) DO UPDATE ... RETURNING, for rows already in column form.
+
+    `bulk_create(update_conflicts=True)` spends most of an ingestion page building model
+    instances and preparing every value through its field; ingestion's values are already plain
+    (str, int, bool, None, datetimes through `_when`, JSON as text), so each batch goes to the
+    driver as one statement. PostgreSQL and SQLite >= 3.35 (the demo) both accept it. Rows must
+    be unique on `unique` within a call. `merge` maps a field to how the stored value and the
+    offered one combine (`{old}`, `{new}`), e.g. `"COALESCE({old}, {new})"`. Caller's transaction.
+    """
+    if not rows:
+        return []
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    merge = {f: "{new}" for f in update} | (merge or {})
+    column = {f: quote(model._meta.get_field(f).column) for f in {*fields, *merge, *returning}}
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    head = f"INSERT INTO {table} ({', '.join(column[f] for f in fields)}) VALUES "  # noqa: S608
+    sets = [
+        f"{column[f]} = " + how.format(old=f"{table}.{column[f]}", new=f"excluded.{column[f]}")
+        for f, how in merge.items()
+    ]
+    tail = (
+        f" ON CONFLICT ({column[unique]}) DO UPDATE SET {', '.join(sets)}"
+        f" RETURNING {', '.join(column[f] for f in returning)}"
+    )
+    out: list[tuple] = []
+    with connection.cursor() as cursor:
+        for at in range(0, len(rows), BATCH):
+            batch = rows[at : at + BATCH]
+            cursor.execute(
+                head + ", ".join([one] * len(batch)) + tail, [v for r in batch for v in r]
+            )
+            out += cursor.fetchall()
+    return out
+
+
+def _when(moment):
+    """A datetime as the backend stores it (PostgreSQL: itself; SQLite: naive UTC text)."""
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 # -- users ----------------------------------------------------------------------------------
 
 
-def _user_row(obj: dict[str, Any]) -> WeiboUser:
-    return WeiboUser(
-        uid=idstr(obj),
-        screen_name=str(obj.get("screen_name") or obj.get("name") or idstr(obj))[:64],
-        location=str(obj.get("location") or "")[:64],
-        gender=str(obj.get("gender") or "")[:2],
-        followers_count=as_int(obj.get("followers_count")),
-        friends_count=as_int(obj.get("friends_count")),
-        statuses_count=as_int(obj.get("statuses_count")),
-        verified=bool(obj.get("verified")),
-        verified_type=as_int(obj.get("verified_type"), -1),
-        avatar_url=str(obj.get("avatar_large") or obj.get("profile_image_url") or "")[:300],
+class Author(NamedTuple):
+    """A stored WeiboUser as ingestion needs it."""
+
+    pk: int
+    customer_id: int | None
+
+
+_USER_COLUMNS = [
+    "uid",
+    "screen_name",
+    "location",
+    "gender",
+    "followers_count",
+    "friends_count",
+    "statuses_count",
+    "verified",
+    "verified_type",
+    "avatar_url",
+    "kol_category",
+    "created_at",
+    "updated_at",
+]
+
+
+def _user_values(obj: dict[str, Any], now) -> tuple:
+    uid = idstr(obj)
+    return (
+        uid,
+        str(obj.get("screen_name") or obj.get("name") or uid)[:64],
+        str(obj.get("location") or "")[:64],
+        str(obj.get("gender") or "")[:2],
+        as_int(obj.get("followers_count")),
+        as_int(obj.get("friends_count")),
+        as_int(obj.get("statuses_count")),
+        bool(obj.get("verified")),
+        as_int(obj.get("verified_type"), -1),
+        str(obj.get("avatar_large") or obj.get("profile_image_url") or "")[:300],
+        "",
+        now,
+        now,
     )
 
 
-def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> dict[str, WeiboUser]:
-    """Upsert user objects on uid and give every non-brand one a customer. Returns uid -> user.
+def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> dict[str, Author]:
+    """Upsert user objects on uid and give every non-brand one a customer. Returns uid -> Author.
 
     A Weibo identity has no strong key (no unionid, no verified phone), so resolving a new one
-    is creating a customer (stage follower, first channel weibo): this is
-    `crm.identity.resolve_customer` without keys, done for a whole page at once because crm has
-    no bulk variant. New identities are inserted with their customer; if another worker inserted
-    the same identity first, the customer made here is deleted again (nothing points at it yet).
+    is creating a customer (stage follower, first channel weibo, created when first seen):
+    `crm.identity.create_customers`, one INSERT for the page. Users are upserted first (one
+    statement, which returns their ids and customers); those without a customer (new ones, or
+    ones whose customer was erased) get one, linked only where the user still has none, and a
+    customer that lost that race is deleted again (nothing points at it yet).
     Caller's transaction.
     """
-    rows: dict[str, WeiboUser] = {}
+    now = _when(timezone.now())
+    rows: dict[str, tuple] = {}
     for obj in objs:
-        row = _user_row(obj)
-        rows[row.uid] = row
+        row = _user_values(obj, now)
+        rows[row[0]] = row
     if not rows:
         return {}
-    known = set(WeiboUser.objects.filter(uid__in=list(rows)).values_list("uid", flat=True))
+    users = {
+        uid: Author(pk, customer_id)
+        for pk, uid, customer_id in _upsert(
+            WeiboUser,
+            _USER_COLUMNS,
+            list(rows.values()),
+            unique="uid",
+            update=_USER_FIELDS,
+            returning=["id", "uid", "customer"],
+        )
+    }
     brand_uids = set(WeiboAccount.objects.values_list("uid", flat=True))
-    new = [r for uid, r in rows.items() if uid not in known and uid not in brand_uids]
-    now = timezone.now()
-    made = Customer.objects.bulk_create(
-        [
-            Customer(
-                first_channel=Channel.WEIBO,
-                created_at=first_seen.get(r.uid) or now,
-                **_customer_defaults(r),
-            )
-            for r in new
-        ]
+    orphans = [u for u, a in users.items() if a.customer_id is None and u not in brand_uids]
+    if not orphans:
+        return users
+    made = create_customers(
+        channel=Channel.WEIBO,
+        people=[
+            {
+                **_customer_defaults(rows[uid][1], rows[uid][2], rows[uid][3]),
+                "created_at": first_seen.get(uid),
+            }
+            for uid in orphans
+        ],
     )
-    for row, customer in zip(new, made, strict=True):
-        row.customer = customer
-    WeiboUser.objects.bulk_create(
-        list(rows.values()),
-        update_conflicts=True,
-        unique_fields=["uid"],
-        update_fields=_USER_FIELDS,
-        batch_size=500,
-    )
-    users = {u.uid: u for u in WeiboUser.objects.filter(uid__in=list(rows))}
-    lost = [
-        r.customer_id for r in new if r.customer_id and users[r.uid].customer_id != r.customer_id
-    ]
+    linked = _link_customers({users[uid].pk: pk for uid, pk in zip(orphans, made, strict=True)})
+    lost = [pk for uid, pk in zip(orphans, made, strict=True) if users[uid].pk not in linked]
+    for uid in orphans:
+        users[uid] = Author(users[uid].pk, linked.get(users[uid].pk))
     if lost:
         Customer.objects.filter(pk__in=lost).delete()
-    for user in users.values():
-        if user.customer_id is None and user.uid not in brand_uids:
-            link_customer(user, at=first_seen.get(user.uid))
+        winners = WeiboUser.objects.filter(pk__in=[users[u].pk for u in orphans]).values_list(
+            "uid", "pk", "customer_id"
+        )
+        for uid, pk, customer_id in winners:
+            users[uid] = Author(pk, customer_id)
     return users
 
 
-def _customer_defaults(user: WeiboUser) -> dict[str, Any]:
-    city = user.location.split(" ")[-1] if user.location else ""
+def _link_customers(links: dict[int, int]) -> dict[int, int]:
+    """Set user pk -> customer pk where the user has no customer yet; returns what was set."""
+    quote = connection.ops.quote_name
+    table, customer = quote(WeiboUser._meta.db_table), quote("customer_id")
+    sql = (
+        f"UPDATE {table} SET {customer} = CASE {quote('id')} "  # noqa: S608  names from the model
+        + " ".join(["WHEN %s THEN %s"] * len(links))
+        + f" END WHERE {customer} IS NULL AND {quote('id')} IN ("
+        + ", ".join(["%s"] * len(links))
+        + f") RETURNING {quote('id')}, {customer}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [v for pair in links.items() for v in pair] + list(links))
+        return dict(cursor.fetchall())
+
+
+def _customer_defaults(screen_name: str, location: str, gender: str) -> dict[str, Any]:
+    city = location.split(" ")[-1] if location else ""
     return {
-        "name": user.screen_name[:128],
+        "name": screen_name[:128],
         "city": city[:64],
-        "gender": _GENDER.get(user.gender, Gender.UNKNOWN),
+        "gender": _GENDER.get(gender, Gender.UNKNOWN),
     }
 
 
 def link_customer(user: WeiboUser, *, at=None) -> None:
     """Give a Weibo identity its customer (a new one, stage follower). Caller's transaction."""
-    customer = resolve_customer(channel=Channel.WEIBO, at=at, defaults=_customer_defaults(user))
+    customer = resolve_customer(
+        channel=Channel.WEIBO,
+        at=at,
+        defaults=_customer_defaults(user.screen_name, user.location, user.gender),
+    )
     WeiboUser.objects.filter(pk=user.pk, customer__isnull=True).update(customer=customer)
     user.customer = customer
 
 
 # -- posts ----------------------------------------------------------------------------------
+
+_POST_COLUMNS = [
+    "idstr",
+    "mid",
+    "account",
+    "author",
+    "text",
+    "created_at",
+    "is_brand_post",
+    "root",
+    "parent_name",
+    "reposts_count",
+    "comments_count",
+    "attitudes_count",
+    "mentions_brand",
+    "keywords",
+    "sentiment",
+    "sentiment_label",
+    "raw",
+    "fetched_at",
+]
 
 
 def _slim(obj: dict[str, Any]) -> dict[str, Any]:
@@ -245,73 +372,73 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
     existing = set(
         WeiboPost.objects.filter(idstr__in=list(everything)).values_list("idstr", flat=True)
     )
-    now = timezone.now()
+    now = _when(timezone.now())
     matcher = current_matcher() if analyse else None
     fresh: dict[str, list] = {}  # new posts analysed here -> their rule matches
 
-    def row(obj, root_id=None) -> WeiboPost:
+    def row(obj, root_id=None) -> tuple:
         key = idstr(obj)
-        author = users[idstr(obj["user"])]
-        is_brand = author.uid == account.uid
+        author_uid = idstr(obj["user"])
+        is_brand = author_uid == account.uid
         # Embedded originals only concern the brand when they are the brand's own posts.
         concerns = key in top_level or is_brand
         chain = repost_chain(obj.get("text", "")) if root_id else []
-        post = WeiboPost(
-            idstr=key,
-            mid=str(obj.get("mid") or "")[:24],
-            account=account if concerns else None,
-            author=author,
-            text=str(obj.get("text") or ""),
-            created_at=parse_time(obj["created_at"]),
-            is_brand_post=is_brand,
-            root_id=root_id,
-            parent_name=chain[0][:64] if chain else "",
-            reposts_count=as_int(obj.get("reposts_count")),
-            comments_count=as_int(obj.get("comments_count")),
-            attitudes_count=as_int(obj.get("attitudes_count")),
-            mentions_brand=key in mentioned and not is_brand,
-            raw=_slim(obj),
-            fetched_at=now,
-        )
+        text = str(obj.get("text") or "")
+        mentions_brand = key in mentioned and not is_brand
+        keywords, score, label = [], None, ""
         if matcher is not None and key in top_level and key not in existing and not is_brand:
             root = obj.get("retweeted_status") if root_id else None
             reposts_brand = isinstance(root, dict) and idstr(root["user"]) == account.uid
-            matches = _analyse(post, matcher, account, always=reposts_brand)
-            if matches is not None:
-                fresh[key] = matches
-        return post
+            found = _analysis(text, mentions_brand, matcher, account, always=reposts_brand)
+            keywords = found.keywords
+            if found.matches is not None:
+                score, label = found.score, found.label
+                fresh[key] = found.matches
+        return (
+            key,
+            str(obj.get("mid") or "")[:24],
+            account.pk if concerns else None,
+            users[author_uid].pk,
+            text,
+            _when(parse_time(obj["created_at"])),
+            is_brand,
+            root_id,
+            chain[0][:64] if chain else "",
+            as_int(obj.get("reposts_count")),
+            as_int(obj.get("comments_count")),
+            as_int(obj.get("attitudes_count")),
+            mentions_brand,
+            _json(keywords),
+            score,
+            label,
+            _json(_slim(obj)),
+            now,
+        )
 
     update = ["text", "reposts_count", "comments_count", "attitudes_count", "raw", "fetched_at"]
-    WeiboPost.objects.bulk_create(
-        [row(o) for o in originals.values()],
-        update_conflicts=True,
-        unique_fields=["idstr"],
-        update_fields=update,
-        batch_size=500,
-    )
-    if reposts:
-        root_ids = dict(
-            WeiboPost.objects.filter(
-                idstr__in=[idstr(o["retweeted_status"]) for o in reposts.values()]
-            ).values_list("idstr", "pk")
-        )
-        WeiboPost.objects.bulk_create(
-            [row(o, root_ids[idstr(o["retweeted_status"])]) for o in reposts.values()],
-            update_conflicts=True,
-            unique_fields=["idstr"],
-            update_fields=[*update, "root", "parent_name"],
-            batch_size=500,
-        )
     # A post stored earlier without the account (seen embedded) or the mention now concerns it.
-    WeiboPost.objects.filter(idstr__in=list(top_level), account__isnull=True).update(
-        account=account
+    merge = {"account": "COALESCE({old}, {new})", "mentions_brand": "{old} OR {new}"}
+    stored = _upsert(
+        WeiboPost,
+        _POST_COLUMNS,
+        [row(o) for o in originals.values()],
+        unique="idstr",
+        update=update,
+        merge=merge,
+        returning=["idstr", "id"],
     )
-    if mentioned - existing != mentioned:
-        WeiboPost.objects.filter(
-            idstr__in=list(mentioned & existing), mentions_brand=False, is_brand_post=False
-        ).update(mentions_brand=True)
     if reposts:
-        link_parents(set(root_ids.values()))
+        root_ids = dict(stored)
+        stored_reposts = _upsert(
+            WeiboPost,
+            _POST_COLUMNS,
+            [row(o, root_ids[idstr(o["retweeted_status"])]) for o in reposts.values()],
+            unique="idstr",
+            update=[*update, "root", "parent_name"],
+            merge=merge,
+            returning=["id"],
+        )
+        link_parents(set(root_ids.values()), new=[pk for (pk,) in stored_reposts])
     result = IngestResult(
         created=len(set(everything) - existing), seen=len(everything), ids=sorted(top_level)
     )
@@ -330,31 +457,52 @@ def _post_kind(post: WeiboPost) -> str:
     return InteractionKind.REPOST if post.root_id else InteractionKind.MENTION
 
 
+class Analysis(NamedTuple):
+    keywords: list[dict]
+    score: float | None
+    label: str
+    matches: list | None  # None: the text does not concern the brand (then it is not scored)
+
+
+def _analysis(text: str, mentions_brand: bool, matcher, account, *, always: bool) -> Analysis:
+    matches = matcher.match(text, account.pk)
+    keywords = [{"rule": rule.id, "words": words} for rule, words in matches]
+    if not (always or mentions_brand or matches):
+        return Analysis(keywords, None, "", None)
+    score, label = sentiment.analyse(text)
+    return Analysis(keywords, score, label, matches)
+
+
 def _analyse(item, matcher, account: WeiboAccount, *, always: bool) -> list | None:
     """Set keywords and sentiment on an unsaved post or comment; returns its rule matches, or
     None when it does not concern the brand (then it is not scored)."""
-    matches = matcher.match(item.text, account.pk)
-    item.keywords = [{"rule": rule.id, "words": words} for rule, words in matches]
-    if not (always or item.mentions_brand or matches):
-        return None
-    item.sentiment, item.sentiment_label = sentiment.analyse(item.text)
-    return matches
+    found = _analysis(item.text, item.mentions_brand, matcher, account, always=always)
+    item.keywords = found.keywords
+    if found.matches is not None:
+        item.sentiment, item.sentiment_label = found.score, found.label
+    return found.matches
 
 
-def link_parents(root_ids: set[int]) -> int:
+def link_parents(root_ids: set[int], *, new: list[int] | None = None) -> int:
     """Attach reposts to the repost they came from, by the first name of their `//@` chain.
 
     The parent is the latest repost of the same root by a user with that screen name, made
     before the child; a name that is the root's author, or unknown, leaves the parent empty
     (the child hangs under the root). Returns how many parents were set.
+
+    `new`: the reposts just stored. Then only they, and older orphans waiting for a parent
+    named like one of their authors, are looked at: polling reads newest first, so a child
+    often arrives before its parent, and no other orphan can have gained a parent.
     """
     if not root_ids:
         return 0
-    orphans = list(
-        WeiboPost.objects.filter(root_id__in=root_ids, parent__isnull=True)
-        .exclude(parent_name="")
-        .values("pk", "root_id", "parent_name", "created_at")
+    orphans_query = WeiboPost.objects.filter(root_id__in=root_ids, parent__isnull=True).exclude(
+        parent_name=""
     )
+    if new is not None:
+        names = WeiboUser.objects.filter(posts__pk__in=new).values("screen_name")
+        orphans_query = orphans_query.filter(Q(pk__in=new) | Q(parent_name__in=names))
+    orphans = list(orphans_query.values("pk", "root_id", "parent_name", "created_at"))
     if not orphans:
         return 0
     candidates = (
@@ -442,7 +590,7 @@ def ingest_comments(
                 mid=str(obj.get("mid") or "")[:24],
                 account=account,
                 post_id=posts[idstr(obj["status"])],
-                author=users[idstr(obj["user"])],
+                author_id=users[idstr(obj["user"])].pk,
                 reply_to=idstr(reply) if isinstance(reply, dict) and reply.get("id") else "",
                 text=str(obj.get("text") or ""),
                 created_at=parse_time(obj["created_at"]),
@@ -487,7 +635,7 @@ def _store_embedded_statuses(account: WeiboAccount, statuses: list[dict]) -> Non
             WeiboPost(
                 idstr=idstr(s),
                 mid=str(s.get("mid") or "")[:24],
-                author=users[idstr(s["user"])],
+                author_id=users[idstr(s["user"])].pk,
                 text=str(s.get("text") or ""),
                 created_at=parse_time(s["created_at"]),
                 reposts_count=as_int(s.get("reposts_count")),
