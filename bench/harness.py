@@ -70,23 +70,98 @@ def bench_database_url() -> str:
     return f"postgres://{auth}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{BENCH_DB}"
 
 
-def recreate_database() -> None:
-    """Drop and create the benchmark database (never the one tests or users work in)."""
+def _connect(dbname: str = "postgres"):
     import psycopg2
 
     url = dj_database_url.parse(bench_database_url())
     connection = psycopg2.connect(
-        dbname="postgres",
+        dbname=dbname,
         user=url["USER"],
         password=url["PASSWORD"] or None,
         host=url["HOST"],
         port=url["PORT"],
     )
     connection.autocommit = True
+    return connection
+
+
+def recreate_database(template: str | None = None) -> None:
+    """Drop and create the benchmark database (never the one tests or users work in), empty or
+    as a file copy of `template`."""
+    connection = _connect()
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        if template:
+            cursor.execute(f'CREATE DATABASE "{BENCH_DB}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+        else:
+            cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
     connection.close()
+
+
+# Generated data is kept as a copy, `<BENCH_DB>_generated`, marked with what made it (the
+# generator's parameters and source), so `--reuse` starts from the same rows without
+# generating them again, and no benchmark sees another's writes.
+GENERATED_DB = f"{BENCH_DB}_generated"
+MARKER_TABLE = "bench_generated"
+
+
+def generator_fingerprint(params: dict) -> str:
+    """The generator's parameters and the hash of its source: equal means the same rows."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    source = (Path(__file__).with_name("generate.py")).read_bytes()
+    return json.dumps(
+        {"params": params, "generate.py": hashlib.sha256(source).hexdigest()[:16]},
+        sort_keys=True,
+        default=str,
+    )
+
+
+def save_generated(params: dict, counts: dict, seconds: float) -> None:
+    """Mark the freshly generated benchmark database and keep a copy of it for `--reuse`."""
+    import json
+
+    from django.db import connection, connections
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (fingerprint text, counts jsonb, "
+            "seconds real, created_at timestamptz DEFAULT now())"
+        )
+        cursor.execute(f"DELETE FROM {MARKER_TABLE}")
+        cursor.execute(
+            f"INSERT INTO {MARKER_TABLE} (fingerprint, counts, seconds) VALUES (%s, %s, %s)",
+            [generator_fingerprint(params), json.dumps(counts), seconds],
+        )
+    connections.close_all()
+    admin = _connect()
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{GENERATED_DB}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{GENERATED_DB}" TEMPLATE "{BENCH_DB}" STRATEGY FILE_COPY')
+    admin.close()
+
+
+def generated_counts(params: dict) -> dict | None:
+    """Row counts of the kept copy if it was generated with `params` by this generator."""
+    import psycopg2
+
+    try:
+        kept = _connect(GENERATED_DB)
+    except psycopg2.OperationalError:
+        return None
+    try:
+        with kept.cursor() as cursor:
+            cursor.execute(f"SELECT fingerprint, counts FROM {MARKER_TABLE}")
+            row = cursor.fetchone()
+    except psycopg2.Error:
+        row = None
+    finally:
+        kept.close()
+    if row is None or row[0] != generator_fingerprint(params):
+        return None
+    return row[1]
 
 
 def setup_django() -> None:
