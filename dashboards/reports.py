@@ -42,8 +42,36 @@ def _wechat_figures(period: Period, assignee: int | None) -> dict[str, Any]:
     return kpis.wechat_kpis(period.start, period.end, period.account, assignee)
 
 
+def _wechat_breakdowns(period: Period, assignee: int | None) -> dict[str, Any]:
+    """The period's figures, daily series, per-agent table and first-response histogram.
+
+    Everyone's: from the period's day parts, read once (snapshots for past days, today live).
+    An agent's own: computed live from their conversations (a twentieth of the cohort).
+    """
+    start, end, account = period.start, period.end, period.account
+    if assignee is None:
+        parts = snapshots.period_parts("wechat", start, end, account)
+        return {
+            "figures": snapshots.figures("wechat", start, end, account, parts=parts),
+            "series": snapshots.series("wechat", start, end, account, parts=parts),
+            "agents": kpis.wechat_agent_rows(parts.values()),
+            "histogram": kpis.wechat_histogram_rows(parts.values()),
+        }
+    cohort = kpis.wechat_conversation_frame(start, end, account, assignee)
+    return {
+        "figures": kpis.wechat_kpis(start, end, account, assignee),
+        "series": [
+            {"day": d.isoformat(), **kpis.wechat_kpis(d, d, account, assignee)}
+            for d in kpis.days(start, end)
+        ],
+        "agents": kpis.wechat_agent_table(start, end, frame=cohort),
+        "histogram": kpis.wechat_response_histogram(start, end, frame=cohort),
+    }
+
+
 def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
-    now = _wechat_figures(period, assignee)
+    breakdowns = _wechat_breakdowns(period, assignee)
+    now = breakdowns["figures"]
     before = _wechat_figures(period.previous(), assignee)
     cards = [
         ("conversations", _("Conversations"), now["conversations"], "count"),
@@ -64,13 +92,6 @@ def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
         "resolution_rate": before["resolution_rate"],
         "satisfaction_rate": before["satisfaction_rate"],
     }
-    if assignee is None:
-        series = snapshots.series("wechat", period.start, period.end, period.account)
-    else:
-        series = [
-            {"day": d.isoformat(), **kpis.wechat_kpis(d, d, period.account, assignee)}
-            for d in kpis.days(period.start, period.end)
-        ]
     daily = [
         {
             "day": row["day"],
@@ -82,10 +103,9 @@ def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
             "messages_in": row["messages_in"],
             "messages_out": row["messages_out"],
         }
-        for row in series
+        for row in breakdowns["series"]
     ]
-    cohort = kpis.wechat_conversation_frame(period.start, period.end, period.account, assignee)
-    agents = kpis.wechat_agent_table(period.start, period.end, frame=cohort)
+    agents = breakdowns["agents"]
     names = dict(
         get_user_model()
         .objects.filter(pk__in=[r["agent_id"] for r in agents if r["agent_id"]])
@@ -105,7 +125,7 @@ def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
             }
             for key, label, value, kind in cards
         ],
-        "histogram": kpis.wechat_response_histogram(period.start, period.end, frame=cohort),
+        "histogram": breakdowns["histogram"],
         "tables": [
             Table(
                 "agents",
@@ -139,7 +159,11 @@ def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
 
 
 def weibo_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
-    now = snapshots.figures("weibo", period.start, period.end, period.account)
+    parts = snapshots.period_parts("weibo", period.start, period.end, period.account)
+    series = snapshots.series("weibo", period.start, period.end, period.account, parts=parts)
+    now = kpis.weibo_period_figures(
+        parts.values(), series, period.start, period.end, period.account
+    )
     previous = period.previous()
     before = snapshots.figures("weibo", previous.start, previous.end, previous.account)
     cards = [
@@ -149,15 +173,10 @@ def weibo_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
         ("conversion_rate", _("Conversion rate"), now["conversion_rate"], "rate"),
         ("mentions", _("Mentions"), now["mentions"], "count"),
     ]
-    series = snapshots.series("weibo", period.start, period.end, period.account)
-    followers = {
-        row["day"]: row["followers"]
-        for row in kpis.follower_series(period.start, period.end, period.account)
-    }
     daily = [
         {
             "day": row["day"],
-            "followers": followers.get(row["day"]),
+            "followers": row["follower_count"],
             "posts": row["posts"],
             "reposts_comments": row["reposts_comments"],
             "mentions": row["mentions"],

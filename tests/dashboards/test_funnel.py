@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 
 from crm.actions import advance_stage, create_lead, merge_customers, record_interaction, set_stage
+from crm.models import Customer, Interaction
 from tests.crm.factories import CustomerFactory
 
 from .test_kpis_wechat import local
@@ -60,3 +61,29 @@ def test_empty_funnel_has_null_rates(db):
     figures = kpis.funnel(date(2020, 1, 1), date(2020, 1, 2))
     assert figures["customers"] == 0
     assert figures["lead_rate"] is None and figures["weibo_to_wechat_rate"] is None
+
+
+def test_funnel_is_counted_in_one_query_whatever_the_cohort(cohort):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dashboards import kpis
+
+    for start in (date(2020, 1, 1), START):
+        with CaptureQueriesContext(connection) as captured:
+            kpis.funnel(start, END)
+        selects = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
+        assert len(selects) == 1
+
+
+def test_a_lead_counts_for_a_customer_whose_stage_is_below_lead(db):
+    from dashboards import kpis
+
+    at = local(2026, 11, 2, 10)
+    follower = CustomerFactory(first_channel="wechat", created_at=at)
+    create_lead(follower, title="问价", source_channel="wechat")
+    # A lead on a follower with no stage change on record (as imported data may be): it counts.
+    Customer.objects.filter(pk=follower.pk).update(stage="follower")
+    Interaction.objects.filter(customer=follower, kind="stage_change").delete()
+    figures = kpis.funnel(START, END)
+    assert (figures["customers"], figures["leads"], figures["customers_paid"]) == (1, 1, 0)

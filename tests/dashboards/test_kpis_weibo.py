@@ -135,3 +135,32 @@ def test_top_posts_and_kols(weibo):
         ("小红", 2),
         ("阿明", 1),
     ]
+
+
+def test_daily_series_equals_the_figures_of_each_day(weibo):
+    for account in (None, "1001"):
+        series = snapshots.series("weibo", START, date(2026, 11, 5), account)
+        assert series == [
+            {"day": day.isoformat(), **kpis.weibo_kpis(day, day, account)}
+            for day in kpis.days(START, date(2026, 11, 5))
+        ]
+    days = {row["day"]: row for row in snapshots.series("weibo", START, END)}
+    # A: 1100 on 11-01 (growth 100 from 1000); B's first snapshot on 11-02 has no growth.
+    assert [(d["follower_count"], d["follower_growth"]) for d in days.values()] == [
+        (1100, 100),
+        (1600, 0),
+        (1800, 200),
+    ]
+    assert [days[d]["posts"] for d in days] == [1, 1, 1]  # the repost is not one
+
+
+def test_the_daily_series_costs_the_same_queries_for_any_length(weibo):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for end in (START, date(2026, 11, 30)):
+        with CaptureQueriesContext(connection) as captured:
+            snapshots.series("weibo", START, end, "1001")
+        counts.append(len(captured))
+    assert counts[0] == counts[1]

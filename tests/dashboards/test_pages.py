@@ -109,3 +109,17 @@ def test_funnel_page_filters_by_first_touch_channel(client, db, manager_user):
     weibo = client.get("/dashboards/funnel/" + PERIOD + "&channel=weibo")
     assert weibo.context["data"]["figures"]["customers"] == 1
     assert 'option value="weibo" selected' in weibo.content.decode()
+
+
+def test_weibo_page_figures_and_daily_table_are_the_kpis(client, weibo, manager_user):
+    from dashboards import kpis
+
+    response = login(client, manager_user).get("/dashboards/weibo/" + PERIOD)
+    assert response.status_code == 200
+    assert response.context["data"]["figures"] == kpis.weibo_kpis(START, END)
+    daily = response.context["data"]["tables"][2].rows
+    assert [(row["day"], row["followers"], row["posts"]) for row in daily] == [
+        ("2026-11-01", 1100, 1),
+        ("2026-11-02", 1600, 1),
+        ("2026-11-03", 1800, 1),
+    ]
