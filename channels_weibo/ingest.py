@@ -4,7 +4,7 @@
 it) for one brand account and:
 
 1. upsert the authors as WeiboUsers (bulk, on uid) and link new ones to a customer (stage
-   `follower`, through crm.identity.resolve_customer);
+   `follower`, through crm.identity.create_customers);
 2. upsert the posts (bulk, on idstr; originals before reposts so `root` is set) and comments;
    replaying a page changes nothing but the counters, which take the latest values;
 3. rebuild repost parents from the `//@name:` chain (cascades);
@@ -160,7 +160,7 @@ def _user_values(obj: dict[str, Any], now) -> tuple:
     uid = idstr(obj)
     return (
         uid,
-        str(obj.get("screen_name") or obj.get("name") or uid)[:64],
+        _screen_name(obj),
         str(obj.get("location") or "")[:64],
         str(obj.get("gender") or "")[:2],
         as_int(obj.get("followers_count")),
@@ -173,6 +173,10 @@ def _user_values(obj: dict[str, Any], now) -> tuple:
         now,
         now,
     )
+
+
+def _screen_name(obj: dict[str, Any]) -> str:
+    return str(obj.get("screen_name") or obj.get("name") or idstr(obj))[:64]
 
 
 def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> dict[str, Author]:
@@ -438,7 +442,11 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
             merge=merge,
             returning=["id"],
         )
-        link_parents(set(root_ids.values()), new=[pk for (pk,) in stored_reposts])
+        link_parents(
+            set(root_ids.values()),
+            new=[pk for (pk,) in stored_reposts],
+            names={_screen_name(o["user"]) for o in reposts.values()},
+        )
     result = IngestResult(
         created=len(set(everything) - existing), seen=len(everything), ids=sorted(top_level)
     )
@@ -483,16 +491,19 @@ def _analyse(item, matcher, account: WeiboAccount, *, always: bool) -> list | No
     return found.matches
 
 
-def link_parents(root_ids: set[int], *, new: list[int] | None = None) -> int:
+def link_parents(
+    root_ids: set[int], *, new: list[int] | None = None, names: set[str] | None = None
+) -> int:
     """Attach reposts to the repost they came from, by the first name of their `//@` chain.
 
     The parent is the latest repost of the same root by a user with that screen name, made
     before the child; a name that is the root's author, or unknown, leaves the parent empty
     (the child hangs under the root). Returns how many parents were set.
 
-    `new`: the reposts just stored. Then only they, and older orphans waiting for a parent
-    named like one of their authors, are looked at: polling reads newest first, so a child
-    often arrives before its parent, and no other orphan can have gained a parent.
+    `new`, `names`: the reposts just stored and their authors' screen names. Then only they,
+    and older orphans waiting for a parent of one of those names, are looked at: polling reads
+    newest first, so a child often arrives before its parent, and no other orphan can have
+    gained a parent.
     """
     if not root_ids:
         return 0
@@ -500,8 +511,7 @@ def link_parents(root_ids: set[int], *, new: list[int] | None = None) -> int:
         parent_name=""
     )
     if new is not None:
-        names = WeiboUser.objects.filter(posts__pk__in=new).values("screen_name")
-        orphans_query = orphans_query.filter(Q(pk__in=new) | Q(parent_name__in=names))
+        orphans_query = orphans_query.filter(Q(pk__in=new) | Q(parent_name__in=names or ()))
     orphans = list(orphans_query.values("pk", "root_id", "parent_name", "created_at"))
     if not orphans:
         return 0

@@ -8,7 +8,8 @@ import hmac
 import json
 import re
 import urllib.parse
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from functools import lru_cache
 from typing import Any
 
@@ -33,10 +34,40 @@ def signature_ok(app_secret: str, timestamp: str, nonce: str, given: str) -> boo
     return hmac.compare_digest(expected, given.lower().encode("utf-8", "replace"))
 
 
+_TIME = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"(\d\d) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d) (\d{4})"
+)
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+
+
+@lru_cache(maxsize=64)
+def _offset(sign: str, hours: str, minutes: str) -> dt_timezone:
+    delta = timedelta(hours=int(hours), minutes=int(minutes))
+    return dt_timezone(-delta if sign == "-" else delta)
+
+
 @lru_cache(maxsize=8192)
 def parse_time(value: str) -> datetime:
-    """`Tue May 31 17:46:55 +0800 2011` -> aware datetime. ValueError on anything else."""
-    return datetime.strptime(str(value).strip(), WEIBO_TIME_FORMAT)
+    """`Tue May 31 17:46:55 +0800 2011` -> aware datetime. ValueError on anything else.
+
+    The platform's one format is read with a regular expression (a page holds hundreds of
+    times and strptime is slow); anything else goes to strptime, which accepts or refuses it.
+    """
+    text = str(value).strip()
+    found = _TIME.fullmatch(text)
+    if found is None:
+        return datetime.strptime(text, WEIBO_TIME_FORMAT)
+    _day, month, day, hour, minute, second, sign, oh, om, year = found.groups()
+    return datetime(
+        int(year),
+        _MONTHS[month],
+        int(day),
+        int(hour),
+        int(minute),
+        int(second),
+        tzinfo=_offset(sign, oh, om),
+    )
 
 
 def format_time(moment: datetime) -> str:

@@ -135,7 +135,7 @@ def create_customers(*, channel: str, people: list[dict[str, Any]]) -> list[int]
     quote = connection.ops.quote_name
     head = (
         f"INSERT INTO {quote(Customer._meta.db_table)} "  # noqa: S608  names from the model
-        f"({', '.join(quote(f.column) for f in fields)}) VALUES "
+        f"({', '.join(quote(f.column or f.attname) for f in fields)}) VALUES "
     )
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     ids: list[int] = []

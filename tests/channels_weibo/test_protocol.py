@@ -2,6 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from channels_weibo.keywords import Automaton
 from channels_weibo.protocol import (
     idstr,
@@ -31,6 +33,15 @@ def test_parse_time_gives_aware_datetime():
     assert parse_time("Tue May 31 17:46:55 +0800 2011") == datetime(
         2011, 5, 31, 17, 46, 55, tzinfo=timezone(timedelta(hours=8))
     )
+
+
+def test_parse_time_reads_negative_offsets_and_refuses_what_is_not_a_time():
+    assert parse_time("Sun Nov 01 01:02:03 -0530 2026") == datetime(
+        2026, 11, 1, 1, 2, 3, tzinfo=timezone(-timedelta(hours=5, minutes=30))
+    )
+    for bad in ("Mon Feb 30 17:46:55 +0800 2011", "2011-05-31 17:46:55", "Tue May 31 2011"):
+        with pytest.raises(ValueError):
+            parse_time(bad)
 
 
 def test_ids_stay_exact_strings_beyond_2_53():
