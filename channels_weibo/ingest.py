@@ -8,8 +8,9 @@ it) for one brand account and:
 2. upsert the posts (bulk, on idstr; originals before reposts so `root` is set) and comments;
    replaying a page changes nothing but the counters, which take the latest values;
 3. rebuild repost parents from the `//@name:` chain (cascades);
-4. analyse, once, what others wrote about the brand: keyword rules (Aho-Corasick), sentiment
-   (SnowNLP), one crm Interaction each (mention, repost or comment), the rules' actions (tag,
+4. analyse, once, what others wrote about the brand: keyword rules (Aho-Corasick) and sentiment
+   (SnowNLP) on the author's own words (a repost's text before its `//@` chain), one crm
+   Interaction each (mention, repost or comment), the rules' actions (tag,
    lead, alert) and a complaint case in the inbox for recent negative ones.
 
 A post "concerns" a brand account (its `account` is set) when it is the brand's own, came from
@@ -44,7 +45,7 @@ from .models import (
     WeiboPost,
     WeiboUser,
 )
-from .protocol import as_int, idstr, parse_time, repost_chain
+from .protocol import as_int, idstr, own_text, parse_time, repost_chain
 
 # Negative mentions older than this are history, not cases for the inbox.
 COMPLAINT_WINDOW = timedelta(days=7)
@@ -473,7 +474,9 @@ class Analysis(NamedTuple):
 
 
 def _analysis(text: str, mentions_brand: bool, matcher, account, *, always: bool) -> Analysis:
-    matches = matcher.match(text, account.pk)
+    # A repost is judged, like its sentiment, on the reposter's own words: "求链接" quoted from
+    # further up the `//@` chain is someone else's question, not a lead for this author.
+    matches = matcher.match(own_text(text), account.pk)
     keywords = [{"rule": rule.id, "words": words} for rule, words in matches]
     if not (always or mentions_brand or matches):
         return Analysis(keywords, None, "", None)

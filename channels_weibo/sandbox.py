@@ -4,7 +4,8 @@ Speaks the subset the CRM calls (OAuth authorize/access_token, statuses/mentions
 comments/mentions, comments/to_me, statuses/repost_timeline, statuses/user_timeline,
 statuses/show, users/show, users/counts, statuses/share, messages/reply) with realistic Chinese
 data generated from a seed: a brand account, fans, KOLs, brand posts with repost cascades
-(`//@name:` chains), mentions with mixed sentiment, comments. Ids are 16-digit, time-ordered;
+(`//@name:` chains, some fans asking where to buy as they repost), mentions with mixed
+sentiment, comments. Ids are 16-digit, time-ordered;
 some mids are 19 digits. Errors are Weibo's JSON. Rate limiting: `--hourly-limit` calls per token
 per hour give 10023 with `reset_time_in_seconds`.
 
@@ -110,6 +111,8 @@ NEUTRAL = [
     "和之前那款有什么区别？",
 ]
 REPOST_WORDS = ["转发微博", "好物分享", "支持一下", "种草了", "已下单", "冲冲冲", "mark一下", ""]
+# What fans reached through a KOL's repost ask in their own: the buying intent the KOL brought.
+REPOST_ASKS = ["求链接", "多少钱？求链接", "哪里买呀", "怎么买？"]
 
 
 def _now() -> datetime:
@@ -252,7 +255,7 @@ class World:
             repost = self._status(spreader, words or "转发微博", when, root)
             for fan in self.rng.sample(self.fans, self.rng.randint(1, 4)):
                 when += timedelta(minutes=self.rng.randint(1, 60))
-                own = self.rng.choice(REPOST_WORDS)
+                own = self.rng.choice(REPOST_WORDS + REPOST_ASKS)
                 colon = self.rng.choice([":", "："])
                 child = self._status(
                     fan, f"{own}//@{spreader['screen_name']}{colon}{repost['text']}", when, root

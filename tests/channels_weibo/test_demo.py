@@ -4,6 +4,7 @@ import io
 import time
 
 from channels_weibo import demo
+from channels_weibo.campaigns import campaign_stats
 from channels_weibo.models import (
     Campaign,
     FollowerSnapshot,
@@ -37,7 +38,12 @@ def test_demo_load_builds_a_living_weibo_side(weibo_sandbox, db):
         .values_list("followers_count", flat=True)
     )
     assert len(snapshots) == 43 and snapshots == sorted(snapshots)
-    assert Campaign.objects.get().kols.count() == 4
+    campaign = Campaign.objects.get()
+    assert campaign.kols.count() == 4
+    # Fans reposting a KOL's repost ask where to buy: the keyword rule makes those leads, and the
+    # campaign attributes them to the KOL (it showed 0 when the sandbox's fans never asked).
+    stats = campaign_stats(campaign)
+    assert stats["total"]["leads"] > 0
     counts = (WeiboPost.objects.count(), Lead.objects.count())
     demo.load(io.StringIO())
     assert (WeiboPost.objects.count(), Lead.objects.count()) == counts

@@ -141,6 +141,38 @@ def test_campaign_stats_per_kol(brand, cascade_data, marketing_user):
     assert Lead.objects.get().origin == rule
 
 
+def test_question_quoted_down_the_chain_is_a_lead_only_for_who_asked(brand, cascade_data):
+    KeywordRule.objects.create(name="购买意向", words="求链接", action_lead=True)
+    kol = WeiboUser.objects.get(uid="6100000001")
+    asked = status(
+        5000000000000005,
+        user(7000000003, "小A"),
+        "求链接//@美妆博主小鹿:好物推荐",
+        20,
+        cascade_data,
+    )
+    quoted = status(
+        5000000000000006,
+        user(7000000004, "小B"),
+        "//@小A:求链接//@美妆博主小鹿:好物推荐",
+        30,
+        cascade_data,
+    )
+    ingest_statuses(brand, [quoted, asked])
+    lead = Lead.objects.get()
+    assert (lead.customer.name, lead.source_id, lead.title) == (
+        "小A",
+        str(WeiboPost.objects.get(idstr="5000000000000005").pk),
+        "购买意向：求链接//@美妆博主小鹿:好物推荐",
+    )
+    assert WeiboPost.objects.get(idstr="5000000000000006").keywords == []
+    day = WeiboPost.objects.get(idstr="5000000000000001").created_at.date()
+    campaign = Campaign.objects.create(name="新品种草", account=brand, start=day, end=day)
+    campaign.posts.add(WeiboPost.objects.get(idstr="5000000000000001"))
+    campaign.kols.add(kol)
+    assert [k["leads"] for k in campaign_stats(campaign)["kols"]] == [1]
+
+
 def test_customer_panel_shows_weibo_identity(cascade_data):
     customer = WeiboUser.objects.get(uid="7000000002").customer
     title, html = customer_panel(customer)
