@@ -121,6 +121,10 @@ def _upsert(model, fields, rows, *, unique: str, update, returning, merge=None) 
     return out
 
 
+def _marks(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
 def _when(moment):
     """A datetime as the backend stores it (PostgreSQL: itself; SQLite: naive UTC text)."""
     return connection.ops.adapt_datetimefield_value(moment)
@@ -185,9 +189,9 @@ def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> d
 
     A Weibo identity has no strong key (no unionid, no verified phone), so resolving a new one
     is creating a customer (stage follower, first channel weibo, created when first seen):
-    `crm.identity.create_customers`, one INSERT for the page. Users are upserted first (one
-    statement, which returns their ids and customers); those without a customer (new ones, or
-    ones whose customer was erased) get one, linked only where the user still has none, and a
+    `crm.identity.create_customers`, one INSERT for the page, for the users not yet linked (new
+    ones, or ones whose customer was erased). The users' upsert then keeps a customer already
+    there (another worker may have linked the user meanwhile) and returns ids and customers; a
     customer that lost that race is deleted again (nothing points at it yet).
     Caller's transaction.
     """
@@ -198,59 +202,45 @@ def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> d
         rows[row[0]] = row
     if not rows:
         return {}
+    uids = list(rows)
+    settled = set(
+        WeiboUser.objects.filter(uid__in=uids, customer__isnull=False)
+        .values_list("uid", flat=True)
+        .union(WeiboAccount.objects.filter(uid__in=uids).values_list("uid", flat=True), all=True)
+    )
+    orphans = [uid for uid in uids if uid not in settled]
+    made = dict(
+        zip(
+            orphans,
+            create_customers(
+                channel=Channel.WEIBO,
+                people=[
+                    {
+                        **_customer_defaults(rows[uid][1], rows[uid][2], rows[uid][3]),
+                        "created_at": first_seen.get(uid),
+                    }
+                    for uid in orphans
+                ],
+            ),
+            strict=True,
+        )
+    )
     users = {
         uid: Author(pk, customer_id)
         for pk, uid, customer_id in _upsert(
             WeiboUser,
-            _USER_COLUMNS,
-            list(rows.values()),
+            [*_USER_COLUMNS, "customer"],
+            [(*row, made.get(uid)) for uid, row in rows.items()],
             unique="uid",
             update=_USER_FIELDS,
+            merge={"customer": "COALESCE({old}, {new})"},
             returning=["id", "uid", "customer"],
         )
     }
-    brand_uids = set(WeiboAccount.objects.values_list("uid", flat=True))
-    orphans = [u for u, a in users.items() if a.customer_id is None and u not in brand_uids]
-    if not orphans:
-        return users
-    made = create_customers(
-        channel=Channel.WEIBO,
-        people=[
-            {
-                **_customer_defaults(rows[uid][1], rows[uid][2], rows[uid][3]),
-                "created_at": first_seen.get(uid),
-            }
-            for uid in orphans
-        ],
-    )
-    linked = _link_customers({users[uid].pk: pk for uid, pk in zip(orphans, made, strict=True)})
-    lost = [pk for uid, pk in zip(orphans, made, strict=True) if users[uid].pk not in linked]
-    for uid in orphans:
-        users[uid] = Author(users[uid].pk, linked.get(users[uid].pk))
+    lost = [pk for uid, pk in made.items() if users[uid].customer_id != pk]
     if lost:
         Customer.objects.filter(pk__in=lost).delete()
-        winners = WeiboUser.objects.filter(pk__in=[users[u].pk for u in orphans]).values_list(
-            "uid", "pk", "customer_id"
-        )
-        for uid, pk, customer_id in winners:
-            users[uid] = Author(pk, customer_id)
     return users
-
-
-def _link_customers(links: dict[int, int]) -> dict[int, int]:
-    """Set user pk -> customer pk where the user has no customer yet; returns what was set."""
-    quote = connection.ops.quote_name
-    table, customer = quote(WeiboUser._meta.db_table), quote("customer_id")
-    sql = (
-        f"UPDATE {table} SET {customer} = CASE {quote('id')} "  # noqa: S608  names from the model
-        + " ".join(["WHEN %s THEN %s"] * len(links))
-        + f" END WHERE {customer} IS NULL AND {quote('id')} IN ("
-        + ", ".join(["%s"] * len(links))
-        + f") RETURNING {quote('id')}, {customer}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [v for pair in links.items() for v in pair] + list(links))
-        return dict(cursor.fetchall())
 
 
 def _customer_defaults(screen_name: str, location: str, gender: str) -> dict[str, Any]:
@@ -506,41 +496,33 @@ def link_parents(
     `new`, `names`: the reposts just stored and their authors' screen names. Then only they,
     and older orphans waiting for a parent of one of those names, are looked at: polling reads
     newest first, so a child often arrives before its parent, and no other orphan can have
-    gained a parent.
+    gained a parent. One UPDATE, the parent found by a correlated subquery (root_id index).
     """
     if not root_ids:
         return 0
-    orphans_query = WeiboPost.objects.filter(root_id__in=root_ids, parent__isnull=True).exclude(
-        parent_name=""
+    quote = connection.ops.quote_name
+    post, author = quote(WeiboPost._meta.db_table), quote(WeiboUser._meta.db_table)
+    parent = (
+        f"SELECT p.id FROM {post} p JOIN {author} u ON u.id = p.author_id"  # noqa: S608
+        f" WHERE p.root_id = {post}.root_id AND u.screen_name = {post}.parent_name"
+        f" AND p.created_at < {post}.created_at AND p.id <> {post}.id"
     )
+    sql = (
+        f"UPDATE {post} SET parent_id = ({parent} ORDER BY p.created_at DESC, p.id DESC LIMIT 1)"  # noqa: S608
+        f" WHERE root_id IN ({_marks(root_ids)}) AND parent_id IS NULL AND parent_name <> ''"
+        f" AND EXISTS ({parent})"
+    )
+    params: list[Any] = list(root_ids)
     if new is not None:
-        orphans_query = orphans_query.filter(Q(pk__in=new) | Q(parent_name__in=names or ()))
-    orphans = list(orphans_query.values("pk", "root_id", "parent_name", "created_at"))
-    if not orphans:
-        return 0
-    candidates = (
-        WeiboPost.objects.filter(
-            root_id__in=root_ids, author__screen_name__in={r["parent_name"] for r in orphans}
-        )
-        .order_by("created_at", "pk")
-        .values("pk", "root_id", "created_at", "author__screen_name")
-    )
-    by_name: dict[tuple[int, str], list[tuple[Any, int]]] = {}
-    for c in candidates:
-        by_name.setdefault((c["root_id"], c["author__screen_name"]), []).append(
-            (c["created_at"], c["pk"])
-        )
-    changes = []
-    for r in orphans:
-        earlier = [
-            pk
-            for created, pk in by_name.get((r["root_id"], r["parent_name"]), [])
-            if created < r["created_at"] and pk != r["pk"]
-        ]
-        if earlier:
-            changes.append(WeiboPost(pk=r["pk"], parent_id=earlier[-1]))
-    WeiboPost.objects.bulk_update(changes, ["parent"], batch_size=500)
-    return len(changes)
+        waiting = [f"id IN ({_marks(new)})"] if new else []
+        waiting += [f"parent_name IN ({_marks(names)})"] if names else []
+        if not waiting:
+            return 0
+        sql += f" AND ({' OR '.join(waiting)})"
+        params += [*new, *(names or ())]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 # -- comments -------------------------------------------------------------------------------
