@@ -83,6 +83,14 @@ def compute_snapshots(channel: str, start: date, end: date, progress=None) -> in
     return written
 
 
+def stale_days(channel: str, start: date, end: date) -> list[date]:
+    """Days start..end stored in an older format than the channel's current one."""
+    markers = KpiSnapshot.objects.filter(
+        channel=channel, metric=COMPUTED, day__gte=start, day__lte=end
+    ).values_list("day", "value")
+    return sorted(day for day, value in markers if value != CHANNELS[channel].version)
+
+
 def period_parts(
     channel: str,
     start: date,

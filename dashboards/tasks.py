@@ -4,7 +4,8 @@ from datetime import date, timedelta
 
 from celery import shared_task
 
-from .snapshots import CHANNELS, compute_snapshots, today
+from .periods import MAX_DAYS
+from .snapshots import CHANNELS, compute_snapshots, stale_days, today
 
 # Cohort figures (resolution, ratings) keep changing for a while after the day itself:
 # each night recomputes this many days back, not only yesterday.
@@ -12,10 +13,18 @@ RECOMPUTE_DAYS = 7
 
 
 def snapshot_recent_days(days_back: int = RECOMPUTE_DAYS) -> int:
-    """Recompute the snapshots of the last `days_back` days (up to yesterday) for every channel."""
+    """Recompute the snapshots of the last `days_back` days (up to yesterday) for every channel,
+    and of the days of the last MAX_DAYS stored in an older format (after an upgrade that
+    stores more, pages compute such days live until then). Returns the rows written."""
     end = today() - timedelta(days=1)
     start = end - timedelta(days=days_back - 1)
-    return sum(compute_snapshots(channel, start, end) for channel in CHANNELS)
+    written = 0
+    for channel in CHANNELS:
+        written += compute_snapshots(channel, start, end)
+        stale = stale_days(channel, end - timedelta(days=MAX_DAYS - 1), start - timedelta(days=1))
+        for day in stale:
+            written += compute_snapshots(channel, day, day)
+    return written
 
 
 @shared_task

@@ -187,3 +187,20 @@ def test_the_wechat_page_reads_its_tables_from_snapshots(client, dataset, manage
     assert client.get(url).content == live
     snapshots.compute_snapshots("wechat", START, END)
     assert client.get(url).content != live
+
+
+def test_nightly_task_recomputes_older_days_stored_in_an_older_format(db):
+    from dashboards.tasks import snapshot_recent_days
+
+    old = timezone.localdate() - timedelta(days=30)
+    older = old - timedelta(days=1)
+    snapshots.compute_snapshots("wechat", older, old)
+    KpiSnapshot.objects.filter(day=old, metric="computed").update(value=True)  # format 1
+    conversation("wxA", local(old.year, old.month, old.day, 12, 0), first=5)
+    conversation("wxA", local(older.year, older.month, older.day, 12, 0), first=5)
+    assert snapshots.stale_days("wechat", older, old) == [old]
+    snapshot_recent_days(7)
+    assert snapshots.stale_days("wechat", older, old) == []
+    stored = KpiSnapshot.objects.filter(channel="wechat", account="wxA", metric="conversations")
+    # Only the stale day was recomputed: the current-format day keeps what it stored.
+    assert dict(stored.filter(day__in=[older, old]).values_list("day", "value")) == {old: 1}
