@@ -184,7 +184,9 @@ def _screen_name(obj: dict[str, Any]) -> str:
     return str(obj.get("screen_name") or obj.get("name") or idstr(obj))[:64]
 
 
-def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> dict[str, Author]:
+def upsert_users(
+    objs: list[dict[str, Any]], *, first_seen: dict[str, Any], settled: set[str] | None = None
+) -> dict[str, Author]:
     """Upsert user objects on uid and give every non-brand one a customer. Returns uid -> Author.
 
     A Weibo identity has no strong key (no unionid, no verified phone), so resolving a new one
@@ -192,7 +194,8 @@ def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> d
     `crm.identity.create_customers`, one INSERT for the page, for the users not yet linked (new
     ones, or ones whose customer was erased). The users' upsert then keeps a customer already
     there (another worker may have linked the user meanwhile) and returns ids and customers; a
-    customer that lost that race is deleted again (nothing points at it yet).
+    customer that lost that race is deleted again (nothing points at it yet). `settled`: the
+    uids known to need no customer, when the caller already asked (`_known`).
     Caller's transaction.
     """
     now = _when(timezone.now())
@@ -203,11 +206,8 @@ def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> d
     if not rows:
         return {}
     uids = list(rows)
-    settled = set(
-        WeiboUser.objects.filter(uid__in=uids, customer__isnull=False)
-        .values_list("uid", flat=True)
-        .union(WeiboAccount.objects.filter(uid__in=uids).values_list("uid", flat=True), all=True)
-    )
+    if settled is None:
+        settled, _posts = _known(uids, [])
     orphans = [uid for uid in uids if uid not in settled]
     made = dict(
         zip(
@@ -241,6 +241,27 @@ def upsert_users(objs: list[dict[str, Any]], *, first_seen: dict[str, Any]) -> d
     if lost:
         Customer.objects.filter(pk__in=lost).delete()
     return users
+
+
+def _known(uids: list[str], keys: list[str]) -> tuple[set[str], set[str]]:
+    """Of these users, those that need no new customer (linked ones, brand accounts); of these
+    post ids, those already stored. One round trip."""
+    quote = connection.ops.quote_name
+    user, brand, post = (quote(m._meta.db_table) for m in (WeiboUser, WeiboAccount, WeiboPost))
+    parts = [
+        f"SELECT 'u', uid FROM {user} WHERE customer_id IS NOT NULL AND uid IN ({_marks(uids)})",  # noqa: S608
+        f"SELECT 'u', uid FROM {brand} WHERE uid IN ({_marks(uids)})",  # noqa: S608
+    ]
+    params = [*uids, *uids]
+    if keys:
+        parts.append(f"SELECT 'p', idstr FROM {post} WHERE idstr IN ({_marks(keys)})")  # noqa: S608
+        params += keys
+    found: dict[str, set[str]] = {"u": set(), "p": set()}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for kind, key in cursor.fetchall():
+            found[kind].add(key)
+    return found["u"], found["p"]
 
 
 def _customer_defaults(screen_name: str, location: str, gender: str) -> dict[str, Any]:
@@ -362,11 +383,10 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
     first_seen: dict[str, Any] = {}
     for obj in sorted(everything.values(), key=lambda o: parse_time(o["created_at"])):
         first_seen.setdefault(idstr(obj["user"]), parse_time(obj["created_at"]))
-    users = upsert_users([o["user"] for o in everything.values()], first_seen=first_seen)
+    authors = [o["user"] for o in everything.values()]
+    settled, existing = _known(list({idstr(u) for u in authors}), list(everything))
+    users = upsert_users(authors, first_seen=first_seen, settled=settled)
     top_level = {idstr(o) for o in statuses}
-    existing = set(
-        WeiboPost.objects.filter(idstr__in=list(everything)).values_list("idstr", flat=True)
-    )
     now = _when(timezone.now())
     matcher = current_matcher() if analyse else None
     fresh: dict[str, list] = {}  # new posts analysed here -> their rule matches
