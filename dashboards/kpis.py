@@ -28,7 +28,6 @@ from django.db.models import (
     Case,
     CharField,
     Count,
-    Exists,
     F,
     OuterRef,
     Q,
@@ -39,6 +38,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate
+from django.db.models.lookups import IsNull
 
 from crm.models import Conversation, Customer, Interaction, Lead, LeadStatus, Message, Stage
 
@@ -943,6 +943,17 @@ def _stage_rank(field: str) -> Case:
     return Case(*(When(**{field: stage}, then=Value(i)) for i, stage in enumerate(Stage.values)))
 
 
+def _any_row(rows: QuerySet) -> IsNull:
+    """Whether the customer of the outer query has one of `rows` (a model with `customer`).
+
+    A subquery with LIMIT 1 rather than EXISTS: PostgreSQL may run an EXISTS as one scan of
+    every such row of the table, hashed, which grows with the table (every subscription ever)
+    where this probe of the customer index grows with the cohort.
+    """
+    first = rows.filter(customer=OuterRef("pk")).order_by().values("pk")[:1]
+    return IsNull(Subquery(first), False)
+
+
 def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]:
     """The cross-channel funnel, computed live (it follows customers to today).
 
@@ -979,19 +990,13 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
             # Only asked where it can change the answer: a lead of a customer whose stage is
             # below lead, a Weibo customer's WeChat subscription.
             has_lead=Case(
-                When(
-                    stage__in=below_lead, then=Exists(Lead.objects.filter(customer=OuterRef("pk")))
-                ),
+                When(stage__in=below_lead, then=_any_row(Lead.objects.all())),
                 default=Value(False),
             ),
             subscribed=Case(
                 When(
                     first_channel="weibo",
-                    then=Exists(
-                        Interaction.objects.filter(
-                            customer=OuterRef("pk"), channel="wechat", kind="subscribe"
-                        )
-                    ),
+                    then=_any_row(Interaction.objects.filter(channel="wechat", kind="subscribe")),
                 ),
                 default=Value(False),
             ),
