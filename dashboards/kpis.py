@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import (
     Case,
     CharField,
@@ -931,9 +931,9 @@ def with_jit_off(rows: QuerySet) -> list[Any]:
     and compiling it took 0.5 s at the benchmark scale, when running it takes about 0.1 s.
     SET LOCAL lasts until the end of the transaction (of the request, if it has one).
     """
-    if connection.vendor != "postgresql":
+    if connections[rows.db].vendor != "postgresql":
         return list(rows)
-    with transaction.atomic(using=rows.db), connection.cursor() as cursor:
+    with transaction.atomic(using=rows.db), connections[rows.db].cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
         return list(rows)
 
