@@ -94,7 +94,7 @@ def copy_rows(cursor, table: str, columns: list[str], rows: Iterable[list], tota
             if total:
                 progress(table, count, total)
     flush()
-    if total:
+    if total and count % BATCH:  # a multiple of BATCH was shown in the loop
         progress(table, count, total)
     return count
 

@@ -173,6 +173,18 @@ def setup_django() -> None:
     django.setup()
 
 
+def set_eager(eager: bool) -> bool:
+    """Run Celery tasks inline (True) or publish them to the broker (False); the previous mode.
+
+    The app reads Django's CELERY_-prefixed settings, so the prefixed key is the one to set.
+    """
+    from celery import current_app
+
+    previous = bool(current_app.conf.task_always_eager)
+    current_app.conf.CELERY_TASK_ALWAYS_EAGER = eager
+    return previous
+
+
 def timed(func: Callable[[], object], repeat: int = 5, warmup: int = 1) -> list[float]:
     """Wall-clock seconds of each of `repeat` calls, after `warmup` calls."""
     for _ in range(warmup):

@@ -19,7 +19,7 @@ import tempfile
 import time
 from datetime import timedelta
 
-from .harness import Result, bench_database_url, progress
+from .harness import Result, bench_database_url, progress, set_eager
 
 SIZES = {"small": (500, 2_500), "default": (2_000, 10_000)}
 APPID = "wxbenchimport0001"
@@ -144,18 +144,16 @@ def process_in_worker(ids: list[int]) -> tuple[float, float]:
     from crm.models import RawDelivery
 
     current_app.control.purge()
-    drain_flag = getattr(ingestion, "_drain_flag", None)
-    if drain_flag is not None:  # a stale "drain requested" flag would publish nothing
-        from django.core.cache import cache
-
-        cache.delete(drain_flag("wechat"))
-    eager = current_app.conf.task_always_eager
-    current_app.conf.task_always_eager = False
+    # The purge dropped any queued drain: its "drain requested" flag would publish nothing.
+    clear = getattr(ingestion, "clear_drain_request", None)
+    if clear is not None:
+        clear("wechat")
+    eager = set_eager(False)
     try:
         for pk in ids:
             ingestion.enqueue_delivery(RawDelivery(pk=pk, source="wechat"))
     finally:
-        current_app.conf.task_always_eager = eager
+        set_eager(eager)
     env = {
         **os.environ,
         "DATABASE_URL": bench_database_url(),
