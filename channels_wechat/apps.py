@@ -23,7 +23,11 @@ class ChannelsWechatConfig(AppConfig):
 
         from . import tasks  # noqa: F401  (registers the tasks)
 
-        register_processor("wechat", "channels_wechat.tasks.process_wechat_delivery_task")
+        register_processor(
+            "wechat",
+            "channels_wechat.tasks.process_wechat_delivery_task",
+            batch="channels_wechat.ingest.process_batch",
+        )
         register_sender(
             "wechat",
             "channels_wechat.client.send_message",

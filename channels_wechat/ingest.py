@@ -1,11 +1,15 @@
 """From a stored WeChat push (or a history event) to followers, customers, messages and timeline.
 
-`process_delivery` is the raw-delivery processor (run by `crm.ingestion.run_processor`, which
-locks the row, so it runs once per delivery). It decrypts and parses the push again and hands
-the message to the same functions the history import uses (`ingest_message`, `ingest_event`),
-with the push's own CreateTime. Every write is idempotent on WeChat's ids: MsgId for messages,
-FromUserName + CreateTime + Event for events (stored as the event message's platform id), so a
-push delivered three times, or processed twice, has its effect once.
+`process_batch` is the raw-delivery processor that drains run (crm.ingestion): it processes a
+batch of pushes in order, storing each run of plain messages (not events, not rating replies)
+with a fixed number of queries (`ingest_messages`) and the rest one by one. `process_delivery`
+processes one push (run by `crm.ingestion.run_processor`, which locks the row, so it runs once
+per delivery): the sweep's retries and the pushes of a failed batch take that path. Both decrypt
+and parse the push again and hand the message to the same functions the history import uses
+(`ingest_message`, `ingest_event`), with the push's own CreateTime. Every write is idempotent on
+WeChat's ids: MsgId for messages, FromUserName + CreateTime + Event for events (stored as the
+event message's platform id), so a push delivered three times, or processed twice, has its
+effect once.
 
 Live pushes (`live=True`) also run the automation: welcome message on subscribe, keyword
 auto-replies, the out-of-hours reply, and the profile fetch for new followers. Those go out
@@ -20,8 +24,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from crm.actions import record_interaction
+from crm.bulk import update_rows
 from crm.identity import resolve_customer
-from crm.inbox import receive_message, record_outbound
+from crm.inbox import receive_message, receive_messages, receive_one_by_one, record_outbound
 from crm.models import (
     Channel,
     Customer,
@@ -78,6 +83,138 @@ def process_delivery(delivery) -> str:
     else:
         ingest_message(account, message, at=at, live=True)
     return protocol.event_key(message)
+
+
+def process_batch(deliveries) -> dict[int, str]:
+    """Batch processor for raw deliveries of "wechat": each push has the effect process_delivery
+    gives it, in the deliveries' order. Returns {delivery id: dedupe key} for those processed;
+    a push that cannot be decoded (or names an unknown account) is left out, for run_processor
+    to record its error. Caller's transaction (crm.ingestion drains hold the rows locked)."""
+    appids = {d.account for d in deliveries}
+    accounts = {a.appid: a for a in OfficialAccount.objects.filter(appid__in=appids)}
+    keys: dict[int, str] = {}
+    run: list[tuple[int, dict[str, Any], datetime]] = []
+    run_account: OfficialAccount | None = None
+    for delivery in deliveries:
+        account = accounts.get(delivery.account)
+        if account is None:
+            continue
+        try:
+            message = decode_push(account, bytes(delivery.body), delivery.query or {})
+        except protocol.ProtocolError:
+            continue
+        at = datetime.fromtimestamp(message["create_time"], tz=UTC)
+        plain = message["msg_type"] != "event" and not receive_one_by_one(
+            message["msg_type"], message.get("content", ""), message["msg_id"]
+        )
+        if run and (not plain or account is not run_account):
+            keys.update(ingest_messages(run_account, run, live=True))
+            run = []
+        if plain:
+            run.append((delivery.pk, message, at))
+            run_account = account
+        elif message["msg_type"] == "event":
+            ingest_event(account, message, at=at, live=True)
+            keys[delivery.pk] = protocol.event_key(message)
+        else:
+            ingest_message(account, message, at=at, live=True)
+            keys[delivery.pk] = protocol.event_key(message)
+    if run:
+        keys.update(ingest_messages(run_account, run, live=True))
+    return keys
+
+
+def ingest_messages(
+    account, run: list[tuple[Any, dict[str, Any], datetime]], *, live: bool
+) -> dict[Any, str]:
+    """`ingest_message` for a run of plain messages of one account (see crm.inbox.receive_messages),
+    in a fixed number of queries. `run` holds (key, parsed message, time); returns {key: MsgId}.
+    Caller's transaction."""
+    users = lock_users(account, {m["openid"]: at for _key, m, at in reversed(run)})
+    items = []
+    for _key, message, at in run:
+        data = dict(message.get("data") or {})
+        if not message.get("known", True):
+            data["unknown_type"] = True
+        user = users[message["openid"]]
+        items.append(
+            {
+                "channel": CHANNEL,
+                "account": account.appid,
+                "external_user": user.openid,
+                "customer": customer_of(user),
+                "msg_type": message["msg_type"],
+                "content": message.get("content", ""),
+                "sent_at": at,
+                "platform_msg_id": message["msg_id"],
+                "media_id": message.get("media_id", ""),
+                "data": data,
+            }
+        )
+    results = receive_messages(items)
+    rules = list(AutoReplyRule.objects.filter(account=account, is_active=True)) if live else []
+    changed: dict[int, WeChatUser] = {}
+    for (_key, message, at), (stored, created, opened) in zip(run, results, strict=True):
+        if not created:
+            continue
+        user = users[message["openid"]]
+        if not user.last_message_at or user.last_message_at <= at:
+            user.last_message_at = at
+            user.open_window(at, by_message=True)
+            changed[user.pk] = user
+        if live:
+            text, kind = automatic_reply(account, rules, stored, opened=opened, at=at)
+            if text:
+                queue_automatic(stored.conversation, user, text, kind)
+    update_rows(
+        changed.values(), ["last_message_at", "window_expires_at", "window_quota", "window_used"]
+    )
+    return {key: message["msg_id"] for key, message, _at in run}
+
+
+def lock_users(account: OfficialAccount, first_seen: dict[str, datetime]) -> dict[str, WeChatUser]:
+    """upsert_user for many openids (no unionid): the follower rows, created if new, locked in
+    id order, each linked to its customer. `first_seen` maps openid to its first time in the
+    batch. Caller's transaction."""
+    openids = sorted(first_seen)
+
+    def locked(ids) -> dict[str, WeChatUser]:
+        rows = (
+            WeChatUser.objects.select_for_update(of=("self",))
+            .filter(account=account, openid__in=ids)
+            .select_related("customer")
+            .order_by("pk")
+        )
+        return {u.openid: u for u in rows}
+
+    users = locked(openids)
+    missing = [o for o in openids if o not in users]
+    if missing:
+        WeChatUser.objects.bulk_create(
+            [WeChatUser(account=account, openid=o, created_at=first_seen[o]) for o in missing],
+            ignore_conflicts=True,
+        )
+        users.update(locked(missing))
+    for user in users.values():
+        user.account = account
+    unlinked = [u for u in users.values() if u.customer_id is None and not u.unionid]
+    customers = [
+        Customer(
+            first_channel=CHANNEL,
+            created_at=first_seen[u.openid],
+            **({"name": u.nickname} if u.nickname else {}),
+        )
+        for u in unlinked
+    ]
+    Customer.objects.bulk_create(customers)
+    for user, customer in zip(unlinked, customers, strict=True):
+        user.customer = customer
+    update_rows(unlinked, ["customer"])
+    # A follower with a unionid may have to join (or merge into) another customer: one by one.
+    for openid, user in users.items():
+        if user.unionid:
+            users[openid] = attach_customer(user, at=first_seen[openid])
+    return users
 
 
 # --- followers and customers --------------------------------------------------------------------
@@ -188,18 +325,34 @@ def automate_reply(account: OfficialAccount, user: WeChatUser, message: Message,
     conversation = message.conversation
     if conversation is None or conversation.status == "resolved":
         return
-    text = ""
-    if message.msg_type == "text":
-        for rule in AutoReplyRule.objects.filter(account=account, is_active=True):
-            if rule.matches(message.content):
-                text = rule.reply
-                break
-    if not text and account.out_of_hours_reply and not account.in_service_hours(at):
-        earlier = conversation.messages.filter(direction="in", pk__lt=message.pk)
-        if not earlier.exclude(msg_type="event").exists():  # only when the conversation opens
-            text = account.out_of_hours_reply
+    earlier = conversation.messages.filter(direction="in", pk__lt=message.pk)
+    rules = AutoReplyRule.objects.filter(account=account, is_active=True)
+    text, kind = automatic_reply(
+        account,
+        rules if message.msg_type == "text" else [],
+        message,
+        opened=lambda: not earlier.exclude(msg_type="event").exists(),
+        at=at,
+    )
     if text:
-        queue_automatic(conversation, user, text, SenderKind.AUTO_REPLY)
+        queue_automatic(conversation, user, text, kind)
+
+
+def automatic_reply(account, rules, message: Message, *, opened, at) -> tuple[str, str]:
+    """The automatic answer to an inbound message, as (text, sender kind), or ("", "").
+
+    The first active keyword rule matching a text message; else, when the message opened its
+    conversation (`opened`: a bool, or a callable asked only when needed) outside the account's
+    service hours, the out-of-hours reply.
+    """
+    if message.msg_type == "text":
+        for rule in rules:
+            if rule.matches(message.content):
+                return rule.reply, SenderKind.AUTO_REPLY
+    if account.out_of_hours_reply and not account.in_service_hours(at):
+        if opened() if callable(opened) else opened:
+            return account.out_of_hours_reply, SenderKind.AUTO_REPLY
+    return "", ""
 
 
 def queue_automatic(conversation, user: WeChatUser, text: str, kind: str) -> Message:

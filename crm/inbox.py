@@ -17,13 +17,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from .actions import record_interaction
+from .actions import record_interaction, record_interactions
+from .bulk import update_rows
 from .models import (
     ACTIVE_STATUSES,
     Conversation,
@@ -31,6 +34,7 @@ from .models import (
     Customer,
     DeliveryStatus,
     Direction,
+    Interaction,
     InteractionKind,
     Message,
     SenderKind,
@@ -175,6 +179,124 @@ def receive_message(
                 media_id,
                 data or {},
             ), True
+
+
+def receive_one_by_one(msg_type: str, content: str, platform_msg_id: str) -> bool:
+    """Whether an inbound message needs `receive_message` rather than `receive_messages`:
+    events, possible rating replies and messages without a platform id."""
+    return msg_type == "event" or not platform_msg_id or bool(_RATING.match(content or ""))
+
+
+def receive_messages(items: list[dict[str, Any]]) -> list[tuple[Message, bool, bool]]:
+    """`receive_message` for a batch of plain inbound messages, in a fixed number of queries.
+
+    Each item holds receive_message's keyword arguments (sent_at and platform_msg_id required);
+    none may be one `receive_one_by_one` names (ValueError): the caller sends those through
+    receive_message, in order. The same conversation rules apply, in the items' order: a message
+    joins its user's open or pending conversation or opens one, and a stored platform id is a
+    no-op. The caller holds locks that keep other writers off these users (WeChat locks the
+    follower rows); a concurrent writer makes a unique index fail here (IntegrityError) and the
+    whole batch rolls back. Caller's transaction.
+
+    Returns (message, created, opened) per item: `opened` when the message opened its conversation.
+    """
+    if not items:
+        return []
+    for item in items:
+        if receive_one_by_one(item["msg_type"], item.get("content", ""), item["platform_msg_id"]):
+            raise ValueError(f"message {item['platform_msg_id']!r} needs receive_message")
+    by_account: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for item in items:
+        by_account.setdefault((item["channel"], item["account"]), []).append(item)
+    stored_q, active_q = Q(pk__in=[]), Q(pk__in=[])
+    for (channel, account), group in by_account.items():
+        stored_q |= Q(
+            channel=channel,
+            account=account,
+            platform_msg_id__in={str(i["platform_msg_id"]) for i in group},
+        )
+        active_q |= Q(
+            channel=channel,
+            account=account,
+            external_user__in={i["external_user"] for i in group},
+        )
+    stored = {
+        (m.channel, m.account, m.platform_msg_id): m
+        for m in Message.objects.filter(stored_q).order_by().select_related("conversation")
+    }
+    active = {
+        (c.channel, c.account, c.external_user): c
+        for c in Conversation.objects.filter(
+            active_q, kind=Conversation.Kind.SERVICE, status__in=ACTIVE_STATUSES
+        ).order_by()
+    }
+    results: list[tuple[Message, bool, bool]] = []
+    new: list[Message] = []
+    opened_now: list[Conversation] = []
+    touched: dict[int, Conversation] = {}
+    for item in items:
+        key = (item["channel"], item["account"], str(item["platform_msg_id"]))
+        if key in stored:
+            results.append((stored[key], False, False))
+            continue
+        sent_at = item["sent_at"]
+        user = (item["channel"], item["account"], item["external_user"])
+        conversation = active.get(user)
+        opened = conversation is None
+        if conversation is None:
+            conversation = Conversation(
+                channel=item["channel"],
+                account=item["account"],
+                external_user=item["external_user"],
+                customer=item["customer"],
+                opened_at=sent_at,
+            )
+            active[user] = conversation
+            opened_now.append(conversation)
+        conversation.status = ConversationStatus.OPEN
+        conversation.last_inbound_at = conversation.last_message_at = sent_at
+        touched[id(conversation)] = conversation
+        message = Message(
+            conversation=conversation,
+            customer=item["customer"],
+            channel=item["channel"],
+            account=item["account"],
+            external_user=item["external_user"],
+            direction=Direction.IN,
+            msg_type=item["msg_type"],
+            content=item.get("content") or "",
+            media_id=item.get("media_id") or "",
+            data=item.get("data") or {},
+            platform_msg_id=key[2],
+            sent_at=sent_at,
+            sender_kind=SenderKind.CUSTOMER,
+            delivery_status=DeliveryStatus.RECEIVED,
+        )
+        stored[key] = message
+        new.append(message)
+        results.append((message, True, opened))
+    Conversation.objects.bulk_create(opened_now)
+    opened_ids = {id(c) for c in opened_now}
+    earlier = [c for key, c in touched.items() if key not in opened_ids]
+    update_rows(earlier, ["status", "last_inbound_at", "last_message_at"])
+    for message in new:
+        message.conversation = message.conversation  # its id, now that the row exists
+    Message.objects.bulk_create(new)
+    subject_type = ContentType.objects.get_for_model(Message)
+    record_interactions(
+        Interaction(
+            customer=m.customer,
+            kind=InteractionKind.MESSAGE_IN,
+            channel=m.channel,
+            occurred_at=m.sent_at,
+            summary=m.content or f"[{m.msg_type}]",
+            subject_type=subject_type,
+            subject_id=str(m.pk),
+            data={"conversation": m.conversation_id, "msg_type": m.msg_type},
+        )
+        for m in new
+    )
+    return results
 
 
 def _receive(
@@ -465,8 +587,6 @@ def open_case(
 
     Returns (conversation, created). Atomic; one active case per user and account.
     """
-    from django.contrib.contenttypes.models import ContentType
-
     at = at or timezone.now()
     with transaction.atomic():
         case = active_conversation(channel, account, external_user, Conversation.Kind.COMPLAINT)

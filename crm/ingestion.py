@@ -9,6 +9,15 @@ two workers at once, has its effect once.
 
 Channel apps register their processing task by name (`register_processor`) in AppConfig.ready;
 crm never imports them.
+
+A source whose processor can also work in batches registers a batch function as well. Its
+hooks then do not publish one task per delivery: they ask for a *drain*
+(`crm.tasks.drain_raw_deliveries_task`), one queued or running per source (a flag in the
+cache; a drain that meets a backlog asks for up to RAW_DELIVERY_DRAINS), which claims pending deliveries in id order, `RAW_DELIVERY_BATCH_SIZE` (a setting) at a time with
+`SKIP LOCKED`, and hands each batch to the batch function in one transaction. A batch that
+raises is processed again one delivery at a time through `run_processor`, so one bad push fails
+alone and the rest are stored. Deliveries the batch function leaves out (it returns the keys of
+those it handled) go the same one-at-a-time way.
 """
 
 import hashlib
@@ -21,20 +30,36 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
+from .bulk import update_rows
 from .models import RawDelivery
 
 logger = logging.getLogger(__name__)
 
 PROCESSORS: dict[str, str] = {}
+BATCH_PROCESSORS: dict[str, str] = {}
+DRAIN_TASK = "crm.tasks.drain_raw_deliveries_task"
+# How long a drain's flag lasts unless the drain renews it (after each batch): a drain lost
+# with its worker stops new pushes from requesting one for at most this long.
+DRAIN_FLAG_SECONDS = 10
 MAX_ATTEMPTS = 5
 # Headers worth keeping for inspection and signature checks; cookies and auth never are.
 _DROPPED_HEADERS = {"Cookie", "Authorization", "Proxy-Authorization"}
 
 
-def register_processor(source: str, task_name: str) -> None:
-    """Declare which Celery task processes raw deliveries of `source` (takes the delivery id)."""
+def register_processor(source: str, task_name: str, batch: str | None = None) -> None:
+    """Declare which Celery task processes raw deliveries of `source` (takes the delivery id).
+
+    `batch`, if given, is the dotted path of a function taking a list of locked RawDelivery rows
+    (in id order) and returning {delivery id: dedupe key} for those it processed; the source's
+    deliveries are then processed by drains (see the module docstring).
+    """
     PROCESSORS[source] = task_name
+    if batch:
+        BATCH_PROCESSORS[source] = batch
+    else:
+        BATCH_PROCESSORS.pop(source, None)
 
 
 def store_raw_delivery(
@@ -109,9 +134,124 @@ def _publish(source: str, delivery_id: int) -> bool:
 
 
 def enqueue_delivery(delivery: RawDelivery) -> None:
-    """Publish the processing task once the current transaction (if any) commits."""
+    """Publish the processing task (or request a drain) once the current transaction commits."""
     source, pk = delivery.source, delivery.pk
-    transaction.on_commit(lambda: _publish(source, pk))
+    if source in BATCH_PROCESSORS:
+        transaction.on_commit(lambda: request_drain(source))
+    else:
+        transaction.on_commit(lambda: _publish(source, pk))
+
+
+def _drain_flag(source: str, slot: int) -> str:
+    return f"drain-requested:{source}:{slot}"
+
+
+def request_drain(source: str, slot: int = 0) -> bool:
+    """Publish drain number `slot` of `source` unless it is already queued or running. True if
+    it is (or may be).
+
+    Hooks ask for slot 0; a drain that finds a backlog (a full batch) asks for the next slot,
+    up to RAW_DELIVERY_DRAINS drains side by side, one per worker process. The flag is set
+    before publishing and cleared by the drain before its last look at the table, so a
+    delivery committed before this call is always seen by some drain. If the cache is down a
+    drain is published anyway (drains are safe to run side by side); if the broker is down the
+    flag is cleared and the sweep publishes the deliveries later.
+    """
+    flag = _drain_flag(source, slot)
+    try:
+        if not cache.add(flag, 1, DRAIN_FLAG_SECONDS):
+            return True
+    except Exception:  # noqa: BLE001, S110  cache down: publish without the flag
+        pass
+    try:
+        current_app.tasks[DRAIN_TASK].apply_async(args=[source, slot], ignore_result=True)
+    except Exception:  # noqa: BLE001  broker down or inline drain failed: the sweep retries
+        logger.warning(
+            "could not request a drain of %s; the sweep will retry", source, exc_info=True
+        )
+        _clear_flag(flag)
+        return False
+    return True
+
+
+def _clear_flag(flag: str) -> None:
+    try:
+        cache.delete(flag)
+    except Exception:  # noqa: BLE001, S110  cache down: the flag expires on its own
+        pass
+
+
+def _renew_flag(flag: str) -> None:
+    try:
+        cache.touch(flag, DRAIN_FLAG_SECONDS)
+    except Exception:  # noqa: BLE001, S110  cache down: drains run without flags
+        pass
+
+
+def clear_drain_request(source: str) -> None:
+    """Forget that drains of `source` were requested: the next push requests one."""
+    for slot in range(settings.RAW_DELIVERY_DRAINS):
+        _clear_flag(_drain_flag(source, slot))
+
+
+def drain(source: str, batch_size: int | None = None, slot: int = 0) -> int:
+    """Process every pending delivery of `source` in batches; returns how many were handled.
+
+    Safe to run side by side with other drains and with `run_processor` (rows are claimed with
+    SKIP LOCKED and processed once).
+    """
+    process_batch = import_string(BATCH_PROCESSORS[source])
+    batch_size = batch_size or settings.RAW_DELIVERY_BATCH_SIZE
+    total = 0
+    while True:
+        handled = _drain_batch(source, process_batch, batch_size)
+        _renew_flag(_drain_flag(source, slot))
+        if handled >= batch_size and slot + 1 < settings.RAW_DELIVERY_DRAINS:
+            request_drain(source, slot + 1)  # a backlog: another worker process joins in
+        if not handled:
+            # New pushes request a new drain from now on; one more look for those committed
+            # before the flag went.
+            _clear_flag(_drain_flag(source, slot))
+            handled = _drain_batch(source, process_batch, batch_size)
+            if not handled:
+                return total
+        total += handled
+
+
+def _drain_batch(source: str, process_batch: Callable, batch_size: int) -> int:
+    with transaction.atomic():
+        rows = list(
+            RawDelivery.objects.select_for_update(skip_locked=True)
+            .filter(source=source, status=RawDelivery.Status.PENDING)
+            .order_by("id")[:batch_size]
+        )
+        if not rows:
+            return 0
+        try:
+            with transaction.atomic():
+                keys = process_batch(rows)
+        except Exception:  # noqa: BLE001  processed again one by one below, errors recorded
+            logger.warning(
+                "batch of %s %s deliveries failed; processing them one by one",
+                len(rows),
+                source,
+                exc_info=True,
+            )
+            keys = {}
+        now = timezone.now()
+        done = [row for row in rows if row.pk in keys]
+        for row in done:
+            row.status = RawDelivery.Status.PROCESSED
+            row.processed_at = now
+            row.error = ""
+            row.dedupe_key = (keys[row.pk] or "")[:128]
+            row.attempts += 1
+        update_rows(done, ["status", "processed_at", "error", "dedupe_key", "attempts"])
+    task = current_app.tasks[PROCESSORS[source]]
+    for row in rows:
+        if row.pk not in keys:
+            task(row.pk)  # in this process: run_processor records a failure on the row
+    return len(rows)
 
 
 def run_processor(delivery_id: int, process: Callable[[RawDelivery], str | None]) -> str:
@@ -158,7 +298,8 @@ def mark_delivery(delivery_id: int, status: str, error: str = "", dedupe_key: st
 
 
 def sweep_raw_deliveries(older_than_seconds: int = 30, limit: int = 1000) -> int:
-    """Publish again the deliveries still pending (or failed, under MAX_ATTEMPTS) after a while.
+    """Publish again the deliveries still pending (or failed, under MAX_ATTEMPTS) after a while;
+    pending deliveries of a batch source get a drain instead.
 
     Returns how many were handed to their processor.
     """
@@ -170,6 +311,18 @@ def sweep_raw_deliveries(older_than_seconds: int = 30, limit: int = 1000) -> int
             attempts__lt=MAX_ATTEMPTS,
         )
         .order_by("received_at", "id")
-        .values_list("pk", "source")[:limit]
+        .values_list("pk", "source", "status")[:limit]
     )
-    return sum(1 for pk, source in rows if _publish(source, pk))
+    handed = 0
+    drains: dict[str, int] = {}
+    for pk, source, status in rows:
+        if source in BATCH_PROCESSORS and status == RawDelivery.Status.PENDING:
+            drains[source] = drains.get(source, 0) + 1
+        elif _publish(source, pk):
+            handed += 1
+    for source, count in drains.items():
+        # A drain lost with its worker may still hold the flag: this one runs regardless.
+        clear_drain_request(source)
+        if request_drain(source):
+            handed += count
+    return handed

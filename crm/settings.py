@@ -167,6 +167,11 @@ API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 # Signed pushes (WeChat, Weibo fan service) older or newer than this many seconds are refused
 # with 403: a replay window (0 turns it off). WeChat retries within about 15 s.
 WEBHOOK_MAX_AGE = int(os.environ.get("WEBHOOK_MAX_AGE", "300"))
+# Raw deliveries a drain processes in one transaction (crm.ingestion; WeChat pushes).
+RAW_DELIVERY_BATCH_SIZE = int(os.environ.get("RAW_DELIVERY_BATCH_SIZE", "500"))
+# At most this many drains of one source run side by side when there is a backlog (set it to
+# the worker processes that should share the work).
+RAW_DELIVERY_DRAINS = int(os.environ.get("RAW_DELIVERY_DRAINS", "2"))
 # Webhook bodies are bounded by the hooks themselves (1 MiB); the form limit stays Django's.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -207,7 +212,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: Redis broker when REDIS_URL is set; otherwise tasks run inline in the caller.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# CELERY_BROKER_URL may name another Redis for the broker (the cache stays on REDIS_URL).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -32,3 +32,11 @@ def sweep_raw_deliveries_task() -> int:
     from .ingestion import sweep_raw_deliveries
 
     return sweep_raw_deliveries()
+
+
+@shared_task
+def drain_raw_deliveries_task(source: str, slot: int = 0) -> int:
+    """Process the pending raw deliveries of a batch-capable source (see crm.ingestion)."""
+    from .ingestion import drain
+
+    return drain(source, slot=slot)

@@ -4,6 +4,7 @@ These tests run a real Redis broker (started here, on a free port) and real Cele
 processes against the test database, and push through the real webhook.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -12,12 +13,14 @@ import sys
 import time
 
 import kombu.pools
+import psycopg2
 import pytest
 from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.test import Client
 
+from channels_wechat.models import WeChatUser
 from crm import ingestion
 from crm.models import Message, RawDelivery
 from tests.services import free_port, wait_for
@@ -82,6 +85,9 @@ def broker(monkeypatch):
         # Eager again whatever happened: a test left publishing to a dead broker would fail
         # every later test of this process that processes a push.
         conf["CELERY_BROKER_URL"], conf["CELERY_TASK_ALWAYS_EAGER"] = saved
+        # A drain killed with its worker leaves its request flagged; later (inline) pushes of
+        # this process would wait for it to expire.
+        ingestion.clear_drain_request("wechat")
         broker.stop()
         drop_broker_connections()
 
@@ -100,14 +106,18 @@ def drop_broker_connections() -> None:
     kombu.pools.reset()
 
 
-def start_worker(broker: Broker) -> subprocess.Popen:
+def start_worker(broker: Broker, **extra_env: str) -> subprocess.Popen:
     db = settings.DATABASES["default"]
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": broker.url,
+        # The broker is this test's Redis; the cache (where drains are flagged) is shared with
+        # the test process, as workers and web processes share it in production.
+        "CELERY_BROKER_URL": broker.url,
+        "REDIS_URL": os.environ["REDIS_URL"],
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "PYTHONPATH": str(settings.BASE_DIR),
+        **extra_env,
     }
     return subprocess.Popen(
         [
@@ -181,20 +191,52 @@ def test_broker_stopped_during_1000_pushes_then_all_processed_exactly_once(accou
 
 
 def test_worker_killed_mid_batch_loses_and_doubles_nothing(account, broker):
+    # One drain, 100 pushes per transaction; the fourth batch holds a push from a follower whose
+    # row this test keeps locked, so the worker is inside that batch when it is killed.
+    held = WeChatUser.objects.create(account=account, openid="o8held")
     broker.start()
-    push_many(600, "8")  # published to the broker; no worker yet
-    worker = start_worker(broker)
+    push_many(300, "8")
+    client = Client()
+    xml = push_xml(openid="o8held", content="我的订单到哪了", msg_id="8held")
+    assert post_push(client, xml).content == b"success"
+    push_many(299, "7")
+    with holding_row_lock(held):
+        worker = start_worker(broker, RAW_DELIVERY_BATCH_SIZE="100", RAW_DELIVERY_DRAINS="1")
+        try:
+            assert wait_processed(300) == 300
+            time.sleep(1.0)
+            assert RawDelivery.objects.filter(status="processed").count() == 300  # blocked
+            kill(worker)  # SIGKILL inside the fourth batch's transaction
+        except BaseException:
+            kill(worker)
+            raise
+    # The killed batch rolled back whole: nothing of it was stored.
+    assert Message.objects.count() == 300
+    assert RawDelivery.objects.filter(status="pending").count() == 300
+    worker = start_worker(broker, RAW_DELIVERY_BATCH_SIZE="100", RAW_DELIVERY_DRAINS="1")
     try:
-        assert wait_processed(100) >= 100
-        kill(worker)  # SIGKILL in the middle of the batch
-        interrupted = RawDelivery.objects.filter(status="processed").count()
-        assert 100 <= interrupted < 600
-        worker = start_worker(broker)
         # The beat's sweep hands the unfinished rows to the new worker.
-        ingestion.sweep_raw_deliveries(older_than_seconds=0, limit=5000)
+        assert ingestion.sweep_raw_deliveries(older_than_seconds=0, limit=5000) == 300
         assert wait_processed(600) == 600
     finally:
         kill(worker)
     assert Message.objects.count() == 600
     assert Message.objects.values("platform_msg_id").distinct().count() == 600
     assert RawDelivery.objects.exclude(status="processed").count() == 0
+    assert set(RawDelivery.objects.values_list("attempts", flat=True)) == {1}
+
+
+@contextlib.contextmanager
+def holding_row_lock(user):
+    """Keep the follower's row locked (SELECT ... FOR UPDATE) from another connection."""
+    db = settings.DATABASES["default"]
+    conn = psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM channels_wechat_wechatuser WHERE id = %s FOR UPDATE", [user.pk]
+            )
+        yield
+    finally:
+        conn.rollback()
+        conn.close()

@@ -68,6 +68,9 @@ class Stack:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "WECHAT_API_BASE": "http://127.0.0.1:9",  # nothing listens: user-info fetches fail fast
             "PYTHONUNBUFFERED": "1",
+            # Small drains, so that a worker killed while processing is killed between batches
+            # (crm.ingestion): some stored, the rest pending.
+            "RAW_DELIVERY_BATCH_SIZE": "5",
         }
         self.manage("migrate", "--verbosity", "0")
         self.manage(
@@ -297,6 +300,9 @@ def test_worker_killed_mid_batch_loses_and_doubles_nothing(stack):
     for i in range(3000, 3200):
         assert stack.push(i) == (200, "success")
     stack.start_worker()
+    # A drain killed with its worker holds its flag for a few seconds, and pushes in that time
+    # request none: the beat's sweep (every minute) is what hands those to the new worker.
+    stack.sweep()
 
     def some_processed():
         """the worker has started on the batch"""
