@@ -43,29 +43,20 @@ def _wechat_figures(period: Period, assignee: int | None) -> dict[str, Any]:
 
 
 def _wechat_breakdowns(period: Period, assignee: int | None) -> dict[str, Any]:
-    """The period's figures, daily series, per-agent table and first-response histogram.
-
-    Everyone's: from the period's day parts, read once (snapshots for past days, today live).
-    An agent's own: computed live from their conversations (a twentieth of the cohort).
+    """The period's figures, daily series, per-agent table and first-response histogram, all
+    from the period's day parts, read once: everyone's from the snapshots (past days) and live
+    (today); an agent's own computed live from their conversations.
     """
     start, end, account = period.start, period.end, period.account
     if assignee is None:
         parts = snapshots.period_parts("wechat", start, end, account)
-        return {
-            "figures": snapshots.figures("wechat", start, end, account, parts=parts),
-            "series": snapshots.series("wechat", start, end, account, parts=parts),
-            "agents": kpis.wechat_agent_rows(parts.values()),
-            "histogram": kpis.wechat_histogram_rows(parts.values()),
-        }
-    cohort = kpis.wechat_conversation_frame(start, end, account, assignee)
+    else:
+        parts = kpis.wechat_day_parts(start, end, account, assignee)
     return {
-        "figures": kpis.wechat_kpis(start, end, account, assignee),
-        "series": [
-            {"day": d.isoformat(), **kpis.wechat_kpis(d, d, account, assignee)}
-            for d in kpis.days(start, end)
-        ],
-        "agents": kpis.wechat_agent_table(start, end, frame=cohort),
-        "histogram": kpis.wechat_response_histogram(start, end, frame=cohort),
+        "figures": snapshots.figures("wechat", start, end, account, parts=parts),
+        "series": snapshots.series("wechat", start, end, account, parts=parts),
+        "agents": kpis.wechat_agent_rows(parts.values()),
+        "histogram": kpis.wechat_histogram_rows(parts.values()),
     }
 
 

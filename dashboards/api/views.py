@@ -72,10 +72,11 @@ class WeChatKpis(KpiView):
             read = snapshots.series if by_day else snapshots.figures
             result = read("wechat", period.start, period.end, period.account)
         elif by_day:
-            result = [
-                {"day": day.isoformat(), **kpis.wechat_kpis(day, day, period.account, assignee)}
-                for day in kpis.days(period.start, period.end)
-            ]
+            # The agent's own day parts, computed live in one pass over the period.
+            parts = kpis.wechat_day_parts(period.start, period.end, period.account, assignee)
+            result = snapshots.series(
+                "wechat", period.start, period.end, period.account, parts=parts
+            )
         else:
             result = kpis.wechat_kpis(period.start, period.end, period.account, assignee)
         body = {"series": result} if by_day else result

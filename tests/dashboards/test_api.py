@@ -90,3 +90,13 @@ def test_funnel_takes_a_channel_not_an_account(db, role_clients):
 def test_routes_answer_with_and_without_trailing_slash(db, role_clients):
     for url in (URL + "funnel", URL + "funnel/"):
         assert role_clients["manager"].get(url, PERIOD).status_code == 200, url
+
+
+def test_an_agents_daily_series_is_their_figures_of_each_day(dataset, role_clients, agent_user):
+    body = role_clients["agent"].get(URL + "wechat", {**PERIOD, "by": "day"}).json()
+    assert body["series"] == [
+        {"day": day.isoformat(), **kpis.wechat_kpis(day, day, assignee_id=agent_user.pk)}
+        for day in kpis.days(START, END)
+    ]
+    # c1 on 11-01 and c3 on 11-02 are the agent's; none on 11-03.
+    assert [d["conversations"] for d in body["series"]] == [1, 1, 0]

@@ -123,3 +123,22 @@ def test_weibo_page_figures_and_daily_table_are_the_kpis(client, weibo, manager_
         ("2026-11-02", 1600, 1),
         ("2026-11-03", 1800, 1),
     ]
+
+
+def test_an_agents_page_shows_their_own_figures_of_each_day(client, dataset, agent_user):
+    from dashboards import kpis
+
+    response = login(client, agent_user).get("/dashboards/wechat/" + PERIOD)
+    data = response.context["data"]
+    assert data["figures"] == kpis.wechat_kpis(START, END, assignee_id=agent_user.pk)
+    daily = data["tables"][1].rows
+    assert [(row["day"], row["conversations"]) for row in daily] == [
+        ("2026-11-01", 1),
+        ("2026-11-02", 1),
+        ("2026-11-03", 0),
+    ]
+    # c1 answered in 60 s (1-5m), c3 after 49 h (>48h).
+    assert [(h["bucket"], h["conversations"]) for h in data["histogram"] if h["conversations"]] == [
+        ("1-5m", 1),
+        (">48h", 1),
+    ]
