@@ -608,7 +608,7 @@ def generate_members(
     money = [t for t in templates if t.kind != "gift"]
     order_type = ContentType.objects.get_for_model(Order).pk
     member_type = ContentType.objects.get_for_model(Membership).pk
-    # Orders per buyer: 1 + an exponential draw; members who never bought (15%) make up.
+    # Orders per buyer: 1 + a geometric draw; members who never bought (15%) make up.
     members = sum(1 for stage, _created in buyers.values() if stage == "member")
     mean = max(orders / max(len(buyers) - 0.15 * members, 1), 1.0)
     batch: dict[str, list[dict]] = {
@@ -639,7 +639,9 @@ def generate_members(
     for customer, (stage, created) in sorted(buyers.items()):
         member = stage == "member"
         first = max(created, year_ago)
-        k = 1 + round(rng.expovariate(1 / (mean - 1))) if mean > 1 else 1
+        k = 1
+        while rng.random() < (mean - 1) / mean:  # geometric: mean - 1 more on average
+            k += 1
         if member and rng.random() < 0.15:
             k = 0  # joined, never bought
         times = sorted(moment(rng, first, end) for _ in range(k))
