@@ -20,7 +20,7 @@ from channels_weibo.models import (
     WeiboPost,
     WeiboUser,
 )
-from crm.models import Conversation, Interaction, Lead
+from crm.models import Conversation, Customer, Interaction, Lead
 
 from .factories import BRAND, comment, status, user
 
@@ -92,6 +92,41 @@ def marketing_team(db):
     for u in users:
         u.groups.add(group)
     return users
+
+
+def test_new_authors_become_follower_customers_once(brand):
+    a, b = user(7000000001, "小鹿"), {**user(7000000002, "阿飞"), "gender": "m", "location": ""}
+    page = [
+        status(5000000000000003, a, "第二条 @花漾美妆", 30),
+        status(5000000000000002, b, "好看 @花漾美妆", 20),
+        status(5000000000000001, a, "第一条 @花漾美妆", 10),
+        status(5000000000000004, BRAND, "【新品上市】", 0),
+    ]
+    ingest_statuses(brand, page, analyse=False)
+    customers = {
+        u.uid: (c.name, c.city, c.gender, c.stage, c.first_channel, c.created_at)
+        for u in WeiboUser.objects.select_related("customer").order_by("uid")
+        if (c := u.customer) is not None
+    }
+    assert customers == {
+        "7000000001": ("小鹿", "徐汇区", "female", "follower", "weibo", _at(10)),
+        "7000000002": ("阿飞", "", "male", "follower", "weibo", _at(20)),
+    }
+    assert WeiboUser.objects.get(uid=BRAND["idstr"]).customer_id is None
+    linked = dict(WeiboUser.objects.values_list("uid", "customer_id"))
+    ingest_statuses(brand, page, analyse=False)
+    assert dict(WeiboUser.objects.values_list("uid", "customer_id")) == linked
+    assert Customer.objects.count() == 2
+    # An identity whose customer is gone (erased) gets a new one on its next post.
+    WeiboUser.objects.filter(uid="7000000002").update(customer=None)
+    ingest_statuses(brand, [status(5000000000000005, b, "又来了", 40)], analyse=False)
+    relinked = WeiboUser.objects.get(uid="7000000002").customer
+    assert relinked is not None and relinked.pk not in linked.values()
+    assert (Customer.objects.count(), relinked.created_at) == (3, _at(40))
+
+
+def _at(minutes):
+    return datetime(2026, 10, 1, 1, 0, tzinfo=UTC) + timedelta(minutes=minutes)
 
 
 def test_keyword_rules_on_chinese_text_with_exclusions_and_actions(brand, marketing_team):
