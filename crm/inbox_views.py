@@ -28,31 +28,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from .inbox import InboxError, SendError, assign_conversation, reply, resolve_conversation
+from .inbox import (
+    InboxError,
+    SendError,
+    assign_conversation,
+    reply,
+    resolve_conversation,
+    send_error_text,
+)
 from .models import ACTIVE_STATUSES, Channel, Conversation, ConversationStatus
 from .panels import customer_panels
 
 PRIVATE_CHANNELS = [(Channel.WECHAT, _lazy("WeChat")), (Channel.WEIBO, _lazy("Weibo"))]
-
-# Platform refusals an agent must understand (errcodes of WeChat's customer-service API).
-SEND_ERRORS = {
-    "45015": _lazy(
-        "WeChat refused: the customer has not written in the last 48 hours (or unfollowed), so "
-        "no customer-service message can be sent until they write again."
-    ),
-    "45047": _lazy(
-        "WeChat refused: five messages were already sent since the customer last wrote; wait "
-        "for the customer to write again."
-    ),
-}
-
-
-def send_error_text(code: str, message: str = "") -> str:
-    """What the agent reads when a send failed."""
-    known = SEND_ERRORS.get(str(code))
-    if known:
-        return f"{known} ({code})"
-    return _("Not delivered: %(code)s %(message)s") % {"code": code, "message": message}
 
 
 class ConversationFilterSet(django_filters.FilterSet):
@@ -155,12 +142,6 @@ def _counts(user) -> dict[str, int]:
 
 def _conversation_context(request, conversation: Conversation) -> dict:
     thread = list(conversation.messages.select_related("sender").order_by("sent_at", "id"))
-    for message in thread:
-        if message.delivery_status == "failed":
-            # Display-only attribute for inbox/_thread.html, not a model field.
-            message.error_text = send_error_text(  # type: ignore[attr-defined]
-                message.error_code, message.error_message
-            )
     return {"conversation": conversation, "thread": thread}
 
 

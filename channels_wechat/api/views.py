@@ -7,8 +7,15 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from crm.filtersets import UTCDateTimeRangeFilter
-from crm.inbox import InboxError, SendError, assign_conversation, reply, resolve_conversation
-from crm.inbox_views import ConversationFilterSet, send_error_text, visible_conversations
+from crm.inbox import (
+    InboxError,
+    SendError,
+    assign_conversation,
+    reply,
+    resolve_conversation,
+    send_error_text,
+)
+from crm.inbox_views import ConversationFilterSet, visible_conversations
 from crm.models import Conversation, Message
 
 from ..models import OfficialAccount

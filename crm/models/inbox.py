@@ -201,3 +201,12 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.content[:40]}"
+
+    @property
+    def error_text(self) -> str:
+        """What the agent reads about a send that failed ("" for any other message)."""
+        if self.delivery_status != DeliveryStatus.FAILED:
+            return ""
+        from crm.inbox import send_error_text
+
+        return send_error_text(self.error_code, self.error_message)

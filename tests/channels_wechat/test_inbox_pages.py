@@ -99,6 +99,10 @@ def test_45015_is_shown_plainly_to_the_agent(wechat_sandbox, account, agent_clie
     assert "WeChat refused: the customer has not written in the last 48 hours" in html
     assert "(45015)" in html
     assert Message.objects.get(direction="out").delivery_status == "failed"
+    # The failed reply keeps its explanation in the thread, after the flash message has gone.
+    thread = agent_client.get(f"/inbox/{conversation.pk}/?fragment=thread").content.decode()
+    assert '<span class="error-text">WeChat refused: the customer has not written' in thread
+    assert "(45015)</span>" in thread
 
 
 def test_assign_to_another_agent_and_resolve(wechat_sandbox, account, agent_client):
