@@ -325,8 +325,11 @@ def demo_events(appid: str, now: datetime, seed: int = 20261122) -> list[dict]:
                         content=rng.choice(CLOSINGS),
                     )
             resolved = last + timedelta(minutes=rng.randint(2, 240))
-            if rng.random() < 0.12 or resolved > now - timedelta(minutes=10):
-                busy_until[openid] = now + timedelta(days=1)  # left pending
+            # Left unresolved: some of the last two days only; older ones a team has closed.
+            if (age < timedelta(days=2) and rng.random() < 0.3) or resolved > now - timedelta(
+                minutes=10
+            ):
+                busy_until[openid] = now + timedelta(days=1)
                 continue
             ev("resolve", resolved, openid, agent=agent)
             busy_until[openid] = resolved

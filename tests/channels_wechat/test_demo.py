@@ -19,6 +19,11 @@ def test_demo_history_loads_once_and_gives_kpis_shape(db):
     assert counts[0] > 300
     assert Conversation.objects.filter(status="open").exists()
     assert Conversation.objects.filter(status="pending").exists()
+    # The backlog is recent, as a working team's is: nothing unresolved from weeks ago.
+    two_days_ago = timezone.now() - timedelta(days=2)
+    assert not Conversation.objects.filter(
+        status__in=["open", "pending"], opened_at__lt=two_days_ago
+    ).exists()
     assert Conversation.objects.filter(rating__isnull=False).count() > 100
     today = timezone.localdate()
     figures = kpis.wechat_kpis(today - timedelta(days=34), today, account.appid)
