@@ -65,7 +65,7 @@ bench-scale: install
 # Browser tests drive the system Chromium (no browser download): install it if missing.
 browsers:
 	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
-	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) ; } || \
 	  echo "browser tests need Chromium: apt-get install chromium"
 
 messages:
