@@ -982,9 +982,14 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
     )
     lead_rank = Stage.rank(Stage.LEAD)
     below_lead = [stage for stage in Stage.values if Stage.rank(stage) < lead_rank]
+    top = Stage.values[-1]
     grouped = (
         cohort.annotate(
-            reached=Greatest(_stage_rank("stage"), Coalesce(Subquery(ever), Value(-1))),
+            # A member is at the top already: no stage change to look up.
+            reached=Case(
+                When(stage=top, then=Value(Stage.rank(top))),
+                default=Greatest(_stage_rank("stage"), Coalesce(Subquery(ever), Value(-1))),
+            ),
         )
         .annotate(
             # Only asked where it can change the answer: a lead of a customer whose stage is
