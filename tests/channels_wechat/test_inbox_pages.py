@@ -54,11 +54,14 @@ def test_list_shows_wechat_and_weibo_conversations_oldest_waiting_first(account,
     html = page.content.decode()
     weibo = Conversation.objects.get(channel="weibo")
     assert html.index(f'data-id="{weibo.pk}"') < html.index(f'data-id="{wechat.pk}"')
-    assert "微博用户小美" in html and ">oUser1</a>" in html
+    # A follower without a name is shown by channel and the end of the openid.
+    assert "微博用户小美" in html and ">WeChat user …ser1</a>" in html
     assert 'class="badge badge-weibo"' in html and 'class="badge badge-wechat"' in html
     assert "30 min" in html and "5 min" in html
     weibo_only = agent_client.get("/inbox/?channel=weibo").content.decode()
-    assert "微博用户小美" in weibo_only and ">oUser1</a>" not in weibo_only
+    assert "微博用户小美" in weibo_only and "WeChat user" not in weibo_only
+    chinese = agent_client.get("/inbox/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert ">微信用户 …ser1</a>" in chinese
 
 
 def test_mine_and_unassigned_tabs(account, agent_client, agent_user):
@@ -109,7 +112,14 @@ def test_assign_to_another_agent_and_resolve(wechat_sandbox, account, agent_clie
     wechat_sandbox.state.interact(APPID, "oUser1", time.time(), True)
     conversation = inbound(account)
     colleague = make_staff("xiaoli", "agent")
+    colleague.first_name = "李晓峰"
+    colleague.save()
     agent_client.post(f"/inbox/{conversation.pk}/assign/", {"agent": colleague.pk})
+    # Agents are shown by name, not login.
+    detail = agent_client.get(f"/inbox/{conversation.pk}/").content.decode()
+    assert '<strong id="assignee">李晓峰</strong>' in detail
+    rows = agent_client.get("/inbox/?assigned=all").content.decode()
+    assert "<td>李晓峰</td>" in rows
     response = agent_client.post(f"/inbox/{conversation.pk}/resolve/", follow=True)
     assert "Resolved; the satisfaction survey was sent." in response.content.decode()
     conversation.refresh_from_db()
