@@ -8,6 +8,10 @@
 
 from .harness import Result, p95, timed
 
+# The p95 of 10 requests was their maximum: one stall of a shared machine decided it. Of 20, it
+# is the second slowest.
+PAGE_REPEAT = 20
+
 
 def run(scale) -> list[Result]:
     import time
@@ -82,7 +86,7 @@ def run(scale) -> list[Result]:
         ),
         Result(
             "KPI API /kpis/wechat 30 days, p95",
-            p95(timed(lambda: get(api, "/api/v1/kpis/wechat"), repeat=10)) * 1000,
+            p95(timed(lambda: get(api, "/api/v1/kpis/wechat"), repeat=PAGE_REPEAT)) * 1000,
             "ms",
             goal="abs:<300",
         ),
@@ -91,7 +95,8 @@ def run(scale) -> list[Result]:
         results.append(
             Result(
                 f"dashboard page /dashboards/{name}/, p95",
-                p95(timed(lambda n=name: get(pages, f"/dashboards/{n}/"), repeat=10)) * 1000,
+                p95(timed(lambda n=name: get(pages, f"/dashboards/{n}/"), repeat=PAGE_REPEAT))
+                * 1000,
                 "ms",
                 goal="abs:<300",
             )
