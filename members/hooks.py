@@ -1,9 +1,10 @@
 """WeChat Pay notification webhooks: verify, store raw, acknowledge; a worker applies them.
 
-`POST /hooks/wechatpay/<mchid>`    API v2 (XML, MD5 or HMAC-SHA256 `sign`), XML reply.
+`POST /hooks/wechatpay/<mchid>`    API v2 (XML, MD5 or HMAC-SHA256 `sign`), XML reply; also v2
+                                   refund notifications (unsigned, `req_info` AES-256-ECB).
 `POST /hooks/wechatpay/<mchid>/v3` API v3 (JSON, RSA signature headers, AES-256-GCM resource).
 
-A forged notification (bad signature) is refused with 403 and nothing is written. A malformed
+A forged notification (bad signature, a `req_info` the API key does not decrypt) is refused with 403 and nothing is written. A malformed
 one is stored as `rejected` for inspection and refused with 400. A verified one is stored
 (crm.ingestion) and acknowledged; `members.actions.payments` processes it idempotently.
 """
@@ -66,7 +67,16 @@ def wechatpay_v2(request, mchid: str):
     except protocol.ProtocolError as exc:
         _reject(request, mchid, body, str(exc))
         return _xml(False, "malformed XML", 400)
-    if params.get("mch_id") != mchid or not protocol.v2_verify(
+    if "req_info" in params:
+        # A refund notification: unsigned; genuine if the merchant's API key decrypts it.
+        try:
+            if params.get("mch_id") != mchid:
+                raise protocol.ProtocolError("mch_id is not this merchant's")
+            protocol.v2_refund_decrypt(merchant.api_key, params["req_info"])
+        except protocol.ProtocolError as exc:
+            logger.warning("WeChat Pay v2 refund notification for %s refused: %s", mchid, exc)
+            return _xml(False, "解密失败", 403)
+    elif params.get("mch_id") != mchid or not protocol.v2_verify(
         params, merchant.api_key, merchant.sign_type
     ):
         logger.warning("WeChat Pay v2 notification for %s refused: bad signature", mchid)

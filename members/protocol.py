@@ -5,6 +5,7 @@ check them against the published vectors (reference section 8.4).
 """
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -15,7 +16,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.padding import PKCS7
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
@@ -62,7 +65,7 @@ def v2_verify(params: dict[str, str], key: str, default_sign_type: str = MD5) ->
     return hmac.compare_digest(expected.encode(), given.upper().encode("utf-8", "replace"))
 
 
-def parse_xml(body: bytes) -> dict[str, str]:
+def parse_xml(body: bytes, root_tag: str = "xml") -> dict[str, str]:
     """A flat `<xml>` document as a dict. DTDs and entities are refused (XXE, reference 9)."""
     if len(body) > MAX_BODY:
         raise ProtocolError("body too large")
@@ -70,8 +73,8 @@ def parse_xml(body: bytes) -> dict[str, str]:
         root = SafeET.fromstring(body, forbid_dtd=True)
     except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
         raise ProtocolError(f"malformed XML: {exc}") from exc
-    if root.tag != "xml":
-        raise ProtocolError("the root element is not <xml>")
+    if root.tag != root_tag:
+        raise ProtocolError(f"the root element is not <{root_tag}>")
     return {child.tag: (child.text or "") for child in root}
 
 
@@ -106,6 +109,51 @@ def parse_time_end(value: str) -> datetime:
 
 def format_time_end(moment: datetime) -> str:
     return moment.astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
+
+
+def _refund_cipher(api_key: str) -> Cipher:
+    # The key is the lowercase hex MD5 of the API key, used as 32 ASCII bytes (reference 8.4 P4).
+    key = hashlib.md5(api_key.encode("utf-8"), usedforsecurity=False).hexdigest().lower()
+    return Cipher(algorithms.AES(key.encode("ascii")), modes.ECB())  # noqa: S305  the protocol's
+
+
+def v2_refund_decrypt(api_key: str, req_info: str) -> dict[str, str]:
+    """The fields of a v2 refund notification's `req_info` (AES-256-ECB, PKCS#7, Base64).
+
+    Refund notifications carry no `sign`: only the merchant's API key decrypts them, which is
+    what makes one genuine. Raises ProtocolError if it does not decrypt or parse.
+    """
+    try:
+        raw = base64.b64decode(req_info, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProtocolError("req_info is not Base64") from exc
+    if not raw or len(raw) % 16:
+        raise ProtocolError("req_info is not a whole number of AES blocks")
+    decryptor = _refund_cipher(api_key).decryptor()
+    unpadder = PKCS7(128).unpadder()
+    try:
+        plain = unpadder.update(decryptor.update(raw) + decryptor.finalize()) + unpadder.finalize()
+    except ValueError as exc:
+        raise ProtocolError("req_info does not decrypt with this API key") from exc
+    return parse_xml(plain, root_tag="root")
+
+
+def v2_refund_encrypt(api_key: str, fields: dict[str, object]) -> str:
+    """`req_info` for these fields, as WeChat Pay builds it (the sandbox and tests use it)."""
+    document = build_xml(fields).replace("<xml>", "<root>").replace("</xml>", "</root>")
+    padder = PKCS7(128).padder()
+    padded = padder.update(document.encode("utf-8")) + padder.finalize()
+    encryptor = _refund_cipher(api_key).encryptor()
+    return base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode("ascii")
+
+
+def parse_refund_time(value: str) -> datetime:
+    """`success_time` of a refund (yyyy-MM-dd HH:mm:ss, Beijing time) as an aware UTC datetime."""
+    try:
+        local = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"bad success_time {value!r}") from exc
+    return local.astimezone(UTC)
 
 
 # --- API v3 -------------------------------------------------------------------------------

@@ -5,12 +5,13 @@ from datetime import datetime
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from crm.models import RawDelivery
 
 from .. import protocol
-from ..models import MerchantConfig, Order, PaymentNotification
-from .orders import mark_order_paid
+from ..models import MerchantConfig, Order, PaymentNotification, Refund
+from .orders import OrderError, mark_order_paid, refund_order
 
 
 def parse_delivery(delivery: RawDelivery, merchant: MerchantConfig) -> tuple[str, dict]:
@@ -58,6 +59,54 @@ def _v3_fields(data: dict) -> dict:
     }
 
 
+def _apply_refund(delivery: RawDelivery, merchant: MerchantConfig, params: dict) -> str:
+    """A v2 refund notification: record the refund on its order (`refund_order`, idempotent on
+    out_refund_no: a refund the CRM asked for itself is a duplicate) and keep the notification.
+    """
+    info = protocol.v2_refund_decrypt(merchant.api_key, params["req_info"])
+    fee = info.get("refund_fee", "")
+    amount = int(fee) if fee.isdigit() else None
+    out_refund_no, refund_id = info.get("out_refund_no", ""), info.get("refund_id", "")
+    order = Order.objects.filter(out_trade_no=info.get("out_trade_no", "")).first()
+    detail = ""
+    if info.get("refund_status") != "SUCCESS" or params.get("return_code") != "SUCCESS":
+        outcome = PaymentNotification.Outcome.REFUND_NOT_SUCCESS
+    elif order is None:
+        outcome = PaymentNotification.Outcome.UNKNOWN_ORDER
+    elif Refund.objects.filter(out_refund_no=out_refund_no).exists():
+        outcome = PaymentNotification.Outcome.DUPLICATE
+        Refund.objects.filter(out_refund_no=out_refund_no, refund_id="").update(refund_id=refund_id)
+    else:
+        try:
+            refund_order(
+                order,
+                amount or 0,
+                reason=_("Refund notified by WeChat Pay (%(source)s)")
+                % {"source": info.get("refund_request_source", "")},
+                out_refund_no=out_refund_no,
+                refund_id=refund_id,
+                at=protocol.parse_refund_time(info["success_time"])
+                if info.get("success_time")
+                else timezone.now(),
+            )
+            outcome = PaymentNotification.Outcome.REFUNDED
+        except OrderError as exc:
+            outcome, detail = PaymentNotification.Outcome.REFUND_REFUSED, exc.text
+    PaymentNotification.objects.create(
+        raw=delivery,
+        mchid=merchant.mchid,
+        api_version="v2",
+        out_trade_no=info.get("out_trade_no", "")[:32],
+        transaction_id=info.get("transaction_id", "")[:32],
+        amount_fen=amount,
+        order=order,
+        outcome=outcome,
+        data={"notification": params, "refund": info, **({"error": detail} if detail else {})},
+        received_at=delivery.received_at,
+    )
+    return refund_id or out_refund_no
+
+
 def apply_payment_notification(delivery: RawDelivery) -> str:
     """Turn one stored notification into a PaymentNotification and, if it pays a known order for
     the right amount, a paid order (`mark_order_paid`, idempotent on the order).
@@ -67,6 +116,8 @@ def apply_payment_notification(delivery: RawDelivery) -> str:
     """
     merchant = MerchantConfig.objects.get(mchid=delivery.account)
     version, data = parse_delivery(delivery, merchant)
+    if version == "v2" and "req_info" in data:
+        return _apply_refund(delivery, merchant, data)
     fields = _v2_fields(data) if version == "v2" else _v3_fields(data)
     order = Order.objects.filter(out_trade_no=fields["out_trade_no"]).first()
     outcome: str

@@ -209,6 +209,9 @@ class PaymentNotification(models.Model):
         AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs from the order")
         NOT_SUCCESS = "not_success", _("Payment not successful")
         IGNORED = "ignored", _("Ignored")
+        REFUNDED = "refunded", _("Refund recorded")
+        REFUND_NOT_SUCCESS = "refund_failed", _("Refund not successful")
+        REFUND_REFUSED = "refund_refused", _("Refund does not fit the order")
 
     raw = models.OneToOneField(
         RawDelivery,
