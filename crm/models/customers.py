@@ -264,7 +264,13 @@ class Interaction(models.Model):
         ordering = ["-occurred_at", "-id"]
         verbose_name = _("interaction")
         verbose_name_plural = _("interactions")
-        indexes = [models.Index(fields=["customer", "-occurred_at", "-id"])]
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at", "-id"]),
+            # Dashboards count a day's subscriptions of a channel live (dashboards.kpis).
+            models.Index(
+                fields=["channel", "kind", "occurred_at"], name="crm_interaction_kind_time"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "subject_type", "subject_id"],

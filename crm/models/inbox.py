@@ -90,6 +90,8 @@ class Conversation(models.Model):
         verbose_name_plural = _("conversations")
         indexes = [
             models.Index(fields=["channel", "account", "opened_at"]),
+            # Dashboards count today's conversations of a channel live (dashboards.kpis).
+            models.Index(fields=["channel", "kind", "opened_at"], name="crm_conv_channel_opened"),
             models.Index(fields=["status", "last_inbound_at"]),
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["channel", "account", "external_user", "-opened_at"]),
@@ -189,6 +191,7 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "sent_at"]),
             models.Index(fields=["channel", "account", "sent_at"]),
+            models.Index(fields=["channel", "sent_at"], name="crm_message_channel_sent"),
             models.Index(fields=["channel", "account", "external_user", "-sent_at"]),
         ]
         constraints = [
