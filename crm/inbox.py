@@ -232,7 +232,11 @@ def receive_messages(items: list[dict[str, Any]]) -> list[tuple[Message, bool, b
         by_account.setdefault((item["channel"], item["account"]), []).append(item)
     stored_q, active_q = Q(pk__in=[]), Q(pk__in=[])
     for (channel, account), group in by_account.items():
+        # `~Q(platform_msg_id="")` repeats the unique index's condition: PostgreSQL does not
+        # infer it from an IN list of over 100 values, and would scan the whole table (0.85 s a
+        # batch at 10M messages, 2 ms with it; bench/scaling.py).
         stored_q |= Q(
+            ~Q(platform_msg_id=""),
             channel=channel,
             account=account,
             platform_msg_id__in={str(i["platform_msg_id"]) for i in group},
