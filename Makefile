@@ -54,8 +54,15 @@ fmt: install
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
 
-bench: install
+bench: install bench-tools
 	$(PY) tests/services.py $(PY) -m bench $(BENCH_ARGS)
+
+# The webhook benchmark drives its connections with wrk when installed (Python threads, which
+# take a core for themselves, otherwise): install it if missing.
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) ; } || \
+	  echo "the webhook benchmark is fairer with wrk: apt-get install wrk"
 
 # Ingestion throughput with 10,000,000 messages in the table against 100,000 (loads 10M rows:
 # about half an hour on 2 cores; its own database, crm_bench_scale, unless BENCH_DB_NAME is set).
