@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install demo test test-fast fuzz lint fmt migrations-check bench bench-scale browsers clean messages
+.PHONY: install demo test test-fast fuzz lint fmt migrations-check bench bench-scale bench-tools browsers clean messages
 
 install: $(VENV)/.installed
 
