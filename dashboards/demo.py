@@ -2,8 +2,9 @@
 
 1. The cross-channel journey the funnel is about: a third of the Weibo-sourced leads later bind
    their phone and WeChat (their unionid joins the master record), subscribe to the official
-   account, ask a question, and most of them pay; fed through `import_history` like any
-   migration, so their leads convert by the real rules.
+   account, ask a question (answered and resolved unless asked in the last two days), and most
+   of them pay; fed through `import_history` like any migration, so their leads convert by the
+   real rules.
 2. Snapshot the KPIs of the demo history the way the nightly task would have.
 """
 
@@ -15,12 +16,14 @@ from django.utils import timezone
 from .snapshots import CHANNELS, compute_snapshots, today
 
 DAYS = 60
-QUESTIONS = [
-    "我在微博上看到你们的新品，想问一下价格",
-    "微博上说的满299减50还有吗？",
-    "博主推荐的那款精华，门店有货吗",
-    "看到微博活动来的，怎么领券？",
-]
+QUESTIONS = {
+    "我在微博上看到你们的新品，想问一下价格": "您好！水光精华液新品 30ml 299 元，会员再享 95 折哦~",
+    "微博上说的满299减50还有吗？": "有的，活动到月底，下单时自动减 50 元。",
+    "博主推荐的那款精华，门店有货吗": "门店都有货，您可以在菜单「门店」里查附近门店库存。",
+    "看到微博活动来的，怎么领券？": "欢迎！在菜单「会员-领券中心」就能领取微博专享券。",
+}
+# The demo's customer-service team (channels_wechat.demo creates them).
+AGENTS = ["xiaowang", "xiaoli", "azhen"]
 
 
 def journey_events(seed: int = 20261122) -> list[dict]:
@@ -52,16 +55,32 @@ def journey_events(seed: int = 20261122) -> list[dict]:
         openid = f"o-weibo-{customer.pk}"
         common = {"account": account.appid, "openid": openid, "unionid": unionid}
         events.append({"type": "subscribe", "ts": start.isoformat(), **common, "qr_scene": "weibo"})
+        asked, question = start + timedelta(minutes=3), rng.choice(list(QUESTIONS))
         events.append(
             {
                 "type": "message_in",
-                "ts": (start + timedelta(minutes=3)).isoformat(),
+                "ts": asked.isoformat(),
                 **common,
                 "msg_id": f"journey-{customer.pk}",
                 "msg_type": "text",
-                "content": rng.choice(QUESTIONS),
+                "content": question,
             }
         )
+        # Answered and resolved, as a working team does, unless asked in the last two days.
+        if asked < now - timedelta(days=2):
+            agent, answered = rng.choice(AGENTS), asked + timedelta(minutes=rng.randint(2, 45))
+            events.append(
+                {
+                    "type": "agent_reply",
+                    "ts": answered.isoformat(),
+                    **common,
+                    "agent": agent,
+                    "msg_id": f"journey-reply-{customer.pk}",
+                    "content": QUESTIONS[question],
+                }
+            )
+            resolved = answered + timedelta(minutes=rng.randint(5, 60))
+            events.append({"type": "resolve", "ts": resolved.isoformat(), **common, "agent": agent})
         paid = start + timedelta(hours=rng.randint(1, 72))
         if rng.random() < 0.7 and paid < now:
             events.append(
