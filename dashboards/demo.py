@@ -39,6 +39,7 @@ def journey_events(seed: int = 20261122) -> list[dict]:
     rng = random.Random(seed)
     now = timezone.now()
     events: list[dict] = []
+    travelled: set[int] = set()
     leads = Lead.objects.filter(source_channel="weibo").select_related("customer").order_by("pk")
     for index, lead in enumerate(leads):
         if index % 3:
@@ -49,6 +50,9 @@ def journey_events(seed: int = 20261122) -> list[dict]:
         customer = lead.customer
         while customer.merged_into is not None:
             customer = customer.merged_into
+        if customer.pk in travelled:  # a second lead of the same person: one journey each
+            continue
+        travelled.add(customer.pk)
         unionid, phone = f"demo-weibo-union-{customer.pk}", f"+86139{customer.pk:08d}"
         customer = resolve_customer(channel="wechat", keys={"unionid": unionid}, customer=customer)
         set_verified_phone(customer, phone)

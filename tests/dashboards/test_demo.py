@@ -24,10 +24,13 @@ def test_journey_questions_older_than_two_days_are_answered_and_resolved(db):
     for username in demo.AGENTS:
         make_staff(username)
     now = timezone.now()
-    for i in range(12):  # every third lead takes the journey
-        customer = Customer.objects.create(name=f"微博用户{i}", first_channel="weibo")
+    customers = [
+        Customer.objects.create(name=f"微博用户{i}", first_channel="weibo") for i in range(9)
+    ]
+    # Every third lead takes the journey; a person with two leads takes it once.
+    for i, customer in enumerate(customers + customers[:3] + customers[:3]):
         lead = Lead.objects.create(customer=customer, title="求链接", source_channel="weibo")
-        Lead.objects.filter(pk=lead.pk).update(created_at=now - timedelta(days=3 * i + 1))
+        Lead.objects.filter(pk=lead.pk).update(created_at=now - timedelta(days=2 * i + 1))
 
     events = demo.journey_events()
     result = import_events(json.dumps(e, ensure_ascii=False) for e in events)
