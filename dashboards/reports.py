@@ -97,11 +97,12 @@ def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
         for row in breakdowns["series"]
     ]
     agents = breakdowns["agents"]
-    names = dict(
-        get_user_model()
-        .objects.filter(pk__in=[r["agent_id"] for r in agents if r["agent_id"]])
-        .values_list("pk", "username")
-    )
+    names = {
+        user.pk: user.get_full_name() or user.username  # agents by name, as in the inbox
+        for user in get_user_model().objects.filter(
+            pk__in=[r["agent_id"] for r in agents if r["agent_id"]]
+        )
+    }
     for row in agents:
         row["agent"] = names.get(row["agent_id"], "") if row["agent_id"] else _("Unassigned")
     return {

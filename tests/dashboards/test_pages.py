@@ -38,12 +38,15 @@ def test_pages_show_errors_and_the_default_period_for_bad_dates(client, db, mana
 
 
 def test_agent_sees_only_their_wechat_figures(client, dataset, agent_user):
+    agent_user.first_name = "王小雅"
+    agent_user.save()
     login(client, agent_user)
     response = client.get("/dashboards/wechat/" + PERIOD)
     assert response.status_code == 200 and response.context["own_only"] is True
     assert response.context["data"]["cards"][0]["value"] == 2
     agents = response.context["data"]["tables"][0].rows
-    assert [row["agent_id"] for row in agents] == [agent_user.pk]
+    # Agents are named as in the inbox, not by their login.
+    assert [(row["agent_id"], row["agent"]) for row in agents] == [(agent_user.pk, "王小雅")]
     assert client.get("/dashboards/weibo/" + PERIOD).status_code == 403
     assert client.get("/dashboards/funnel/export/funnel.csv" + PERIOD).status_code == 403
 
