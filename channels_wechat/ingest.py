@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 
 from crm.actions import record_interaction
 from crm.bulk import update_rows
-from crm.identity import resolve_customer
+from crm.identity import create_customers, resolve_customer
 from crm.inbox import receive_message, receive_messages, receive_one_by_one, record_outbound
 from crm.models import (
     Channel,
@@ -142,7 +142,7 @@ def ingest_messages(
                 "channel": CHANNEL,
                 "account": account.appid,
                 "external_user": user.openid,
-                "customer": customer_of(user),
+                "customer_id": user.customer_id,
                 "msg_type": message["msg_type"],
                 "content": message.get("content", ""),
                 "sent_at": at,
@@ -174,15 +174,15 @@ def ingest_messages(
 
 def lock_users(account: OfficialAccount, first_seen: dict[str, datetime]) -> dict[str, WeChatUser]:
     """upsert_user for many openids (no unionid): the follower rows, created if new, locked in
-    id order, each linked to its customer. `first_seen` maps openid to its first time in the
-    batch. Caller's transaction."""
+    id order, each linked to its customer (`customer_id`; new ones through
+    crm.identity.create_customers). `first_seen` maps openid to its first time in the batch.
+    Caller's transaction."""
     openids = sorted(first_seen)
 
     def locked(ids) -> dict[str, WeChatUser]:
         rows = (
-            WeChatUser.objects.select_for_update(of=("self",))
+            WeChatUser.objects.select_for_update()
             .filter(account=account, openid__in=ids)
-            .select_related("customer")
             .order_by("pk")
         )
         return {u.openid: u for u in rows}
@@ -198,17 +198,15 @@ def lock_users(account: OfficialAccount, first_seen: dict[str, datetime]) -> dic
     for user in users.values():
         user.account = account
     unlinked = [u for u in users.values() if u.customer_id is None and not u.unionid]
-    customers = [
-        Customer(
-            first_channel=CHANNEL,
-            created_at=first_seen[u.openid],
-            **({"name": u.nickname} if u.nickname else {}),
-        )
-        for u in unlinked
-    ]
-    Customer.objects.bulk_create(customers)
-    for user, customer in zip(unlinked, customers, strict=True):
-        user.customer = customer
+    created = create_customers(
+        channel=CHANNEL,
+        people=[
+            {"created_at": first_seen[u.openid], **({"name": u.nickname} if u.nickname else {})}
+            for u in unlinked
+        ],
+    )
+    for user, customer_id in zip(unlinked, created, strict=True):
+        user.customer_id = customer_id
     update_rows(unlinked, ["customer"])
     # A follower with a unionid may have to join (or merge into) another customer: one by one.
     for openid, user in users.items():

@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.actions import create_lead, record_interactions, tag_customer_by_name
+from crm.bulk import upsert_rows
 from crm.identity import create_customers, resolve_customer
 from crm.inbox import open_case
 from crm.models import Channel, Customer, Gender, Interaction, InteractionKind
@@ -80,45 +81,6 @@ class IngestResult:
 
 
 # -- rows ---------------------------------------------------------------------------------
-
-BATCH = 500
-
-
-def _upsert(model, fields, rows, *, unique: str, update, returning, merge=None) -> list[tuple]:
-    """INSERT ... ON CONFLICT (unique) DO UPDATE ... RETURNING, for rows already in column form.
-
-    `bulk_create(update_conflicts=True)` spends most of an ingestion page building model
-    instances and preparing every value through its field; ingestion's values are already plain
-    (str, int, bool, None, datetimes through `_when`, JSON as text), so each batch goes to the
-    driver as one statement. PostgreSQL and SQLite >= 3.35 (the demo) both accept it. Rows must
-    be unique on `unique` within a call. `merge` maps a field to how the stored value and the
-    offered one combine (`{old}`, `{new}`), e.g. `"COALESCE({old}, {new})"`. Caller's transaction.
-    """
-    if not rows:
-        return []
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    merge = {f: "{new}" for f in update} | (merge or {})
-    column = {f: quote(model._meta.get_field(f).column) for f in {*fields, *merge, *returning}}
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    head = f"INSERT INTO {table} ({', '.join(column[f] for f in fields)}) VALUES "  # noqa: S608
-    sets = [
-        f"{column[f]} = " + how.format(old=f"{table}.{column[f]}", new=f"excluded.{column[f]}")
-        for f, how in merge.items()
-    ]
-    tail = (
-        f" ON CONFLICT ({column[unique]}) DO UPDATE SET {', '.join(sets)}"
-        f" RETURNING {', '.join(column[f] for f in returning)}"
-    )
-    out: list[tuple] = []
-    with connection.cursor() as cursor:
-        for at in range(0, len(rows), BATCH):
-            batch = rows[at : at + BATCH]
-            cursor.execute(
-                head + ", ".join([one] * len(batch)) + tail, [v for r in batch for v in r]
-            )
-            out += cursor.fetchall()
-    return out
 
 
 def _marks(values) -> str:
@@ -227,7 +189,7 @@ def upsert_users(
     )
     users = {
         uid: Author(pk, customer_id)
-        for pk, uid, customer_id in _upsert(
+        for pk, uid, customer_id in upsert_rows(
             WeiboUser,
             [*_USER_COLUMNS, "customer"],
             [(*row, made.get(uid)) for uid, row in rows.items()],
@@ -433,7 +395,7 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
     update = ["text", "reposts_count", "comments_count", "attitudes_count", "raw", "fetched_at"]
     # A post stored earlier without the account (seen embedded) or the mention now concerns it.
     merge = {"account": "COALESCE({old}, {new})", "mentions_brand": "{old} OR {new}"}
-    stored = _upsert(
+    stored = upsert_rows(
         WeiboPost,
         _POST_COLUMNS,
         [row(o) for o in originals.values()],
@@ -444,7 +406,7 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
     )
     if reposts:
         root_ids = dict(stored)
-        stored_reposts = _upsert(
+        stored_reposts = upsert_rows(
             WeiboPost,
             _POST_COLUMNS,
             [row(o, root_ids[idstr(o["retweeted_status"])]) for o in reposts.values()],

@@ -21,6 +21,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from .actions import merge_customers
+from .bulk import upsert_rows
 from .models import Customer, CustomerKey, MergeRecord, normalize_email, normalize_phone
 
 _REASON_BY_KEY = {
@@ -112,7 +113,8 @@ def create_customers(*, channel: str, people: list[dict[str, Any]]) -> list[int]
     `follower` with `first_channel=channel`, created at its `created_at` (default now); the
     dicts may only name plain fields (name, city, gender...). Every field's default is prepared
     once for the page, not once per customer as `bulk_create` does, because ingestion creates
-    customers by the hundred. Returns the new ids in the order given. Caller's transaction.
+    customers by the hundred (`crm.bulk.upsert_rows`). Returns the new ids in the order given.
+    Caller's transaction.
     """
     if not people:
         return []
@@ -132,22 +134,8 @@ def create_customers(*, channel: str, people: list[dict[str, Any]]) -> list[int]
             field = by_name[name]
             values[field.attname] = field.get_db_prep_save(value, connection)
         rows.append([values[f.attname] for f in fields])
-    quote = connection.ops.quote_name
-    head = (
-        f"INSERT INTO {quote(Customer._meta.db_table)} "  # noqa: S608  names from the model
-        f"({', '.join(quote(f.column or f.attname) for f in fields)}) VALUES "
-    )
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    ids: list[int] = []
-    with connection.cursor() as cursor:
-        for at in range(0, len(rows), 500):
-            batch = rows[at : at + 500]
-            cursor.execute(
-                head + ", ".join([one] * len(batch)) + f" RETURNING {quote('id')}",
-                [v for row in batch for v in row],
-            )
-            ids += [pk for (pk,) in cursor.fetchall()]
-    return ids
+    returned = upsert_rows(Customer, [f.attname for f in fields], rows, returning=["id"])
+    return [pk for (pk,) in returned]
 
 
 def set_verified_phone(customer: Customer, phone: str) -> Customer:

@@ -212,7 +212,8 @@ def receive_one_by_one(msg_type: str, content: str, platform_msg_id: str) -> boo
 def receive_messages(items: list[dict[str, Any]]) -> list[tuple[Message, bool, bool]]:
     """`receive_message` for a batch of plain inbound messages, in a fixed number of queries.
 
-    Each item holds receive_message's keyword arguments (sent_at and platform_msg_id required);
+    Each item holds receive_message's keyword arguments, with `customer_id` for `customer`
+    (sent_at and platform_msg_id required);
     none may be one `receive_one_by_one` names (ValueError): the caller sends those through
     receive_message, in order. The same conversation rules apply, in the items' order: a message
     joins its user's open or pending conversation or opens one, and a stored platform id is a
@@ -274,7 +275,7 @@ def receive_messages(items: list[dict[str, Any]]) -> list[tuple[Message, bool, b
                 channel=item["channel"],
                 account=item["account"],
                 external_user=item["external_user"],
-                customer=item["customer"],
+                customer_id=item["customer_id"],
                 opened_at=sent_at,
             )
             active[user] = conversation
@@ -284,7 +285,7 @@ def receive_messages(items: list[dict[str, Any]]) -> list[tuple[Message, bool, b
         touched[id(conversation)] = conversation
         message = Message(
             conversation=conversation,
-            customer=item["customer"],
+            customer_id=item["customer_id"],
             channel=item["channel"],
             account=item["account"],
             external_user=item["external_user"],
@@ -311,7 +312,7 @@ def receive_messages(items: list[dict[str, Any]]) -> list[tuple[Message, bool, b
     subject_type = ContentType.objects.get_for_model(Message)
     record_interactions(
         Interaction(
-            customer=m.customer,
+            customer_id=m.customer_id,
             kind=InteractionKind.MESSAGE_IN,
             channel=m.channel,
             occurred_at=m.sent_at,

@@ -98,13 +98,18 @@ def nonce_str(length: int = 32) -> str:
     return secrets.token_hex(length // 2)
 
 
+def _beijing_time(value: str, fmt: str, name: str) -> datetime:
+    """A WeChat Pay time (Beijing time, no zone) as an aware UTC datetime."""
+    try:
+        local = datetime.strptime(value, fmt).replace(tzinfo=BEIJING)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"bad {name} {value!r}") from exc
+    return local.astimezone(UTC)
+
+
 def parse_time_end(value: str) -> datetime:
     """`time_end` (yyyyMMddHHmmss, Beijing time) as an aware UTC datetime."""
-    try:
-        local = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=BEIJING)
-    except (TypeError, ValueError) as exc:
-        raise ProtocolError(f"bad time_end {value!r}") from exc
-    return local.astimezone(UTC)
+    return _beijing_time(value, "%Y%m%d%H%M%S", "time_end")
 
 
 def format_time_end(moment: datetime) -> str:
@@ -149,11 +154,7 @@ def v2_refund_encrypt(api_key: str, fields: dict[str, object]) -> str:
 
 def parse_refund_time(value: str) -> datetime:
     """`success_time` of a refund (yyyy-MM-dd HH:mm:ss, Beijing time) as an aware UTC datetime."""
-    try:
-        local = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
-    except (TypeError, ValueError) as exc:
-        raise ProtocolError(f"bad success_time {value!r}") from exc
-    return local.astimezone(UTC)
+    return _beijing_time(value, "%Y-%m-%d %H:%M:%S", "success_time")
 
 
 # --- API v3 -------------------------------------------------------------------------------

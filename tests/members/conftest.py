@@ -7,6 +7,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crm.identity import resolve_customer
 from members import sandbox as sandbox_module
+from members.actions import create_order, join_membership
 from members.models import MerchantConfig, Store, Tier
 
 API_KEY = "192006250b4c09247ec02edce69f6a2d"
@@ -99,3 +100,17 @@ def pay_sandbox(settings, platform_key):
 def english_by_default(settings):
     """API errors are asserted in English; a request that asks for Chinese still gets Chinese."""
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
+def order(merchant, store, customer, tiers):
+    """A member's unpaid POS order of 129.00 yuan."""
+    join_membership(customer, via="wechat")
+    return create_order(
+        amount_fen=12900,
+        channel="pos",
+        store=store,
+        customer=customer,
+        merchant=merchant,
+        out_trade_no="202610031200000001",
+    )

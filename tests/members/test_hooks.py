@@ -2,13 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 
 from crm.models import Interaction, Lead, RawDelivery
 from members import protocol
-from members.actions import create_order, join_membership
+from members.actions import create_order
 from members.models import Order, PaymentNotification, PointsEntry
 
 from .notify import post_v2, post_v3, v2_body, v3_request
@@ -18,19 +17,6 @@ SUCCESS_XML = (
     "<return_msg><![CDATA[OK]]></return_msg></xml>"
 )
 TX = "4200001234202610031234567890"
-
-
-@pytest.fixture
-def order(merchant, store, customer, tiers):
-    join_membership(customer, via="wechat")
-    return create_order(
-        amount_fen=12900,
-        channel="pos",
-        store=store,
-        customer=customer,
-        merchant=merchant,
-        out_trade_no="202610031200000001",
-    )
 
 
 def test_v2_notification_pays_the_order_and_replies_success(client, order, customer):

@@ -7,7 +7,7 @@ import pytest
 
 from crm.models import Interaction, RawDelivery
 from members import protocol
-from members.actions import create_order, join_membership, refund_order
+from members.actions import refund_order
 from members.models import Order, PaymentNotification, PointsEntry, Refund
 
 from .conftest import API_KEY, APPID, MCHID
@@ -110,16 +110,7 @@ def refund_body(order_no, refund_fee, out_refund_no, *, status="SUCCESS", key=AP
 
 
 @pytest.fixture
-def paid_order(client, merchant, store, customer, tiers):
-    join_membership(customer, via="wechat")
-    order = create_order(
-        amount_fen=12900,
-        channel="pos",
-        store=store,
-        customer=customer,
-        merchant=merchant,
-        out_trade_no="202610031200000001",
-    )
+def paid_order(client, order):
     assert post_v2(client, v2_body(order.out_trade_no, 12900, TX)).status_code == 200
     order.refresh_from_db()
     assert order.status == "paid"
