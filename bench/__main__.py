@@ -29,7 +29,15 @@ from .harness import (
 )
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["kpis", "api", "memory", "weibo_ingest", "weibo_keywords", "wechat"]
+BENCHMARKS = [
+    "kpis",
+    "api",
+    "memory",
+    "weibo_ingest",
+    "weibo_keywords",
+    "weibo_sentiment",
+    "wechat",
+]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).
 EXTRA = ["scaling"]
 SCALES = {
