@@ -1,13 +1,14 @@
-"""crm.bulk.update_rows writes what bulk_update writes, in one statement."""
+"""crm.bulk: update_rows writes what bulk_update writes, in one statement; upsert_rows inserts
+and merges rows given in column form, JSON documents included, refusing what does not fit."""
 
 import datetime as dt
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from crm.bulk import update_rows
-from crm.models import Conversation, Customer
+from crm.bulk import update_rows, upsert_rows
+from crm.models import Conversation, Customer, Segment
 
 pytestmark = pytest.mark.django_db
 
@@ -45,4 +46,62 @@ def test_update_rows_writes_each_objects_values_nulls_and_foreign_keys_included(
 def test_update_rows_of_nothing_writes_nothing():
     with CaptureQueriesContext(connection) as queries:
         assert update_rows([], ["status"]) == 0
+    assert len(queries) == 0
+
+
+SEGMENT = ["name", "description", "filters", "member_count", "counted_at", "created_at"]
+
+
+def test_upsert_rows_inserts_in_order_and_merges_conflicts_as_told():
+    later = T0 + dt.timedelta(hours=1)
+    first = upsert_rows(
+        Segment,
+        SEGMENT,
+        [("高潜力", "求链接的人", {}, 10, None, T0), ("老会员", "", {}, 20, T0, T0)],
+        unique="name",
+        update=["member_count", "counted_at"],
+        returning=["name", "member_count"],
+    )
+    second = upsert_rows(
+        Segment,
+        SEGMENT,
+        [("新客", "", {}, 30, later, later), ("高潜力", "改过", {}, 11, later.isoformat(), later)],
+        unique="name",
+        update=["description", "member_count", "counted_at"],
+        merge={"member_count": "GREATEST({old}, {new}) + 100"},
+        returning=["name", "member_count"],
+    )
+
+    assert first == [("高潜力", 10), ("老会员", 20)]
+    assert second == [("新客", 30), ("高潜力", 111)]
+    stored = {
+        s.name: (s.description, s.member_count, s.counted_at, s.created_at)
+        for s in Segment.objects.all()
+    }
+    assert stored == {
+        "高潜力": ("改过", 111, later, T0),
+        "老会员": ("", 20, T0, T0),
+        "新客": ("", 30, later, later),
+    }
+
+
+def test_upsert_rows_stores_json_fields_as_documents_not_text():
+    filters = {"tag": '引号"和\\反斜杠', "stage": ["lead", "customer"], "min_points": 2.5}
+    upsert_rows(Segment, SEGMENT, [("高潜力", "", filters, 0, None, T0)], returning=["id"])
+
+    assert Segment.objects.get().filters == filters
+    assert Segment.objects.filter(filters__stage__contains=["lead"]).count() == 1
+
+
+def test_upsert_rows_refuses_a_value_too_long_instead_of_cutting_it():
+    too_long = "名" * (Segment._meta.get_field("name").max_length + 1)
+    with pytest.raises(DataError, match="value too long for type character varying"):
+        with transaction.atomic():
+            upsert_rows(Segment, SEGMENT, [(too_long, "", {}, 0, None, T0)], returning=["id"])
+    assert Segment.objects.count() == 0
+
+
+def test_upsert_rows_of_nothing_writes_nothing():
+    with CaptureQueriesContext(connection) as queries:
+        assert upsert_rows(Customer, ["name"], [], returning=["id"]) == []
     assert len(queries) == 0
