@@ -6,7 +6,7 @@ themselves. Every function here is safe to call twice with the same subject (ide
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
@@ -106,14 +106,11 @@ def advance_stage(
     if not moved:
         return False
     customer.stage = stage
-    record_interaction(
-        customer,
-        InteractionKind.STAGE_CHANGE,
-        channel,
-        occurred_at=at,
-        summary=f"{Stage(previous or Stage.FOLLOWER).label} → {Stage(stage).label}",
-        data={"from": previous, "to": stage, "reason": reason},
+    change = _stage_change(
+        customer.pk, previous, stage, at=at or timezone.now(), channel=channel, reason=reason
     )
+    change.summary = change.summary[:500]
+    change.save()
     return True
 
 
@@ -163,6 +160,12 @@ def next_lead_owner():
 
     Turn order is by user id; the user after the owner of the most recent owned lead is next.
     """
+    users, turn = _marketing_turn()
+    return get_user_model().objects.get(pk=users[turn]) if users else None
+
+
+def _marketing_turn() -> tuple[list[int], int]:
+    """The active marketing users' ids in turn order, and the index of the one next in turn."""
     users = list(
         get_user_model()
         .objects.filter(groups__name=MARKETING_GROUP, is_active=True)
@@ -170,15 +173,14 @@ def next_lead_owner():
         .values_list("pk", flat=True)
     )
     if not users:
-        return None
+        return [], 0
     last = (
         Lead.objects.filter(owner_id__in=users)
         .order_by("-created_at", "-pk")
         .values_list("owner_id", flat=True)
         .first()
     )
-    index = (users.index(last) + 1) % len(users) if last in users else 0
-    return get_user_model().objects.get(pk=users[index])
+    return users, (users.index(last) + 1) % len(users) if last in users else 0
 
 
 def create_lead(
@@ -232,6 +234,137 @@ def create_lead(
             subject=lead,
         )
     return lead, True
+
+
+class LeadRequest(NamedTuple):
+    """One lead for `create_leads`: what `create_lead` takes."""
+
+    customer_id: int
+    title: str
+    source: models.Model
+    origin: models.Model | None
+    at: datetime
+
+
+def create_leads(requests: Iterable[LeadRequest], *, source_channel: str) -> list[Lead]:
+    """`create_lead` for a page of ingestion, in a fixed number of queries however many leads.
+
+    The rows `create_lead` writes for each request in order: one lead per customer and source
+    object (a request for one that exists, or repeated, is skipped), the customer moved forward
+    to stage `lead` at their first new lead, the stage change and each lead on the timeline.
+    Owners are the marketing team in turn, in the order given. Returns the leads created.
+    Caller's transaction.
+    """
+    wanted: dict[tuple[int, int, str], LeadRequest] = {}
+    for request in requests:
+        kind = ContentType.objects.get_for_model(request.source)
+        wanted.setdefault((request.customer_id, kind.pk, str(request.source.pk)), request)
+    if not wanted:
+        return []
+    stored = Lead.objects.filter(
+        customer_id__in={key[0] for key in wanted},
+        source_type_id__in={key[1] for key in wanted},
+        source_id__in={key[2] for key in wanted},
+    ).values_list("customer_id", "source_type_id", "source_id")
+    for key in stored:
+        wanted.pop(key, None)
+    if not wanted:
+        return []
+    users, turn = _marketing_turn()
+    leads = []
+    for i, ((customer_id, source_type_id, source_id), request) in enumerate(wanted.items()):
+        lead = Lead(
+            customer_id=customer_id,
+            title=request.title[:200],
+            source_channel=source_channel,
+            owner_id=users[(turn + i) % len(users)] if users else None,
+            created_at=request.at,
+            source_type_id=source_type_id,
+            source_id=source_id,
+        )
+        if request.origin is not None:
+            lead.origin_type = ContentType.objects.get_for_model(request.origin)
+            lead.origin_id = str(request.origin.pk)
+        leads.append(lead)
+    Lead.objects.bulk_create(leads)
+    first_lead_at: dict[int, datetime] = {}
+    for lead in leads:
+        first_lead_at.setdefault(lead.customer_id, lead.created_at)
+    moved = _advance_stages(first_lead_at, Stage.LEAD)
+    lead_type = ContentType.objects.get_for_model(Lead)
+    timeline = []
+    for lead, request in zip(leads, wanted.values(), strict=True):
+        previous = moved.pop(lead.customer_id, None)
+        if previous is not None:
+            timeline.append(
+                _stage_change(
+                    lead.customer_id,
+                    previous,
+                    Stage.LEAD,
+                    at=lead.created_at,
+                    channel=source_channel,
+                    reason="lead",
+                )
+            )
+        timeline.append(
+            Interaction(
+                customer_id=lead.customer_id,
+                kind=InteractionKind.LEAD,
+                channel=source_channel,
+                occurred_at=lead.created_at,
+                summary=request.title,
+                subject_type=lead_type,
+                subject_id=str(lead.pk),
+                data={},
+            )
+        )
+    record_interactions(timeline)
+    return leads
+
+
+def _advance_stages(at: dict[int, datetime], stage: str) -> dict[int, str]:
+    """`advance_stage` for many customers (id -> when): those moved, with their stage before.
+    The timeline is the caller's to write (`_stage_change`)."""
+    lower = [s for s in Stage.values if Stage.rank(s) < Stage.rank(stage)]
+    earlier = dict(
+        Customer.objects.select_for_update()
+        .filter(pk__in=list(at), stage__in=lower)
+        .order_by("pk")
+        .values_list("pk", "stage")
+    )
+    if earlier:
+        Customer.objects.filter(pk__in=list(earlier)).update(stage=stage)
+    return earlier
+
+
+def _stage_change(customer_id, previous, stage, *, at, channel, reason) -> Interaction:
+    """The timeline row `advance_stage` writes when it moves a customer."""
+    return Interaction(
+        customer_id=customer_id,
+        kind=InteractionKind.STAGE_CHANGE,
+        channel=channel,
+        occurred_at=at,
+        summary=f"{Stage(previous or Stage.FOLLOWER).label} → {Stage(stage).label}",
+        data={"from": previous, "to": stage, "reason": reason},
+    )
+
+
+def attach_tags(pairs: Iterable[tuple[int, str]]) -> int:
+    """`tag_customer_by_name` for many (customer id, tag name) pairs: tags created if needed,
+    links already there kept. Returns the links offered. Caller's transaction."""
+    pairs = {(customer_id, name[:64]) for customer_id, name in pairs}
+    if not pairs:
+        return 0
+    names = {name for _customer, name in pairs}
+    tags = dict(Tag.objects.filter(name__in=names).values_list("name", "pk"))
+    for name in sorted(names - set(tags)):
+        tags[name] = Tag.objects.get_or_create(name=name)[0].pk
+    through = Customer.tags.through
+    through.objects.bulk_create(
+        [through(customer_id=c, tag_id=tags[name]) for c, name in sorted(pairs)],
+        ignore_conflicts=True,
+    )
+    return len(pairs)
 
 
 def add_note(customer: Customer, body: str, *, author=None) -> Note:
