@@ -29,8 +29,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.actions import create_lead, record_interactions, tag_customer_by_name
-from crm.bulk import upsert_rows
+from crm.actions import LeadRequest, attach_tags, create_leads, record_interactions
+from crm.bulk import update_rows, upsert_rows
 from crm.identity import create_customers, resolve_customer
 from crm.inbox import open_case
 from crm.models import Channel, Customer, Gender, Interaction, InteractionKind
@@ -87,9 +87,11 @@ def _marks(values) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _when(moment):
-    """A datetime as the backend stores it (PostgreSQL: itself; SQLite: naive UTC text)."""
-    return connection.ops.adapt_datetimefield_value(moment)
+def _when(moment) -> str:
+    """A datetime as text the backend reads for a timestamp column (PostgreSQL: ISO 8601 with
+    its offset; SQLite: naive UTC). Bulk writes bind text far faster than datetimes."""
+    value = connection.ops.adapt_datetimefield_value(moment)
+    return value if isinstance(value, str) else value.isoformat()
 
 
 def _json(value) -> str:
@@ -210,19 +212,22 @@ def _known(uids: list[str], keys: list[str]) -> tuple[set[str], set[str]]:
     post ids, those already stored. One round trip."""
     quote = connection.ops.quote_name
     user, brand, post = (quote(m._meta.db_table) for m in (WeiboUser, WeiboAccount, WeiboPost))
+    # Users by uid alone, the customer tested here: with `customer_id IS NOT NULL` in the query
+    # PostgreSQL walked the customer_id index over every linked user.
     parts = [
-        f"SELECT 'u', uid FROM {user} WHERE customer_id IS NOT NULL AND uid IN ({_marks(uids)})",  # noqa: S608
-        f"SELECT 'u', uid FROM {brand} WHERE uid IN ({_marks(uids)})",  # noqa: S608
+        f"SELECT 'u', uid, customer_id IS NOT NULL FROM {user} WHERE uid IN ({_marks(uids)})",  # noqa: S608
+        f"SELECT 'u', uid, true FROM {brand} WHERE uid IN ({_marks(uids)})",  # noqa: S608
     ]
     params = [*uids, *uids]
     if keys:
-        parts.append(f"SELECT 'p', idstr FROM {post} WHERE idstr IN ({_marks(keys)})")  # noqa: S608
+        parts.append(f"SELECT 'p', idstr, true FROM {post} WHERE idstr IN ({_marks(keys)})")  # noqa: S608
         params += keys
     found: dict[str, set[str]] = {"u": set(), "p": set()}
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
-        for kind, key in cursor.fetchall():
-            found[kind].add(key)
+        for kind, key, counts in cursor.fetchall():
+            if counts:
+                found[kind].add(key)
     return found["u"], found["p"]
 
 
@@ -385,10 +390,10 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
             as_int(obj.get("comments_count")),
             as_int(obj.get("attitudes_count")),
             mentions_brand,
-            _json(keywords),
+            keywords,
             score,
             label,
-            _json(_slim(obj)),
+            _slim(obj),
             now,
         )
 
@@ -413,12 +418,15 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
             unique="idstr",
             update=[*update, "root", "parent_name"],
             merge=merge,
-            returning=["id"],
+            returning=["idstr", "id", "root", "parent_name", "parent"],
         )
         link_parents(
-            set(root_ids.values()),
-            new=[pk for (pk,) in stored_reposts],
-            names={_screen_name(o["user"]) for o in reposts.values()},
+            [
+                Repost(pk, root_id, name, parse_time(reposts[key]["created_at"]))
+                for key, pk, root_id, name, parent_id in stored_reposts
+                if parent_id is None
+            ],
+            {_screen_name(o["user"]) for o in reposts.values()},
         )
     result = IngestResult(
         created=len(set(everything) - existing), seen=len(everything), ids=sorted(top_level)
@@ -426,7 +434,9 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
     if analyse:
         # Posts seen before (embedded, or not about the brand then) get their turn now.
         result.analysed = analyse_posts(account, sorted(top_level & existing))
-        items = list(WeiboPost.objects.filter(idstr__in=list(fresh)).select_related("author"))
+        items = list(
+            WeiboPost.objects.filter(idstr__in=list(fresh)).select_related("author").defer("raw")
+        )
         for item in items:
             item._matches = fresh[item.idstr]  # type: ignore[attr-defined]
         _after_analysis(account, items, _post_kind, "post")
@@ -466,45 +476,63 @@ def _analyse(item, matcher, account: WeiboAccount, *, always: bool) -> list | No
     return found.matches
 
 
-def link_parents(
-    root_ids: set[int], *, new: list[int] | None = None, names: set[str] | None = None
-) -> int:
+class Repost(NamedTuple):
+    """A stored repost as `link_parents` needs it."""
+
+    pk: int
+    root_id: int
+    parent_name: str  # the first name of its `//@` chain
+    created_at: Any
+
+
+def link_parents(new: list[Repost], authors: set[str]) -> int:
     """Attach reposts to the repost they came from, by the first name of their `//@` chain.
 
     The parent is the latest repost of the same root by a user with that screen name, made
     before the child; a name that is the root's author, or unknown, leaves the parent empty
     (the child hangs under the root). Returns how many parents were set.
 
-    `new`, `names`: the reposts just stored and their authors' screen names. Then only they,
-    and older orphans waiting for a parent of one of those names, are looked at: polling reads
-    newest first, so a child often arrives before its parent, and no other orphan can have
-    gained a parent. One UPDATE, the parent found by a correlated subquery (root_id index).
+    `new`: the reposts just stored that have no parent yet; `authors`: the screen names of all
+    reposts just stored. Polling reads newest first, so a child often arrives before its
+    parent: older orphans waiting for one of `authors` are looked at too, and no other orphan
+    can have gained a parent. Two indexed reads (the orphans by root and name, the candidate
+    parents by author), however large the cascade, then one UPDATE.
     """
-    if not root_ids:
+    roots = {r.root_id for r in new}
+    if not roots:
         return 0
-    quote = connection.ops.quote_name
-    post, author = quote(WeiboPost._meta.db_table), quote(WeiboUser._meta.db_table)
-    parent = (
-        f"SELECT p.id FROM {post} p JOIN {author} u ON u.id = p.author_id"  # noqa: S608
-        f" WHERE p.root_id = {post}.root_id AND u.screen_name = {post}.parent_name"
-        f" AND p.created_at < {post}.created_at AND p.id <> {post}.id"
+    orphans = {r.pk: r for r in new if r.parent_name}
+    if authors:
+        waiting = WeiboPost.objects.filter(
+            root_id__in=roots, parent__isnull=True, parent_name__in=authors
+        ).exclude(parent_name="")
+        for row in waiting.order_by().values_list("pk", "root_id", "parent_name", "created_at"):
+            orphans.setdefault(row[0], Repost(*row))
+    if not orphans:
+        return 0
+    # Names to users first, then their reposts of these roots: both reads stay on an index
+    # whatever the planner thinks of a cascade that grew since the last ANALYZE.
+    names = dict(
+        WeiboUser.objects.filter(screen_name__in={o.parent_name for o in orphans.values()})
+        .order_by()
+        .values_list("pk", "screen_name")
     )
-    sql = (
-        f"UPDATE {post} SET parent_id = ({parent} ORDER BY p.created_at DESC, p.id DESC LIMIT 1)"  # noqa: S608
-        f" WHERE root_id IN ({_marks(root_ids)}) AND parent_id IS NULL AND parent_name <> ''"
-        f" AND EXISTS ({parent})"
-    )
-    params: list[Any] = list(root_ids)
-    if new is not None:
-        waiting = [f"id IN ({_marks(new)})"] if new else []
-        waiting += [f"parent_name IN ({_marks(names)})"] if names else []
-        if not waiting:
-            return 0
-        sql += f" AND ({' OR '.join(waiting)})"
-        params += [*new, *(names or ())]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    candidates: dict[tuple[int, str], list[tuple[Any, int]]] = {}
+    parents = WeiboPost.objects.filter(root_id__in=roots, author_id__in=names).order_by()
+    for root_id, author_id, created_at, pk in parents.values_list(
+        "root_id", "author_id", "created_at", "pk"
+    ):
+        candidates.setdefault((root_id, names[author_id]), []).append((created_at, pk))
+    linked = []
+    for orphan in orphans.values():
+        earlier = [
+            (created_at, pk)
+            for created_at, pk in candidates.get((orphan.root_id, orphan.parent_name), ())
+            if created_at < orphan.created_at and pk != orphan.pk
+        ]
+        if earlier:
+            linked.append(WeiboPost(pk=orphan.pk, parent_id=max(earlier)[1]))
+    return update_rows(linked, ["parent"])
 
 
 # -- comments -------------------------------------------------------------------------------
@@ -593,7 +621,9 @@ def ingest_comments(
         if analyse:
             result.analysed = analyse_comments(account, sorted(set(keys) & existing))
             items = list(
-                WeiboComment.objects.filter(idstr__in=list(fresh)).select_related("author")
+                WeiboComment.objects.filter(idstr__in=list(fresh))
+                .select_related("author")
+                .defer("raw")
             )
             for item in items:
                 item._matches = fresh[item.idstr]  # type: ignore[attr-defined]
@@ -697,69 +727,63 @@ def _after_analysis(account, items, kind_of, what: str) -> None:
         for item in items
         if item.author.customer_id
     )
-    rules: dict[int, KeywordRule] = {}
     recent = timezone.now() - COMPLAINT_WINDOW
-
-    def needs_customer(item) -> bool:
-        return bool(item._matches) or (
-            item.sentiment_label == SentimentLabel.NEGATIVE and item.created_at >= recent
-        )
-
-    customers = Customer.objects.in_bulk(
-        {i.author.customer_id for i in items if i.author.customer_id and needs_customer(i)}
+    rules = KeywordRule.objects.in_bulk(
+        {compiled.id for item in items for compiled, _words in item._matches}
     )
+    tags: list[tuple[int, str]] = []
+    leads: list[LeadRequest] = []
+    alerts: list[KeywordAlert] = []
+    complaints = []
     for item in items:
-        customer = customers.get(item.author.customer_id)
-        if customer is None:
+        customer_id = item.author.customer_id
+        if customer_id is None:
             continue
         for compiled, words in item._matches:
-            rule = rules.get(compiled.id) or rules.setdefault(
-                compiled.id, KeywordRule.objects.get(pk=compiled.id)
-            )
-            apply_rule(rule, compiled, item, words, what, customer)
+            rule = rules.get(compiled.id)
+            if rule is None:  # deleted since the matcher was built
+                continue
+            if compiled.action_tag:
+                tags.append((customer_id, compiled.tag_name or compiled.name))
+            if compiled.action_lead:
+                title = f"{compiled.name}：{item.text[:80]}"
+                leads.append(LeadRequest(customer_id, title, item, rule, item.created_at))
+            if compiled.action_alert:
+                alerts.append(
+                    KeywordAlert(
+                        rule=rule,
+                        **({"post": item} if what == "post" else {"comment": item}),
+                        customer_id=customer_id,
+                        words="、".join(words)[:255],
+                        text=item.text,
+                        created_at=item.created_at,
+                    )
+                )
         concerns_brand = what == "comment" or item.mentions_brand
         if (
             item.sentiment_label == SentimentLabel.NEGATIVE
             and concerns_brand
             and item.created_at >= recent
         ):
+            complaints.append(item)
+    # What the rules do, for the whole page at once: tag the author's customer, open a lead,
+    # alert marketing (once per rule and post: a replayed match adds nothing).
+    attach_tags(tags)
+    create_leads(leads, source_channel=Channel.WEIBO)
+    KeywordAlert.objects.bulk_create(alerts, ignore_conflicts=True)
+    if complaints:
+        customers = Customer.objects.in_bulk({item.author.customer_id for item in complaints})
+        for item in complaints:
             open_case(
                 channel=Channel.WEIBO,
                 account=account.uid,
                 external_user=item.author.uid,
-                customer=customer,
+                customer=customers[item.author.customer_id],
                 subject=item,
                 content=item.text,
                 at=item.created_at,
                 platform_msg_id=f"{what}:{item.idstr}",
             )
-
-
-def apply_rule(rule: KeywordRule, compiled, item, words: list[str], what: str, customer) -> None:
-    """What a keyword match does: tag the author's customer, open a lead, alert marketing."""
-    if compiled.action_tag:
-        tag_customer_by_name(customer, compiled.tag_name or compiled.name)
-    if compiled.action_lead:
-        create_lead(
-            customer,
-            f"{compiled.name}：{item.text[:80]}",
-            source_channel=Channel.WEIBO,
-            source=item,
-            origin=rule,
-            at=item.created_at,
-        )
-    if compiled.action_alert:
-        target = {"post": item} if what == "post" else {"comment": item}
-        KeywordAlert.objects.get_or_create(
-            rule=rule,
-            **target,
-            defaults={
-                "customer": customer,
-                "words": "、".join(words)[:255],
-                "text": item.text,
-                "created_at": item.created_at,
-            },
-        )
 
 
 def brand_mentions(account: WeiboAccount | None = None):

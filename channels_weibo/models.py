@@ -158,6 +158,7 @@ class WeiboPost(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="reposts",
+        db_index=False,  # (root, author) below
     )
     parent = models.ForeignKey(
         "self",
@@ -187,6 +188,14 @@ class WeiboPost(models.Model):
         indexes = [
             models.Index(fields=["account", "is_brand_post", "created_at"]),
             models.Index(fields=["account", "mentions_brand", "created_at"]),
+            # A cascade's reposts, and who of a few authors reposted it (finding parents).
+            models.Index(fields=["root", "author"], name="weibopost_root_author"),
+            # Reposts whose parent has not arrived yet, by the name they wait for.
+            models.Index(
+                fields=["root", "parent_name"],
+                condition=models.Q(parent__isnull=True) & ~models.Q(parent_name=""),
+                name="weibopost_orphans",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone as dj_timezone
 
 from channels_weibo.cascades import build_cascade
@@ -204,6 +206,44 @@ def test_cascade_rebuilt_from_chain_on_known_tree(brand):
     }
     assert [s["author"] for s in cascade["top_spreaders"]] == ["甲", "乙"]
     assert cascade["reach"] == 286000 + 1000 + 2000 + 3000 + 4000 + 5000
+
+
+def test_cascade_parent_is_the_latest_earlier_repost_by_that_name(brand):
+    root = status(5000000000000200, BRAND, "【直播预告】", 0)
+    a, b = user(7000000020, "甲"), user(7000000021, "乙")
+    first_a = status(5000000000000201, a, "好看", 10, root)
+    second_a = status(5000000000000202, a, "再转一次", 20, root)
+    child = status(5000000000000203, b, "种草//@甲:再转一次", 30, root)
+    late_a = status(5000000000000204, a, "第三次", 40, root)  # after the child: not its parent
+    ingest_statuses(brand, [late_a, child])  # the child arrives first, with a later repost
+    assert WeiboPost.objects.get(idstr="5000000000000203").parent_id is None
+
+    ingest_statuses(brand, [second_a, first_a])
+    ingest_statuses(brand, [late_a, child])  # replayed: the parent stays
+
+    stored = WeiboPost.objects.get(idstr="5000000000000203")
+    assert (stored.parent.idstr, stored.parent_name) == ("5000000000000202", "甲")
+
+
+def test_storing_a_page_costs_the_same_queries_whatever_its_size(brand):
+    root = status(5000000000000300, BRAND, "【新品】", 0)
+
+    def page(start, size):
+        fans = [user(7100000000 + start + i, f"粉丝{start + i}") for i in range(size)]
+        return [
+            status(5000000000001000 + start + i, fan, f"好看//@粉丝{start + i - 1}:好看", i, root)
+            for i, fan in enumerate(fans)
+        ]
+
+    ingest_statuses(brand, page(0, 5), analyse=False)
+    counts = []
+    for start, size in ((100, 10), (200, 150)):
+        with CaptureQueriesContext(connection) as queries:
+            ingest_statuses(brand, page(start, size), analyse=False)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+    linked = WeiboPost.objects.filter(root__idstr="5000000000000300", parent__isnull=False)
+    assert linked.count() == 4 + 9 + 149  # each fan's parent is the fan before, in the page
 
 
 def test_negative_recent_mention_opens_a_complaint_case(brand):
