@@ -106,14 +106,22 @@ MARKER_TABLE = "bench_generated"
 
 
 def generator_fingerprint(params: dict) -> str:
-    """The generator's parameters and the hash of its source: equal means the same rows."""
+    """The generator's parameters and the hash of its source and of the migrations (the
+    schema the rows were made in): equal means the same rows in the same tables."""
     import hashlib
     import json
     from pathlib import Path
 
-    source = (Path(__file__).with_name("generate.py")).read_bytes()
+    here = Path(__file__).with_name("generate.py")
+    migrations = hashlib.sha256()
+    for path in sorted(here.parent.parent.glob("*/migrations/0*.py")):
+        migrations.update(path.name.encode() + path.read_bytes())
     return json.dumps(
-        {"params": params, "generate.py": hashlib.sha256(source).hexdigest()[:16]},
+        {
+            "params": params,
+            "generate.py": hashlib.sha256(here.read_bytes()).hexdigest()[:16],
+            "migrations": migrations.hexdigest()[:16],
+        },
         sort_keys=True,
         default=str,
     )
