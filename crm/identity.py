@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import CharField, Count, Q, QuerySet
 from django.utils import timezone
 
 from .actions import merge_customers
@@ -124,16 +124,20 @@ def create_customers(*, channel: str, people: list[dict[str, Any]]) -> list[int]
     prepared = {
         f.attname: f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in fields
     }
-    by_name = {f.name: f for f in fields}
+    template = [prepared[f.attname] for f in fields]
+    # Where each named field goes, and whether a str needs no preparing (a CharField's).
+    slots = {f.name: (i, f, isinstance(f, CharField)) for i, f in enumerate(fields)}
     rows = []
     for person in people:
-        values = dict(prepared)
+        row = list(template)
         for name, value in person.items():
             if name == "created_at" and value is None:
                 continue  # the default: now
-            field = by_name[name]
-            values[field.attname] = field.get_db_prep_save(value, connection)
-        rows.append([values[f.attname] for f in fields])
+            i, field, text = slots[name]
+            row[i] = (
+                value if text and type(value) is str else field.get_db_prep_save(value, connection)
+            )
+        rows.append(row)
     returned = upsert_rows(Customer, [f.attname for f in fields], rows, returning=["id"])
     return [pk for (pk,) in returned]
 
