@@ -11,7 +11,8 @@ it) for one brand account and:
 4. analyse, once, what others wrote about the brand: keyword rules (Aho-Corasick) and sentiment
    (SnowNLP) on the author's own words (a repost's text before its `//@` chain), one crm
    Interaction each (mention, repost or comment), the rules' actions (tag,
-   lead, alert) and a complaint case in the inbox for recent negative ones.
+   lead, alert) and a complaint case in the inbox for recent ones that name a problem and are
+   not positive (channels_weibo.complaints).
 
 A post "concerns" a brand account (its `account` is set) when it is the brand's own, came from
 one of the account's streams (mentions, reposts of its posts) or is a comment's post by the brand.
@@ -35,11 +36,11 @@ from crm.inbox import open_case
 from crm.models import Channel, Customer, Gender, Interaction, InteractionKind
 
 from . import sentiment
+from .complaints import is_complaint
 from .keywords import current_matcher
 from .models import (
     KeywordAlert,
     KeywordRule,
-    SentimentLabel,
     WeiboAccount,
     WeiboComment,
     WeiboPost,
@@ -778,11 +779,7 @@ def _after_analysis(account, items, kind_of, what: str) -> None:
                     )
                 )
         concerns_brand = what == "comment" or item.mentions_brand
-        if (
-            item.sentiment_label == SentimentLabel.NEGATIVE
-            and concerns_brand
-            and item.created_at >= recent
-        ):
+        if concerns_brand and item.created_at >= recent and is_complaint(item.text, item.sentiment):
             complaints.append(item)
     # What the rules do, for the whole page at once: tag the author's customer, open a lead,
     # alert marketing (once per rule and post: a replayed match adds nothing).
