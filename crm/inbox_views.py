@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -43,7 +44,8 @@ PRIVATE_CHANNELS = [(Channel.WECHAT, _lazy("WeChat")), (Channel.WEIBO, _lazy("We
 
 
 class ConversationFilterSet(django_filters.FilterSet):
-    """Inbox and API filters: `assigned` = mine | unassigned | all, status, channel, account."""
+    """Inbox and API filters: `assigned` = mine | unassigned | all, status, channel, kind
+    (service | complaint), account."""
 
     assigned = django_filters.ChoiceFilter(
         method="filter_assigned",
@@ -56,6 +58,7 @@ class ConversationFilterSet(django_filters.FilterSet):
     )
     status = django_filters.MultipleChoiceFilter(choices=ConversationStatus.choices)
     channel = django_filters.ChoiceFilter(choices=PRIVATE_CHANNELS)
+    kind = django_filters.ChoiceFilter(choices=Conversation.Kind.choices)
     account = django_filters.CharFilter()
     assignee = django_filters.NumberFilter(field_name="assignee_id")
     customer = django_filters.NumberFilter(field_name="customer_id")
@@ -63,7 +66,16 @@ class ConversationFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Conversation
-        fields = ["assigned", "status", "channel", "account", "assignee", "customer", "opened"]
+        fields = [
+            "assigned",
+            "status",
+            "channel",
+            "kind",
+            "account",
+            "assignee",
+            "customer",
+            "opened",
+        ]
 
     def filter_assigned(self, queryset, name, value):
         if value == "mine":
@@ -74,12 +86,25 @@ class ConversationFilterSet(django_filters.FilterSet):
 
 
 def visible_conversations(user):
-    """The private-channel service conversations this user may see (all, with the permission)."""
+    """The conversations of the inbox this user may see (all, with the permission): service
+    conversations of the private channels, and complaint cases opened from public posts."""
     if not user.has_perm("crm.view_conversation"):
         return Conversation.objects.none()
     return Conversation.objects.filter(
-        channel__in=[c for c, _label in PRIVATE_CHANNELS], kind=Conversation.Kind.SERVICE
+        channel__in=[c for c, _label in PRIVATE_CHANNELS],
+        kind__in=[Conversation.Kind.SERVICE, Conversation.Kind.COMPLAINT],
     ).select_related("customer", "assignee")
+
+
+def public_reply_url(conversation: Conversation) -> str | None:
+    """Where a complaint case is answered in public, if its channel has such a page (by the URL
+    name `<channel>-case-reply`, so crm names no channel app)."""
+    if conversation.kind != Conversation.Kind.COMPLAINT:
+        return None
+    try:
+        return reverse(f"{conversation.channel}-case-reply", args=[conversation.pk])
+    except NoReverseMatch:
+        return None
 
 
 def canned_responses(account: str) -> list[dict[str, str]]:
@@ -171,6 +196,7 @@ def conversation_detail(request, pk: int):
         .exclude(pk=conversation.pk)
         .order_by("-opened_at")[:5],
         "can_reply": request.user.has_perm("crm.add_message"),
+        "public_reply": public_reply_url(conversation),
         "can_change": request.user.has_perm("crm.change_conversation"),
     }
     return render(request, "inbox/detail.html", context)
@@ -230,12 +256,16 @@ def conversation_assign(request, pk: int):
 def conversation_resolve(request, pk: int):
     _require(request, "crm.change_conversation")
     conversation = get_object_or_404(visible_conversations(request.user), pk=pk)
+    # A complaint case came from a public post: no satisfaction survey by private message.
+    survey = conversation.kind == Conversation.Kind.SERVICE
     try:
-        conversation = resolve_conversation(conversation, by=request.user)
+        conversation = resolve_conversation(conversation, by=request.user, send_survey=survey)
     except InboxError as exc:
         flash.error(request, " ".join(exc.messages))
         return redirect("inbox:detail", pk=pk)
-    if conversation.survey_sent_at:
+    if not survey:
+        flash.success(request, _("Resolved."))
+    elif conversation.survey_sent_at:
         flash.success(request, _("Resolved; the satisfaction survey was sent."))
     else:
         flash.warning(

@@ -43,6 +43,40 @@ def test_complaint_answered_in_public_under_the_post(client, weibo_sandbox, acco
     )
     case.refresh_from_db()
     assert (case.status, case.first_response_at) == ("pending", message.sent_at)
+    detail = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "非常抱歉，已私信您跟进物流" in detail  # the public answer is in the case's thread
+
+
+def test_complaint_cases_are_in_the_inbox_marked_and_filtered(
+    client, weibo_sandbox, account, agent_user
+):
+    _status, case = _complaint(weibo_sandbox, account)
+    client.force_login(agent_user)
+
+    listed = client.get("/inbox/?kind=complaint", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    service = client.get("/inbox/?kind=service", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    detail = client.get(f"/inbox/{case.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+
+    row = f'<tr class="conversation-row" data-id="{case.pk}">'
+    assert row in listed and '<span class="badge badge-complaint">Complaint</span>' in listed
+    assert row not in service
+    assert detail.status_code == 200
+    page = detail.content.decode()
+    assert "快递一个星期还没到，太差了" in page
+    assert f'<a href="/weibo/cases/{case.pk}/reply/" class="button" id="answer-in-public">' in page
+    assert 'value="Resolve" id="resolve"' in page
+
+
+def test_resolving_a_complaint_case_sends_no_survey(client, weibo_sandbox, account, agent_user):
+    _status, case = _complaint(weibo_sandbox, account)
+    client.force_login(agent_user)
+
+    response = client.post(f"/inbox/{case.pk}/resolve/", follow=True, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 200 and "Resolved." in response.content.decode()
+    case.refresh_from_db()
+    assert (case.status, case.survey_sent_at) == ("resolved", None)
+    assert not Message.objects.filter(conversation=case, direction="out").exists()
 
 
 def test_empty_public_reply_is_refused(client, weibo_sandbox, account, agent_user):
