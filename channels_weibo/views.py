@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,12 +39,23 @@ def mentions(request):
     counts = {
         label: filterset.qs.filter(sentiment_label=label).count() for label in SentimentLabel.values
     }
+    # The complaint case a post opened, for those on this page: one query.
+    cases = dict(
+        Conversation.objects.filter(
+            kind=Conversation.Kind.COMPLAINT,
+            subject_type=ContentType.objects.get_for_model(WeiboPost),
+            subject_id__in=[str(post.pk) for post in page],
+        ).values_list("subject_id", "pk")
+    )
+    for post in page:
+        post.case_id = cases.get(str(post.pk))
     return render(
         request,
         "channels_weibo/mentions.html",
         {
             "filterset": filterset,
             "page": page,
+            "can_see_cases": request.user.has_perm("crm.view_conversation"),
             "counts": counts,
             "title": _("Weibo listening"),
             "query": request.GET.copy().urlencode() if "page" not in request.GET else "",

@@ -4,6 +4,7 @@ answered in public on Weibo; a negative score alone (most questions) opens none.
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from channels_weibo import sentiment
 from channels_weibo.complaints import is_complaint, problem_words
@@ -154,3 +155,15 @@ def test_a_negative_question_is_listed_as_negative_but_opens_no_case(db):
     assert labels == {"想买的人": "negative", "生气的人": "negative"}
     cases = Conversation.objects.filter(kind=Conversation.Kind.COMPLAINT)
     assert list(cases.values_list("external_user", flat=True)) == ["7000000041"]
+
+
+def test_listening_links_a_post_to_its_complaint_case(client, weibo_sandbox, account, agent_user):
+    _status, case = _complaint(weibo_sandbox, account)
+    agent_user.user_permissions.add(Permission.objects.get(codename="view_weibopost"))
+    client.force_login(agent_user)
+
+    page = client.get("/weibo/mentions/?sentiment=negative", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert f'<a href="/inbox/{case.pk}/">Complaint case</a>' in page.content.decode()
+    from_posts = Conversation.objects.filter(kind="complaint", subject_type__model="weibopost")
+    assert page.content.decode().count(">Complaint case</a>") == from_posts.count() >= 1
