@@ -91,7 +91,7 @@ def _when(moment) -> str:
     """A datetime as text the backend reads for a timestamp column (PostgreSQL: ISO 8601 with
     its offset; SQLite: naive UTC). Bulk writes bind text far faster than datetimes."""
     value = connection.ops.adapt_datetimefield_value(moment)
-    return value if isinstance(value, str) else value.isoformat()
+    return value if isinstance(value, str) else moment.isoformat()
 
 
 def _aware(value) -> Any:

@@ -119,12 +119,9 @@ def create_customers(*, channel: str, people: list[dict[str, Any]]) -> list[int]
     if not people:
         return []
     now = timezone.now()
-    template = Customer(first_channel=channel, created_at=now)
+    blank = Customer(first_channel=channel, created_at=now)
     fields = [f for f in Customer._meta.concrete_fields if not f.primary_key]
-    prepared = {
-        f.attname: f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in fields
-    }
-    template = [prepared[f.attname] for f in fields]
+    template = [f.get_db_prep_save(f.pre_save(blank, add=True), connection) for f in fields]
     # Where each named field goes, and whether a str needs no preparing (a CharField's).
     slots = {f.name: (i, f, isinstance(f, CharField)) for i, f in enumerate(fields)}
     rows = []
