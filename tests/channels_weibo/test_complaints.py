@@ -46,6 +46,8 @@ def test_complaint_answered_in_public_under_the_post(client, weibo_sandbox, acco
     assert (case.status, case.first_response_at) == ("pending", message.sent_at)
     detail = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "非常抱歉，已私信您跟进物流" in detail  # the public answer is in the case's thread
+    assert detail.count('<strong class="public">Public comment</strong>') == 1
+    assert detail.count('<strong class="public">Public post</strong>') == 1
 
 
 def test_complaint_cases_are_in_the_inbox_marked_and_filtered(
