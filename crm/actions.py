@@ -11,12 +11,13 @@ from typing import Any, NamedTuple
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .audit import record_audit
+from .bulk import upsert_rows
 from .models import (
     OPEN_LEAD_STATUSES,
     AuditAction,
@@ -75,16 +76,45 @@ def record_interaction(
     return interaction
 
 
-def record_interactions(rows: Iterable[Interaction]) -> int:
-    """Bulk variant for ingestion: inserts the rows, skipping any already recorded.
+_TIMELINE_COLUMNS = [
+    "customer",
+    "kind",
+    "channel",
+    "occurred_at",
+    "summary",
+    "data",
+    "subject_type",
+    "subject_id",
+    "created_at",
+]
 
-    Returns the number of rows offered. Runs in the caller's transaction.
+
+def record_interactions(rows: Iterable[Interaction]) -> int:
+    """Bulk variant for ingestion: inserts the rows, skipping any already recorded (the same
+    kind for the same subject).
+
+    One statement per 500 rows through `crm.bulk.upsert_rows`: `bulk_create` prepared every
+    value of every row through its field, about a tenth of a WeChat drain. Returns the number
+    of rows offered. Runs in the caller's transaction.
     """
-    rows = list(rows)
-    for row in rows:
-        row.summary = row.summary[:500]
-    Interaction.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-    return len(rows)
+    when = connection.ops.adapt_datetimefield_value
+    now = when(timezone.now())
+    values = [
+        (
+            row.customer_id,
+            row.kind,
+            row.channel,
+            when(row.occurred_at),
+            row.summary[:500],
+            row.data,
+            row.subject_type_id,
+            row.subject_id,
+            now,
+        )
+        for row in rows
+    ]
+    upsert_rows(Interaction, _TIMELINE_COLUMNS, values, skip_conflicts=True)
+    return len(values)
 
 
 def advance_stage(

@@ -63,10 +63,11 @@ def upsert_rows(
     fields: list[str],
     rows: list,
     *,
-    returning: list[str],
+    returning: list[str] | None = None,
     unique: str | None = None,
     update=(),
     merge: dict[str, str] | None = None,
+    skip_conflicts: bool = False,
 ) -> list[tuple]:
     """INSERT ... [ON CONFLICT (unique) DO UPDATE ...] RETURNING, for rows already in column
     form (one tuple per row, in the order of `fields`, field names or attnames); the returned
@@ -77,17 +78,22 @@ def upsert_rows(
     PostgreSQL and SQLite >= 3.35 (the demo) both accept it. With `unique`,
     rows must be unique on it within a call; `update` names the fields a conflict overwrites and
     `merge` maps a field to how the stored value and the offered one combine (`{old}`, `{new}`),
-    e.g. `"COALESCE({old}, {new})"`. Caller's transaction.
+    e.g. `"COALESCE({old}, {new})"`. `skip_conflicts`: a row that would break any unique
+    constraint is left out (ON CONFLICT DO NOTHING). Without `returning`, returns [].
+    Caller's transaction.
     """
     if not rows:
         return []
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     merge = {f: "{new}" for f in update} | (merge or {})
+    returning = returning or []
     column = {f: quote(model._meta.get_field(f).column) for f in {*fields, *merge, *returning}}
     head = f"INSERT INTO {table} ({', '.join(column[f] for f in fields)}) "  # noqa: S608
-    tail = f" RETURNING {', '.join(column[f] for f in returning)}"
-    if unique:
+    tail = f" RETURNING {', '.join(column[f] for f in returning)}" if returning else ""
+    if skip_conflicts:
+        tail = " ON CONFLICT DO NOTHING" + tail
+    elif unique:
         sets = [
             f"{column[f]} = " + how.format(old=f"{table}.{column[f]}", new=f"excluded.{column[f]}")
             for f, how in merge.items()
@@ -98,7 +104,8 @@ def upsert_rows(
         for at in range(0, len(rows), BATCH):
             source, params = _source(model, fields, rows[at : at + BATCH])
             cursor.execute(head + source + tail, params)
-            out += cursor.fetchall()
+            if returning:
+                out += cursor.fetchall()
     return out
 
 

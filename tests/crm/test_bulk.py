@@ -105,3 +105,21 @@ def test_upsert_rows_of_nothing_writes_nothing():
     with CaptureQueriesContext(connection) as queries:
         assert upsert_rows(Customer, ["name"], [], returning=["id"]) == []
     assert len(queries) == 0
+
+
+def test_upsert_rows_can_skip_rows_that_break_a_unique_constraint():
+    upsert_rows(Segment, SEGMENT, [("高潜力", "旧", {}, 1, None, T0)])
+
+    returned = upsert_rows(
+        Segment,
+        SEGMENT,
+        [("高潜力", "新", {}, 2, None, T0), ("老会员", "", {}, 3, None, T0)],
+        returning=["name"],
+        skip_conflicts=True,
+    )
+
+    assert returned == [("老会员",)]
+    assert list(Segment.objects.order_by("name").values_list("name", "description")) == [
+        ("老会员", ""),
+        ("高潜力", "旧"),
+    ]
