@@ -185,14 +185,16 @@ class Stack:
             start_new_session=True,
         )
 
-    def push(self, msg_id: int, text: str = "你好，订单到哪了？") -> tuple[int, str]:
+    def push(
+        self, msg_id: int, text: str = "你好，订单到哪了？", openid: str = ""
+    ) -> tuple[int, str]:
         # A new nonce per attempt, as for a retry WeChat signs again: an identical request
         # within the replay window would be answered from the nonce cache without storing.
         timestamp, nonce = str(int(time.time())), f"{msg_id}{int.from_bytes(os.urandom(3))}"
         signature = hashlib.sha1("".join(sorted([TOKEN, timestamp, nonce])).encode()).hexdigest()
         body = (
             f"<xml><ToUserName><![CDATA[gh_fault]]></ToUserName>"
-            f"<FromUserName><![CDATA[oFault{msg_id % 7}]]></FromUserName>"
+            f"<FromUserName><![CDATA[{openid or f'oFault{msg_id % 7}'}]]></FromUserName>"
             f"<CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
             f"<Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId></xml>"
         ).encode()
@@ -293,24 +295,38 @@ def test_postgres_stopped_hooks_answer_5xx_never_success(stack):
 
 
 def test_worker_killed_mid_batch_loses_and_doubles_nothing(stack):
-    # No worker while the batch arrives (a fast one would finish it before the kill); the
-    # tasks wait in Redis.
+    # A follower whose row this test keeps locked writes in the middle of the batch: the worker
+    # processes the batches before it, blocks in that one, and is killed there. (Killing after
+    # "20 processed" raced with a worker that had finished all 200 by the time the kill landed.)
+    assert stack.push(2999, openid="oFaultHeld") == (200, "success")
+    wait(lambda: stack.stored(2999, 2999) == (1, 1), 120)
     os.killpg(stack.worker.pid, signal.SIGKILL)
     stack.worker.wait(10)
     for i in range(3000, 3200):
-        assert stack.push(i) == (200, "success")
-    stack.start_worker()
-    # A drain killed with its worker holds its flag for a few seconds, and pushes in that time
-    # request none: the beat's sweep (every minute) is what hands those to the new worker.
-    stack.sweep()
+        assert stack.push(i, openid="oFaultHeld" if i == 3100 else "") == (200, "success")
+    held = psycopg2.connect(stack.pg_url)
+    try:
+        held.cursor().execute(
+            "SELECT id FROM channels_wechat_wechatuser WHERE openid = 'oFaultHeld' FOR UPDATE"
+        )
+        stack.start_worker()
+        # A drain killed with its worker holds its flag for a few seconds, and pushes in that
+        # time request none: the beat's sweep (every minute) hands those to the new worker.
+        stack.sweep()
 
-    def some_processed():
-        """the worker has started on the batch"""
-        return stack.stored(3000, 3199)[1] >= 20
+        def blocked():
+            """the worker has processed some pushes and waits for the held follower"""
+            waiting = stack.query(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            )
+            return waiting and stack.stored(3000, 3199)[1] >= 20
 
-    wait(some_processed, 120, 0.05)
-    os.killpg(stack.worker.pid, signal.SIGKILL)
-    stack.worker.wait(10)
+        wait(blocked, 120, 0.05)
+        os.killpg(stack.worker.pid, signal.SIGKILL)
+        stack.worker.wait(10)
+    finally:
+        held.rollback()
+        held.close()
     partial = stack.stored(3000, 3199)[1]
     stack.start_worker()
     stack.sweep()  # what the killed worker held is published again; processing is idempotent
@@ -320,7 +336,7 @@ def test_worker_killed_mid_batch_loses_and_doubles_nothing(stack):
         return stack.stored(3000, 3199) == (200, 200)
 
     wait(all_processed, 180)
-    assert partial < 200
+    assert 20 <= partial < 200
     assert (
         stack.query(
             "SELECT COUNT(*) FROM (SELECT platform_msg_id FROM crm_message "
