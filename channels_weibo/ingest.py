@@ -87,13 +87,6 @@ def _marks(values) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _when(moment) -> str:
-    """A datetime as text the backend reads for a timestamp column (PostgreSQL: ISO 8601 with
-    its offset; SQLite: naive UTC). Bulk writes bind text far faster than datetimes."""
-    value = connection.ops.adapt_datetimefield_value(moment)
-    return value if isinstance(value, str) else moment.isoformat()
-
-
 def _aware(value) -> Any:
     """A timestamp read with raw SQL as an aware datetime (SQLite gives naive UTC text)."""
     if isinstance(value, str):
@@ -165,7 +158,7 @@ def upsert_users(
     uids known to need no customer, when the caller already asked (`_known`).
     Caller's transaction.
     """
-    now = _when(timezone.now())
+    now = timezone.now()
     rows: dict[str, tuple] = {}
     for obj in objs:
         row = _user_values(obj, now)
@@ -357,7 +350,7 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
     settled, existing = _known(list({idstr(u) for u in authors}), list(everything))
     users = upsert_users(authors, first_seen=first_seen, settled=settled)
     top_level = {idstr(o) for o in statuses}
-    now = _when(timezone.now())
+    now = timezone.now()
     matcher = current_matcher() if analyse else None
     fresh: dict[str, list] = {}  # new posts analysed here -> their rule matches
 
@@ -385,7 +378,7 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
             account.pk if concerns else None,
             users[author_uid].pk,
             text,
-            _when(parse_time(obj["created_at"])),
+            parse_time(obj["created_at"]),
             is_brand,
             root_id,
             chain[0][:64] if chain else "",

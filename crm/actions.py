@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, models, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -97,14 +97,13 @@ def record_interactions(rows: Iterable[Interaction]) -> int:
     value of every row through its field, about a tenth of a WeChat drain. Returns the number
     of rows offered. Runs in the caller's transaction.
     """
-    when = connection.ops.adapt_datetimefield_value
-    now = when(timezone.now())
+    now = timezone.now()
     values = [
         (
             row.customer_id,
             row.kind,
             row.channel,
-            when(row.occurred_at),
+            row.occurred_at,
             row.summary[:500],
             row.data,
             row.subject_type_id,
