@@ -129,6 +129,10 @@ def mark_order_paid(
 ) -> tuple[Order, str]:
     """Record that the platform took the money for `order`. Returns (order, outcome).
 
+    `payer_openid` is recorded on the order. It attaches an order without a customer to the
+    customer that openid is already mapped to (learned at a WeChat sign-in); it never creates or
+    changes a mapping, so paying someone else's order opens nothing of theirs.
+
     Outcomes: `paid` (it just became paid: stage `customer`, leads converted, points, timeline,
     coupon redeemed, tier recomputed, and unless `notify` is false the order message queued),
     `duplicate` (already paid: nothing happens, so a notification delivered five times has one
@@ -163,10 +167,11 @@ def mark_order_paid(
         if payer_openid:
             order.payer_openid = payer_openid
         merchant = order.merchant
+        # A guest order goes to whoever the payer's openid already names (a mapping WeChat OAuth
+        # proved). An order that has a customer only records its payer: anyone may pay it (a
+        # cashier lets a stranger pay 1 fen), so the payer never becomes that customer's sign-in.
         if order.customer is None and payer_openid and merchant is not None:
             order.customer = customer_for_openid(merchant.appid, payer_openid)
-        elif order.customer is not None and payer_openid and merchant is not None:
-            link_payer_openid(order.customer, appid=merchant.appid, openid=payer_openid)
         order.save(
             update_fields=["status", "transaction_id", "paid_at", "payer_openid", "customer"]
         )

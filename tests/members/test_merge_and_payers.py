@@ -2,8 +2,9 @@
 
 from crm.actions import merge_customers
 from crm.identity import resolve_customer
+from crm.models import Customer
 from members.actions import create_order, earn_points, join_membership, record_cash_sale
-from members.models import Membership, Order, PointsEntry
+from members.models import Membership, Order, PayerOpenid, PointsEntry
 from members.sandbox import sandbox_openid
 
 from .notify import post_v2, v2_body
@@ -54,3 +55,30 @@ def test_payment_by_an_unknown_openid_joins_the_customer_when_they_sign_in(
     assert order.customer.keys.get().value == "demo-union-6"
     assert order.customer.stage == "customer"
     assert order.customer.interactions.filter(kind="order").count() == 1
+
+
+def test_a_stranger_paying_a_members_order_is_recorded_on_the_order_only(
+    client, pay_sandbox, order, customer
+):
+    """A cashier can let anyone pay a member's POS order: the payer's openid must not become the
+    member's sign-in, nor merge the payer (sandbox user 8, already a customer) into the member."""
+    stranger = resolve_customer(channel="wechat", keys={"unionid": "demo-union-8"})
+    body = v2_body(order.out_trade_no, 12900, "4200008888", openid=sandbox_openid(8))
+    assert post_v2(client, body).status_code == 200
+    order.refresh_from_db()
+    assert (order.status, order.customer, order.payer_openid) == (
+        "paid",
+        customer,
+        sandbox_openid(8),
+    )
+    assert PayerOpenid.objects.count() == 0
+
+    response = sign_in(client, 8)
+    assert (response.status_code, response["Location"]) == (302, "/m/")
+    assert client.session["members_customer"] == stranger.pk
+    assert client.get("/m/")["Location"] == "/m/join"  # not the member's card
+    assert list(Customer.objects.filter(merged_into__isnull=False)) == []
+    assert list(customer.keys.values_list("value", flat=True)) == ["o6_bmasdasdsad6_2sgVt7hMZOPfL"]
+    assert list(PayerOpenid.objects.values_list("openid", "customer")) == [
+        (sandbox_openid(8), stranger.pk)
+    ]
