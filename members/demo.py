@@ -153,11 +153,12 @@ def _setup():
     )
     now = timezone.now()
     templates = {}
-    for name, kind, value, min_spend, days, stock, description, store_codes in [
-        ("新人礼 满100减20", "cash", 2000, 10000, 30, None, "新会员专享", []),
-        ("会员日 八五折", "discount", 85, 0, 14, 1000, "每月18日会员日", []),
-        ("生日礼 免费咖啡", "gift", 0, 0, 30, None, "生日当月到店领取", ["SH001", "SH002"]),
-        ("微博双十一 满200减50", "cash", 5000, 20000, 20, 500, "微博活动领取", []),
+    # Only the Weibo campaign's template has a public claim link; the others are issued by staff.
+    for name, kind, value, min_spend, days, stock, description, store_codes, public in [
+        ("新人礼 满100减20", "cash", 2000, 10000, 30, None, "新会员专享", [], False),
+        ("会员日 八五折", "discount", 85, 0, 14, 1000, "每月18日会员日", [], False),
+        ("生日礼 免费咖啡", "gift", 0, 0, 30, None, "生日当月到店领取", ["SH001", "SH002"], False),
+        ("微博双十一 满200减50", "cash", 5000, 20000, 20, 500, "微博活动领取", [], True),
     ]:
         template, created = CouponTemplate.objects.get_or_create(
             name=name,
@@ -169,6 +170,7 @@ def _setup():
                 "stock": stock,
                 "description": description,
                 "valid_from": now - timedelta(days=90),
+                "public_claim": public,
             },
         )
         if created and store_codes:

@@ -21,9 +21,10 @@ from crm.identity import resolve_customer
 from crm.models import Channel, Customer, CustomerKey, normalize_phone
 
 from . import client, qr
-from .actions import CouponError, issue_coupon, join_membership, link_payer_openid
+from .actions import CouponError, join_membership, link_payer_openid
+from .actions.coupons import claim_coupon
 from .actions.orders import customer_for_openid
-from .models import Coupon, CouponTemplate, IssuedVia, JoinedVia, Membership, MerchantConfig, Order
+from .models import Coupon, CouponTemplate, JoinedVia, Membership, MerchantConfig, Order
 
 SESSION_KEY = "members_customer"
 
@@ -195,21 +196,24 @@ def orders(request):
 def claim(request, template_id: int):
     """A coupon campaign link (shared on Weibo, say): sign in through WeChat, then claim it.
 
-    `?c=<campaign>` names the campaign; the coupon is recorded as issued via that campaign link.
+    Only a publicly claimable template inside its claim window is offered (`claim_coupon`);
+    any other id answers 404, the same page as for an id that does not exist. `?c=<campaign>`
+    names the campaign; the coupon is recorded as issued via that campaign link.
     """
     customer = _customer(request)
     if customer is None:
         return _sign_in(request)
-    template = CouponTemplate.objects.filter(pk=template_id, active=True).first()
+    ended = {"error": _("This offer has ended.")}
+    template = CouponTemplate.objects.claimable(timezone.now()).filter(pk=template_id).first()
     if template is None:
-        return render(
-            request, "members/claim.html", {"error": _("This offer has ended.")}, status=404
-        )
+        return render(request, "members/claim.html", ended, status=404)
     campaign = request.GET.get("c", "")[:100]
     if request.method == "POST":
         try:
-            issue_coupon(template, customer, via=IssuedVia.WEIBO_CAMPAIGN, campaign=campaign)
+            claim_coupon(template.pk, customer, campaign=campaign)
         except CouponError as exc:
+            if exc.reason == "not_claimable":  # the window closed since the page was shown
+                return render(request, "members/claim.html", ended, status=404)
             return render(
                 request, "members/claim.html", {"template": template, "error": exc.text}, status=400
             )

@@ -201,3 +201,20 @@ def redeem_coupon(
             data={"code": coupon.code, "store": store.code if store else None},
         )
     return coupon
+
+
+def claim_coupon(
+    template_id: int, customer: Customer, *, campaign: str = "", at: datetime | None = None
+) -> Coupon:
+    """The customer claims one coupon through the template's public claim link.
+
+    Only a template marked `public_claim`, active and inside its claim window can be claimed
+    (`CouponTemplate.objects.claimable`); any other id, VIP or compensation templates included,
+    raises CouponError `not_claimable` (the page answers 404, as for an id that does not exist).
+    Then as `issue_coupon` (via the campaign link), with its errors. Atomic.
+    """
+    at = at or timezone.now()
+    template = CouponTemplate.objects.claimable(at).filter(pk=template_id).first()
+    if template is None:
+        raise CouponError("template", _("This offer has ended."), "not_claimable")
+    return issue_coupon(template, customer, via=IssuedVia.WEIBO_CAMPAIGN, campaign=campaign, at=at)

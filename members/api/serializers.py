@@ -74,6 +74,9 @@ class CouponTemplateSerializer(serializers.ModelSerializer):
             "per_customer_limit",
             "stores",
             "active",
+            "public_claim",
+            "claim_starts_at",
+            "claim_ends_at",
             "created_at",
         ]
         read_only_fields = ["issued_count", "created_at"]

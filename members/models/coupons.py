@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +26,17 @@ class IssuedVia(models.TextChoices):
     ADMIN = "admin", _("Staff")
 
 
+class CouponTemplateQuerySet(models.QuerySet):
+    def claimable(self, at):
+        """Templates anyone signed in may claim through `/m/claim/<id>` at `at`: active, marked
+        `public_claim`, and inside the claim window (an empty end is open)."""
+        return (
+            self.filter(active=True, public_claim=True)
+            .exclude(claim_starts_at__gt=at)
+            .exclude(claim_ends_at__lte=at)
+        )
+
+
 class CouponTemplate(models.Model):
     """What a coupon is worth, when it is valid, how many exist and where it can be used.
 
@@ -32,6 +44,11 @@ class CouponTemplate(models.Model):
     for `gift`. A coupon is valid from issue until `valid_until`, or for `valid_days` after issue,
     whichever is sooner. `stock` null = unlimited. `per_customer_limit`: how many one customer may
     hold and redeem. No `stores` = every store.
+
+    `public_claim`: the template may be handed out by its public claim link (`/m/claim/<id>`,
+    shared on Weibo, say) to whoever signs in, from `claim_starts_at` until `claim_ends_at`
+    (empty = no bound). Off by default: VIP, compensation and segment templates are issued only
+    by staff or to a segment, and their claim link answers 404.
     """
 
     name = models.CharField(_("name"), max_length=100)
@@ -47,7 +64,16 @@ class CouponTemplate(models.Model):
     per_customer_limit = models.PositiveIntegerField(_("per-customer limit"), default=1)
     stores = models.ManyToManyField(Store, verbose_name=_("stores"), blank=True)
     active = models.BooleanField(_("active"), default=True)
+    public_claim = models.BooleanField(
+        _("claimable by public link"),
+        default=False,
+        help_text=_("Anyone who opens the claim link /m/claim/<id> may take one."),
+    )
+    claim_starts_at = models.DateTimeField(_("claim link opens"), null=True, blank=True)
+    claim_ends_at = models.DateTimeField(_("claim link closes"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = CouponTemplateQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -56,6 +82,14 @@ class CouponTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        if (
+            self.claim_starts_at
+            and self.claim_ends_at
+            and self.claim_ends_at <= self.claim_starts_at
+        ):
+            raise ValidationError({"claim_ends_at": _("The claim link must close after it opens.")})
 
     def expiry_for(self, issued_at):
         candidates = [d for d in (self.valid_until,) if d]

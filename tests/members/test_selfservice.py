@@ -129,7 +129,9 @@ def test_member_joins_on_a_phone_sized_screen(
 
 
 def test_campaign_link_signs_in_then_claims_a_coupon_once(client, pay_sandbox, merchant, tiers):
-    template = CouponTemplate.objects.create(name="微博双十一 满200减50", kind="cash", value=5000)
+    template = CouponTemplate.objects.create(
+        name="微博双十一 满200减50", kind="cash", value=5000, public_claim=True
+    )
     first = client.get(f"/m/claim/{template.pk}?c=%E5%8F%8C%E5%8D%81%E4%B8%80")  # c=双十一
     assert first.status_code == 302  # to WeChat sign-in
     # sign_in() starts from /m/; the claim link's own sign-in comes back to the claim page.
