@@ -85,7 +85,9 @@ class WeiboAccountAdmin(admin.ModelAdmin):
                 )
         return super().changelist_view(request, extra_context)
 
-    @admin.action(description=_("Poll now"))
+    # Polling and snapshots call Weibo with the account's token and write what they find:
+    # the right of those who may change the account (marketing), not of its readers.
+    @admin.action(description=_("Poll now"), permissions=["change"])
     def poll_now(self, request, queryset):
         from .polling import poll_account
 
@@ -93,7 +95,7 @@ class WeiboAccountAdmin(admin.ModelAdmin):
             result = poll_account(account)
             messages.info(request, f"{account}: {result}")
 
-    @admin.action(description=_("Take today's follower snapshot"))
+    @admin.action(description=_("Take today's follower snapshot"), permissions=["change"])
     def snapshot_now(self, request, queryset):
         from .polling import snapshot_followers
 

@@ -233,7 +233,8 @@ class CustomerAdmin(admin.ModelAdmin):
             path("merge/", self.admin_site.admin_view(self.merge_view), name="crm_customer_merge"),
         ] + super().get_urls()
 
-    @admin.action(description=_("Add tags to the selected customers"))
+    # Tagging changes the customers: the same right as editing one customer's tags.
+    @admin.action(description=_("Add tags to the selected customers"), permissions=["change"])
     def bulk_tag(self, request, queryset):
         if "apply" in request.POST:
             form = BulkTagForm(request.POST)
