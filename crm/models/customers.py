@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -82,11 +83,24 @@ def normalize_email(raw: str) -> str:
     return (raw or "").strip().lower()
 
 
+TAG_DEFAULT_COLOR = "#1677ff"
+TAG_COLOR_RE = re.compile(r"\A#[0-9A-Fa-f]{6}\Z")
+# The colour is written into `style=` attributes: anything but #RRGGBB could carry CSS.
+tag_color_validator = RegexValidator(
+    TAG_COLOR_RE, _("Enter a colour as #RRGGBB, for example #1677ff."), code="invalid_color"
+)
+
+
 class Tag(models.Model):
-    """A label marketing staff put on customers; also applied by keyword rules."""
+    """A label marketing staff put on customers; also applied by keyword rules.
+
+    `color` is `#RRGGBB` (validated); `css_color` is what pages put in a style attribute.
+    """
 
     name = models.CharField(_("name"), max_length=64, unique=True)
-    color = models.CharField(_("color"), max_length=16, default="#1677ff")
+    color = models.CharField(
+        _("color"), max_length=16, default=TAG_DEFAULT_COLOR, validators=[tag_color_validator]
+    )
     description = models.CharField(_("description"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -97,6 +111,12 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def css_color(self) -> str:
+        """The colour for a style attribute: the stored one if valid, else the default (a row
+        written without validation, by `update()` or raw SQL, never reaches the CSS)."""
+        return self.color if TAG_COLOR_RE.match(self.color or "") else TAG_DEFAULT_COLOR
 
 
 class CustomerQuerySet(models.QuerySet):
