@@ -10,6 +10,7 @@ urlpatterns = [
     path("hooks/wechatpay/<str:mchid>", hooks.wechatpay_v2, name="wechatpay_v2"),
     path("hooks/wechatpay/<str:mchid>/v3", hooks.wechatpay_v3, name="wechatpay_v3"),
     path("m/", views.home, name="home"),
+    path("m/card/code", views.card_code, name="card_code"),
     path("m/oauth", views.oauth_callback, name="oauth_callback"),
     path("m/join", views.join, name="join"),
     path("m/points", views.points, name="points"),

@@ -10,11 +10,12 @@ import secrets
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from crm.identity import resolve_customer
@@ -99,17 +100,18 @@ def _member_or_redirect(request):
     return membership, None
 
 
+@never_cache  # the page holds a short-lived card code: never show a stored copy
 def home(request):
     membership, response = _member_or_redirect(request)
     if response:
         return response
-    code = qr.member_code(membership)
     return render(
         request,
         "members/card.html",
         {
             "membership": membership,
-            "member_qr": qr.svg(code),
+            "member_qr": qr.svg(qr.member_code(membership)),
+            "refresh_in": qr.card_code_refresh_in(),
             "coupons_valid": Coupon.objects.filter(
                 customer=membership.customer, redeemed_at__isnull=True
             )
@@ -117,6 +119,22 @@ def home(request):
             .count(),
             "recent_entries": membership.points_entries.all()[:3],
         },
+    )
+
+
+@never_cache
+def card_code(request):
+    """A fresh member card QR code for the card page, which fetches one before the shown code
+    expires: `{"qr_svg", "expires_in", "refresh_in"}` (seconds)."""
+    membership, response = _member_or_redirect(request)
+    if response:
+        return response
+    return JsonResponse(
+        {
+            "qr_svg": qr.svg(qr.member_code(membership)),
+            "expires_in": qr.card_code_lifetime(),
+            "refresh_in": qr.card_code_refresh_in(),
+        }
     )
 
 

@@ -6,14 +6,22 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from ..models import Coupon, Membership, MerchantConfig, OrderChannel, OrderStatus, PosCharge, Store
-from ..qr import member_number_from_code
+from ..qr import read_member_code
 from .coupons import CouponError
 from .orders import OrderError, create_order
 
 
 def membership_from_code(code: str) -> Membership:
-    """The member whose card QR code this is. Raises OrderError (`member_code`) if none."""
-    number = member_number_from_code(code.strip())
+    """The member whose card QR code this is. Raises OrderError (`member_code`): `expired_code`
+    for a genuine code older than its lifetime (the member refreshes the card page),
+    `unknown_member` for a forged code or one of no member."""
+    number, state = read_member_code(code.strip())
+    if state == "expired":
+        raise OrderError(
+            "member_code",
+            _("This member card code has expired. Ask the member to refresh their card page."),
+            "expired_code",
+        )
     membership = (
         Membership.objects.filter(member_number=number).select_related("customer", "tier").first()
         if number
