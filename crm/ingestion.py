@@ -88,18 +88,26 @@ def store_raw_delivery(
         )
 
 
-def store_push_once(source: str, account: str, request, body: bytes) -> RawDelivery | None:
+def store_push_once(
+    source: str, account: str, request, body: bytes, *, signed: bytes | None = None
+) -> RawDelivery | None:
     """Store a verified push and enqueue its processing, unless this exact signed push
     (signature, timestamp, nonce and body) was stored within the replay window: the nonce cache.
     Returns the new delivery, or None for a replay.
+
+    `signed`, if given, is what identifies the push instead: exactly what its signature covers,
+    for hooks whose signature is not in the query (WeChat Pay: headers, or fields of the body
+    that a replay could rewrite in another XML layout).
 
     The push is remembered only once stored, so one refused while the database was down is
     stored on its retry. A cache that is down counts as "not seen": the hook keeps storing and
     answering, and the dedupe on platform ids still makes a replay a no-op.
     """
-    query = request.GET
-    signed = "\n".join(query.get(k, "") for k in ("signature", "timestamp", "nonce"))
-    digest = hashlib.sha256(signed.encode() + b"\n" + bytes(body)).hexdigest()
+    if signed is None:
+        query = request.GET
+        parts = "\n".join(query.get(k, "") for k in ("signature", "timestamp", "nonce"))
+        signed = parts.encode() + b"\n" + bytes(body)
+    digest = hashlib.sha256(signed).hexdigest()
     key = f"push-seen:{source}:{account}:{digest}"
     try:
         if cache.get(key):

@@ -4,20 +4,30 @@
                                    refund notifications (unsigned, `req_info` AES-256-ECB).
 `POST /hooks/wechatpay/<mchid>/v3` API v3 (JSON, RSA signature headers, AES-256-GCM resource).
 
-A forged notification (bad signature, a `req_info` the API key does not decrypt) is refused with 403 and nothing is written. A malformed
-one is stored as `rejected` for inspection and refused with 400. A verified one is stored
-(crm.ingestion) and acknowledged; `members.actions.payments` processes it idempotently.
+A notification is bound to the merchant of its URL: a v2 one is checked with that merchant's
+configured sign type only (its own `sign_type` cannot pick MD5 for an HMAC-SHA256 merchant), a
+refund's `req_info` must decrypt with its API key, and the mchid and appid it names (v3: inside
+the decrypted resource) must be the merchant's. A forged one, or one naming another merchant, is
+refused with 403 and nothing is written. The same notification again inside the replay window
+(settings.WEBHOOK_MAX_AGE; the nonce cache of crm.ingestion.store_push_once) is acknowledged
+without being stored twice. A malformed one is refused with 400; since it cannot be
+authenticated, all that is kept of it is an error record (status `rejected`) holding its first
+REJECTED_BODY_BYTES bytes, at most REJECTED_PER_MINUTE records per merchant per minute (counted in
+the shared cache; beyond that, or with the cache down, nothing). A verified one is stored
+(crm.ingestion) and acknowledged; `members.actions.payments` processes it idempotently, looking
+orders up within the merchant.
 """
 
 import json
 import logging
 import time
 
+from django.core.cache import cache
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from crm.ingestion import enqueue_delivery, store_raw_delivery
+from crm.ingestion import store_push_once, store_raw_delivery
 from crm.models import RawDelivery
 
 from . import protocol
@@ -26,6 +36,8 @@ from .models import MerchantConfig
 logger = logging.getLogger(__name__)
 SOURCE = "wechatpay"
 MAX_CLOCK_SKEW = 300  # seconds; v3 notifications older or newer than this are replays
+REJECTED_BODY_BYTES = 2048  # enough to see what was sent, too little to store a flood
+REJECTED_PER_MINUTE = 10  # error records per merchant per minute
 
 
 def _xml(ok: bool, message: str, status: int) -> HttpResponse:
@@ -42,12 +54,28 @@ def _fail(message: str, status: int) -> JsonResponse:
     )
 
 
+def _may_record_rejection(mchid: str) -> bool:
+    """Count one error record against this merchant's minute; False once over the limit."""
+    key = f"wechatpay-rejected:{mchid}:{int(time.time() // 60)}"
+    try:
+        cache.add(key, 0, 120)
+        return cache.incr(key) <= REJECTED_PER_MINUTE
+    except Exception:  # noqa: BLE001  cache down: store nothing rather than an unlimited flood
+        return False
+
+
 def _reject(request, mchid: str, body: bytes, error: str) -> None:
+    """Keep a capped, rate-limited record of a notification refused as malformed."""
+    if not _may_record_rejection(mchid):
+        logger.warning("WeChat Pay notification for %s refused, not recorded: %s", mchid, error)
+        return
+    if len(body) > REJECTED_BODY_BYTES:
+        error = f"{error[:1900]} (body cut to {REJECTED_BODY_BYTES} of {len(body)} bytes)"
     store_raw_delivery(
         source=SOURCE,
         account=mchid,
         request=request,
-        body=body,
+        body=body[:REJECTED_BODY_BYTES],
         status=RawDelivery.Status.REJECTED,
         error=error[:2000],
     )
@@ -67,22 +95,28 @@ def wechatpay_v2(request, mchid: str):
     except protocol.ProtocolError as exc:
         _reject(request, mchid, body, str(exc))
         return _xml(False, "malformed XML", 400)
+    try:
+        protocol.check_owner(
+            params, mchid, merchant.appid, mchid_field="mch_id", appid_required=True
+        )
+    except protocol.ProtocolError:
+        logger.warning("WeChat Pay v2 notification for %s refused: another merchant's", mchid)
+        return _xml(False, "商户号或appid不符", 403)
     if "req_info" in params:
-        # A refund notification: unsigned; genuine if the merchant's API key decrypts it.
+        # A refund notification: unsigned; genuine if the merchant's API key decrypts it, and
+        # identified by that ciphertext (the rest of the document is not authenticated).
         try:
-            if params.get("mch_id") != mchid:
-                raise protocol.ProtocolError("mch_id is not this merchant's")
             protocol.v2_refund_decrypt(merchant.api_key, params["req_info"])
         except protocol.ProtocolError as exc:
             logger.warning("WeChat Pay v2 refund notification for %s refused: %s", mchid, exc)
             return _xml(False, "解密失败", 403)
-    elif params.get("mch_id") != mchid or not protocol.v2_verify(
-        params, merchant.api_key, merchant.sign_type
-    ):
+        signed = b"refund\n" + params["req_info"].encode()
+    elif protocol.v2_verify(params, merchant.api_key, merchant.sign_type):
+        signed = protocol.v2_signed_content(params)
+    else:
         logger.warning("WeChat Pay v2 notification for %s refused: bad signature", mchid)
         return _xml(False, "签名失败", 403)
-    delivery = store_raw_delivery(source=SOURCE, account=mchid, request=request, body=body)
-    enqueue_delivery(delivery)
+    store_push_once(SOURCE, mchid, request, body, signed=signed)  # a replay: answered, not stored
     return _xml(True, "OK", 200)
 
 
@@ -109,15 +143,22 @@ def wechatpay_v3(request, mchid: str):
     try:
         envelope = json.loads(body)
         resource = envelope["resource"]
-        protocol.aes_gcm_decrypt(
+        plain = protocol.aes_gcm_decrypt(
             merchant.apiv3_key,
             resource.get("nonce", ""),
             resource.get("associated_data", ""),
             resource.get("ciphertext", ""),
         )
+        data = json.loads(plain)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         _reject(request, mchid, body, f"{type(exc).__name__}: {exc}")
         return _fail("malformed or undecryptable notification", 400)
-    delivery = store_raw_delivery(source=SOURCE, account=mchid, request=request, body=body)
-    enqueue_delivery(delivery)
+    try:
+        protocol.check_v3_owner(envelope, data, merchant.mchid, merchant.appid)
+    except protocol.ProtocolError as exc:
+        logger.warning("WeChat Pay v3 notification for %s refused: %s", mchid, exc)
+        return _fail(str(exc), 403)
+    # What the signature covers identifies the notification: the same one again is a replay.
+    signed = protocol.v3_message(timestamp, nonce, body)
+    store_push_once(SOURCE, mchid, request, body, signed=signed)
     return HttpResponse(status=204)

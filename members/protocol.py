@@ -47,15 +47,15 @@ def v2_sign(params: dict[str, str], key: str, sign_type: str = MD5) -> str:
     raise ProtocolError(f"unknown sign_type {sign_type!r}")
 
 
-def v2_verify(params: dict[str, str], key: str, default_sign_type: str = MD5) -> bool:
-    """Check `sign`, with the notification's `sign_type` or else the merchant's own.
+def v2_verify(params: dict[str, str], key: str, sign_type: str = MD5) -> bool:
+    """Check `sign` with the merchant's own sign type.
 
     Notifications may omit `sign_type` even when signed with HMAC-SHA256 (reference 8.2), so the
-    merchant's configured type is the default rather than MD5.
+    merchant's configured type decides; a notification naming another type is refused, or a
+    merchant set to HMAC-SHA256 would accept MD5 signatures.
     """
     given = params.get("sign", "")
-    sign_type = params.get("sign_type") or default_sign_type
-    if not given or not key:
+    if not given or not key or params.get("sign_type", sign_type) != sign_type:
         return False
     try:
         expected = v2_sign(params, key, sign_type)
@@ -63,6 +63,38 @@ def v2_verify(params: dict[str, str], key: str, default_sign_type: str = MD5) ->
         return False
     # Bytes: compare_digest refuses a str with non-ASCII characters.
     return hmac.compare_digest(expected.encode(), given.upper().encode("utf-8", "replace"))
+
+
+def v2_signed_content(params: dict[str, str]) -> bytes:
+    """What a v2 signature covers (the non-empty fields but `sign`, sorted), without the key:
+    one notification's identity whatever XML layout carries it (the replay cache's key)."""
+    return v2_string_to_sign(params, "").encode()
+
+
+OWNER_MISMATCH = "the notification's mchid or appid is not this merchant's"
+
+
+def check_owner(
+    fields: object, mchid: str, appid: str, *, mchid_field: str = "mchid", appid_required: bool
+) -> None:
+    """Raise ProtocolError unless a notification names this merchant: its `mchid_field` is
+    `mchid`, and its `appid` is `appid` (required when `appid_required`, else only if present).
+
+    Signatures and keys prove who sent a notification, not which merchant it is for: a shared
+    platform key or API key must not let one merchant's notification act on another's orders.
+    """
+    if not isinstance(fields, dict) or fields.get(mchid_field) != mchid:
+        raise ProtocolError(OWNER_MISMATCH)
+    named_appid = fields.get("appid")
+    if named_appid != appid and (named_appid is not None or appid_required):
+        raise ProtocolError(OWNER_MISMATCH)
+
+
+def check_v3_owner(envelope: dict, resource: object, mchid: str, appid: str) -> None:
+    """check_owner for a v3 notification's decrypted resource: the appid is required for a
+    payment (`TRANSACTION.*`); refund resources carry none."""
+    payment = str(envelope.get("event_type", "")).startswith("TRANSACTION.")
+    check_owner(resource, mchid, appid, appid_required=payment)
 
 
 def parse_xml(body: bytes, root_tag: str = "xml") -> dict[str, str]:

@@ -10,12 +10,16 @@ from django.utils.translation import gettext as _
 from crm.models import RawDelivery
 
 from .. import protocol
-from ..models import MerchantConfig, Order, PaymentNotification, Refund
+from ..models import MerchantConfig, PaymentNotification, Refund
 from .orders import OrderError, mark_order_paid, refund_order
 
 
 def parse_delivery(delivery: RawDelivery, merchant: MerchantConfig) -> tuple[str, dict]:
-    """(api_version, fields) of a stored notification; v3 resources are decrypted here."""
+    """(api_version, fields) of a stored notification; v3 resources are decrypted here.
+
+    Raises ProtocolError if it names another merchant's mchid or appid (the hook refuses those;
+    this keeps a row stored before that check from acting on another merchant's orders).
+    """
     body = bytes(delivery.body)
     if delivery.path.rstrip("/").endswith("/v3"):
         envelope = json.loads(body)
@@ -27,8 +31,13 @@ def parse_delivery(delivery: RawDelivery, merchant: MerchantConfig) -> tuple[str
             resource.get("ciphertext", ""),
         )
         data = json.loads(plain)
+        protocol.check_v3_owner(envelope, data, merchant.mchid, merchant.appid)
         return "v3", {"event": envelope, "transaction": data}
-    return "v2", protocol.parse_xml(body)
+    params = protocol.parse_xml(body)
+    protocol.check_owner(
+        params, merchant.mchid, merchant.appid, mchid_field="mch_id", appid_required=True
+    )
+    return "v2", params
 
 
 def _v2_fields(params: dict) -> dict:
@@ -60,22 +69,29 @@ def _v3_fields(data: dict) -> dict:
 
 
 def _apply_refund(delivery: RawDelivery, merchant: MerchantConfig, params: dict) -> str:
-    """A v2 refund notification: record the refund on its order (`refund_order`, idempotent on
-    out_refund_no: a refund the CRM asked for itself is a duplicate) and keep the notification.
+    """A v2 refund notification: record the refund on its order, looked up within this merchant
+    (`refund_order`, idempotent on out_refund_no: a refund the CRM asked for itself is a
+    duplicate) and keep the notification.
     """
     info = protocol.v2_refund_decrypt(merchant.api_key, params["req_info"])
     fee = info.get("refund_fee", "")
     amount = int(fee) if fee.isdigit() else None
     out_refund_no, refund_id = info.get("out_refund_no", ""), info.get("refund_id", "")
-    order = Order.objects.filter(out_trade_no=info.get("out_trade_no", "")).first()
+    order = merchant.orders.filter(out_trade_no=info.get("out_trade_no", "")).first()
+    known = Refund.objects.filter(out_refund_no=out_refund_no).first()
     detail = ""
     if info.get("refund_status") != "SUCCESS" or params.get("return_code") != "SUCCESS":
         outcome = PaymentNotification.Outcome.REFUND_NOT_SUCCESS
     elif order is None:
         outcome = PaymentNotification.Outcome.UNKNOWN_ORDER
-    elif Refund.objects.filter(out_refund_no=out_refund_no).exists():
+    elif known is not None and known.order_id != order.pk:
+        outcome = PaymentNotification.Outcome.REFUND_REFUSED
+        detail = _("This out_refund_no is a refund of another order.")
+    elif known is not None:
         outcome = PaymentNotification.Outcome.DUPLICATE
-        Refund.objects.filter(out_refund_no=out_refund_no, refund_id="").update(refund_id=refund_id)
+        if not known.refund_id:
+            known.refund_id = refund_id
+            known.save(update_fields=["refund_id"])
     else:
         try:
             refund_order(
@@ -108,8 +124,8 @@ def _apply_refund(delivery: RawDelivery, merchant: MerchantConfig, params: dict)
 
 
 def apply_payment_notification(delivery: RawDelivery) -> str:
-    """Turn one stored notification into a PaymentNotification and, if it pays a known order for
-    the right amount, a paid order (`mark_order_paid`, idempotent on the order).
+    """Turn one stored notification into a PaymentNotification and, if it pays a known order of
+    its merchant for the right amount, a paid order (`mark_order_paid`, idempotent on the order).
 
     Runs inside `crm.ingestion.run_processor` (row locked, one transaction). Returns the dedupe key
     (the transaction id). Raises on an undecryptable or malformed body (the row is marked failed).
@@ -119,7 +135,8 @@ def apply_payment_notification(delivery: RawDelivery) -> str:
     if version == "v2" and "req_info" in data:
         return _apply_refund(delivery, merchant, data)
     fields = _v2_fields(data) if version == "v2" else _v3_fields(data)
-    order = Order.objects.filter(out_trade_no=fields["out_trade_no"]).first()
+    # Within the merchant: out_trade_no is only ours, not the platform's, to keep unique.
+    order = merchant.orders.filter(out_trade_no=fields["out_trade_no"]).first()
     outcome: str
     if fields.get("ignored"):
         outcome = PaymentNotification.Outcome.IGNORED

@@ -9,6 +9,7 @@ from crm.identity import resolve_customer
 from members import sandbox as sandbox_module
 from members.actions import create_order, join_membership
 from members.models import MerchantConfig, Store, Tier
+from tests.conftest import clear_own_cache
 
 API_KEY = "192006250b4c09247ec02edce69f6a2d"
 APIV3_KEY = "0123456789abcdef0123456789ABCDEF"
@@ -94,6 +95,13 @@ def pay_sandbox(settings, platform_key):
     yield box
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty cache: the hooks' replay cache and error-record counts
+    must not carry one test's notifications into the next."""
+    clear_own_cache()
 
 
 @pytest.fixture(autouse=True)

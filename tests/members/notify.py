@@ -21,10 +21,12 @@ def v2_body(
     sign_type="MD5",
     include_sign_type=False,
     time_end="20261003120000",
+    appid=APPID,
+    mchid=MCHID,
 ):
     params = {
-        "appid": APPID,
-        "mch_id": MCHID,
+        "appid": appid,
+        "mch_id": mchid,
         "nonce_str": "5d2b6c2a8db53831f7eda20af46e531c",
         "result_code": "SUCCESS",
         "return_code": "SUCCESS",
@@ -61,10 +63,12 @@ def v3_request(
     apiv3_key=APIV3_KEY,
     timestamp=None,
     event_type="TRANSACTION.SUCCESS",
+    appid=APPID,
+    mchid=MCHID,
 ):
     transaction = {
-        "appid": APPID,
-        "mchid": MCHID,
+        "appid": appid,
+        "mchid": mchid,
         "out_trade_no": out_trade_no,
         "transaction_id": transaction_id,
         "trade_type": "NATIVE",

@@ -9,6 +9,7 @@ from crm.models import Interaction, Lead, RawDelivery
 from members import protocol
 from members.actions import create_order
 from members.models import Order, PaymentNotification, PointsEntry
+from tests.conftest import clear_own_cache
 
 from .notify import post_v2, post_v3, v2_body, v3_request
 
@@ -41,12 +42,23 @@ def test_notification_delivered_five_times_gives_one_order_and_one_points_entry(
     body = v2_body(order.out_trade_no, 12900, TX)
     replies = [post_v2(client, body).status_code for _ in range(5)]
     assert replies == [200] * 5
-    assert RawDelivery.objects.filter(source="wechatpay").count() == 5
+    # Inside the replay window the same notification is acknowledged, not stored again.
+    assert RawDelivery.objects.filter(source="wechatpay").count() == 1
     assert Order.objects.filter(transaction_id=TX).count() == 1
     assert PointsEntry.objects.count() == 1
-    outcomes = sorted(PaymentNotification.objects.values_list("outcome", flat=True))
-    assert outcomes == ["duplicate"] * 4 + ["paid"]
+    assert list(PaymentNotification.objects.values_list("outcome", flat=True)) == ["paid"]
     assert Interaction.objects.filter(kind="order").count() == 1
+
+
+def test_notification_retried_after_the_replay_window_is_a_duplicate(client, order):
+    body = v2_body(order.out_trade_no, 12900, TX)
+    assert post_v2(client, body).status_code == 200
+    clear_own_cache()  # the replay window has passed: the nonce cache forgot it
+    assert post_v2(client, body).status_code == 200
+    assert RawDelivery.objects.filter(source="wechatpay").count() == 2
+    assert PointsEntry.objects.count() == 1
+    outcomes = sorted(PaymentNotification.objects.values_list("outcome", flat=True))
+    assert outcomes == ["duplicate", "paid"]
 
 
 def test_hmac_notification_without_sign_type_uses_the_merchants_sign_type(client, order, merchant):
