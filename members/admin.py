@@ -13,6 +13,7 @@ from .models import (
     PaymentNotification,
     PointsEntry,
     PosCharge,
+    PosDevice,
     Refund,
     Store,
     Tier,
@@ -244,3 +245,51 @@ class PayerOpenidAdmin(admin.ModelAdmin):
     list_display = ["openid", "appid", "unionid", "customer", "created_at"]
     search_fields = ["openid", "unionid"]
     raw_id_fields = ["customer"]
+
+@admin.register(PosDevice)
+class PosDeviceAdmin(admin.ModelAdmin):
+    """A store's tills. Adding one issues its key, shown once in the message that follows (only
+    its hash is stored); "Issue a new key" replaces a lost or leaked key at once."""
+
+    list_display = ["name", "store", "key_prefix", "active", "last_used_at", "created_at"]
+    list_filter = ["active", "store"]
+    search_fields = ["name", "store__code", "store__name"]
+    fields = [
+        "store",
+        "name",
+        "active",
+        "key_prefix",
+        "key_issued_at",
+        "created_by",
+        "last_used_at",
+    ]
+    readonly_fields = ["key_prefix", "key_issued_at", "created_by", "last_used_at"]
+    actions = ["issue_new_key"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        from .actions.pos import issue_pos_device_key
+
+        self._show_key(request, obj, issue_pos_device_key(obj, by=request.user))
+
+    @admin.action(
+        description=_("Issue a new key (the old one stops working)"), permissions=["change"]
+    )
+    def issue_new_key(self, request, queryset):
+        from .actions.pos import issue_pos_device_key
+
+        for device in queryset.select_related("store"):
+            self._show_key(request, device, issue_pos_device_key(device))
+
+    def _show_key(self, request, device, key: str) -> None:
+        self.message_user(
+            request,
+            _(
+                "POS device %(device)s: its key is %(key)s. Enter it in the till now "
+                "(Authorization: PosDevice <key>); it is not shown again."
+            )
+            % {"device": device, "key": key},
+            level="warning",
+        )

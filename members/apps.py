@@ -9,10 +9,11 @@ def _crud(*models: str) -> list[str]:
 class MembersConfig(AppConfig):
     name = "members"
     verbose_name = _("Members")
-    # Marketing runs the programme (tiers, coupons, members, refunds); agents and store staff
-    # look members up, take POS charges and redeem coupons.
+    # Marketing runs the programme (tiers, coupons, members, refunds) and registers the stores'
+    # POS devices; agents and store staff look members up and redeem coupons. No role takes POS
+    # charges or sales: tills call the POS API with a POS device key, never a staff token.
     role_permissions: dict[str, list[str]] = {
-        "marketing": _crud("tier", "membership", "coupontemplate", "coupon", "store")
+        "marketing": _crud("tier", "membership", "coupontemplate", "coupon", "store", "posdevice")
         + [
             "view_pointsentry",
             "add_pointsentry",
@@ -22,7 +23,6 @@ class MembersConfig(AppConfig):
             "add_refund",
             "view_paymentnotification",
             "view_poscharge",
-            "add_poscharge",
             "view_payeropenid",
         ],
         "agent": [
@@ -36,7 +36,6 @@ class MembersConfig(AppConfig):
             "view_order",
             "view_store",
             "view_poscharge",
-            "add_poscharge",
         ],
     }
 

@@ -179,7 +179,13 @@ class RefundSerializer(serializers.ModelSerializer):
 
 
 class PosChargeRequestSerializer(serializers.Serializer):
-    store = serializers.SlugRelatedField(slug_field="code", queryset=Store.objects.all())
+    store = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Store.objects.all(),
+        required=False,
+        default=None,
+        help_text=_("Optional: the device's own store (any other is refused)."),
+    )
     amount_fen = serializers.IntegerField(min_value=1, max_value=10**9)
     member_code = serializers.CharField(max_length=500, required=False, default="")
     coupon_code = serializers.CharField(max_length=32, required=False, default="")

@@ -6,7 +6,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.response import Response
 
 from .. import qr
@@ -15,12 +15,11 @@ from ..actions import (
     issue_coupon,
     issue_to_segment,
     join_membership,
-    record_cash_sale,
     redeem_coupon,
     refund_order,
 )
 from ..actions.orders import OrderError, check_refundable
-from ..actions.pos import coupon_from_code, membership_from_code, start_pos_charge
+from ..actions.pos import device_store, membership_from_code, record_pos_sale, start_pos_charge
 from ..client import PayError, WeChatPayClient
 from ..filtersets import (
     CouponFilterSet,
@@ -29,6 +28,7 @@ from ..filtersets import (
     OrderFilterSet,
 )
 from ..models import Coupon, CouponTemplate, Membership, Order, OrderChannel, PosCharge
+from .pos_auth import NEEDS_DEVICE, IsPosDevice, PosDeviceAuthentication, PosDeviceThrottle
 from .serializers import (
     CouponSerializer,
     CouponTemplateSerializer,
@@ -292,27 +292,34 @@ class OrderViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
 
 
 class PosChargeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """The POS API: start a WeChat Pay charge (QR code), poll it, record cash sales, identify
-    members by their card code."""
+    """The POS API, for tills authenticated as a POS device of one store (`pos_auth`): start a
+    WeChat Pay charge (QR code), poll it, record cash sales, identify members by their card code.
+    A device sees only its own store's charges; staff tokens are refused (401)."""
 
     queryset = PosCharge.objects.select_related(
         "order", "store", "order__customer__membership__tier"
     )
     serializer_class = PosChargeSerializer
-    action_permissions = {
-        "create": ["members.add_poscharge"],
-        "sale": ["members.add_poscharge"],
-        "identify": ["members.view_membership"],
-        "qr_svg": ["members.view_poscharge"],
-        "qr_png": ["members.view_poscharge"],
-    }
+    authentication_classes = [PosDeviceAuthentication]
+    permission_classes = [IsPosDevice]
+    throttle_classes = [PosDeviceThrottle]
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.authenticators and not request.successful_authenticator:
+            raise NotAuthenticated(NEEDS_DEVICE)
+        super().permission_denied(request, message, code)
+
+    def get_queryset(self):
+        return super().get_queryset().filter(store_id=self.request.auth.store_id)
 
     @extend_schema(request=PosChargeRequestSerializer, responses=PosChargeSerializer)
     def create(self, request):
         body = PosChargeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        data = body.validated_data
         try:
-            charge = start_pos_charge(by=request.user, **body.validated_data)
+            store = device_store(request.auth, data.pop("store"))
+            charge = start_pos_charge(store=store, **data)
         except OrderError as exc:
             if exc.reason == "payment":
                 return Response(exc.message_dict, status=status.HTTP_502_BAD_GATEWAY)
@@ -339,16 +346,9 @@ class PosChargeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         body = PosSaleRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        data.pop("description")  # a sale's description is its payment method
         try:
-            membership = membership_from_code(data["member_code"]) if data["member_code"] else None
-            coupon = coupon_from_code(data["coupon_code"]) if data["coupon_code"] else None
-            order = record_cash_sale(
-                amount_fen=data["amount_fen"],
-                store=data["store"],
-                customer=membership.customer if membership else None,
-                coupon=coupon,
-                method=data["method"],
-            )
+            order = record_pos_sale(device=request.auth, **data)
         except DjangoValidationError as exc:
             raise as_drf_error(exc)
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)

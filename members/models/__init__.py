@@ -19,3 +19,4 @@ from .orders import (  # noqa: F401
     Refund,
     Store,
 )
+from .pos import PosDevice  # noqa: F401

@@ -13,7 +13,7 @@ from members import qr
 from members.actions import join_membership
 from members.models import MerchantConfig, Order
 from members.views import SESSION_KEY
-from tests.conftest import client_for
+from tests.members.pos import till_for
 
 
 def minted_ago(membership, seconds: int) -> str:
@@ -44,8 +44,8 @@ def member_client(client, member):
     return client
 
 
-def test_pos_refuses_an_expired_member_card_code(member, store, agent_user):
-    pos = client_for(agent_user)
+def test_pos_refuses_an_expired_member_card_code(member, store):
+    pos = till_for(store)
     stale = minted_ago(member, 5 * 60 + 1)
     found = pos.post("/api/v1/pos/members/identify", {"member_code": stale}, format="json")
     assert (found.status_code, found.json()) == (
@@ -58,7 +58,7 @@ def test_pos_refuses_an_expired_member_card_code(member, store, agent_user):
     )
     sale = pos.post(
         "/api/v1/pos/sales",
-        {"store": "SH001", "amount_fen": 8800, "method": "cash", "member_code": stale},
+        {"amount_fen": 8800, "method": "cash", "member_code": stale},
         format="json",
     )
     assert sale.status_code == 400
@@ -68,8 +68,8 @@ def test_pos_refuses_an_expired_member_card_code(member, store, agent_user):
     assert member.points_balance == 0
 
 
-def test_pos_accepts_a_card_code_inside_its_lifetime(member, store, agent_user):
-    pos = client_for(agent_user)
+def test_pos_accepts_a_card_code_inside_its_lifetime(member, store):
+    pos = till_for(store)
     fresh = minted_ago(member, 4 * 60)
     found = pos.post("/api/v1/pos/members/identify", {"member_code": fresh}, format="json")
     assert (found.status_code, found.json()["member_number"]) == (200, member.member_number)
@@ -82,8 +82,8 @@ def test_card_code_lifetime_is_a_setting(member, settings):
     assert qr.read_member_code("forged") == (None, "invalid")
 
 
-def test_pos_refuses_a_forged_card_code(member, store, agent_user):
-    pos = client_for(agent_user)
+def test_pos_refuses_a_forged_card_code(member, store):
+    pos = till_for(store)
     forged = qr.member_code(member)[:-3] + "abc"
     found = pos.post("/api/v1/pos/members/identify", {"member_code": forged}, format="json")
     assert (found.status_code, found.json()) == (

@@ -8,7 +8,7 @@ import pytest
 from members import qr
 from members.actions import issue_coupon, join_membership
 from members.models import CouponTemplate, Order, PosCharge
-from tests.conftest import client_for
+from tests.members.pos import till_for
 
 
 def sandbox_pay(box, out_trade_no, **extra):
@@ -24,11 +24,11 @@ def sandbox_pay(box, out_trade_no, **extra):
 
 @pytest.mark.django_db(transaction=True)
 def test_pos_charge_from_qr_code_to_paid_order_points_and_tier(
-    live_server, settings, pay_sandbox, merchant, store, tiers, customer, agent_user
+    live_server, settings, pay_sandbox, merchant, store, tiers, customer
 ):
     settings.PUBLIC_BASE_URL = live_server.url
     membership, _ = join_membership(customer, via="pos")
-    pos = client_for(agent_user)
+    pos = till_for(store)
     response = pos.post(
         "/api/v1/pos/charges",
         {"store": "SH001", "amount_fen": 52000, "member_code": qr.member_code(membership)},
@@ -69,17 +69,22 @@ def test_pos_charge_from_qr_code_to_paid_order_points_and_tier(
 
 @pytest.mark.django_db(transaction=True)
 def test_pos_charge_with_coupon_discounts_and_redeems_on_payment(
-    live_server, settings, pay_sandbox, merchant, store, tiers, customer, agent_user
+    live_server, settings, pay_sandbox, merchant, store, tiers, customer
 ):
     settings.PUBLIC_BASE_URL = live_server.url
+    membership, _ = join_membership(customer, via="wechat")
     template = CouponTemplate.objects.create(
         name="满100减20", kind="cash", value=2000, min_spend_fen=10000
     )
     coupon = issue_coupon(template, customer, via="wechat")
-    pos = client_for(agent_user)
+    pos = till_for(store)
     charge = pos.post(
         "/api/v1/pos/charges",
-        {"store": "SH001", "amount_fen": 15000, "coupon_code": coupon.code},
+        {
+            "amount_fen": 15000,
+            "member_code": qr.member_code(membership),
+            "coupon_code": coupon.code,
+        },
         format="json",
     ).json()
     assert (charge["amount_fen"], charge["discount_fen"], charge["customer"]) == (
@@ -93,8 +98,8 @@ def test_pos_charge_with_coupon_discounts_and_redeems_on_payment(
     assert (order.status, coupon.redeemed_order, coupon.redeemed_store) == ("paid", order, store)
 
 
-def test_pos_charge_errors_are_field_level_and_write_nothing(merchant, store, agent_user):
-    pos = client_for(agent_user)
+def test_pos_charge_errors_are_field_level_and_write_nothing(merchant, store):
+    pos = till_for(store)
     response = pos.post(
         "/api/v1/pos/charges",
         {"store": "XX9", "amount_fen": 0},
@@ -118,9 +123,9 @@ def test_pos_charge_errors_are_field_level_and_write_nothing(merchant, store, ag
     assert (Order.objects.count(), PosCharge.objects.count()) == (0, 0)
 
 
-def test_pos_identifies_a_member_and_records_a_cash_sale(store, tiers, customer, agent_user):
+def test_pos_identifies_a_member_and_records_a_cash_sale(store, tiers, customer):
     membership, _ = join_membership(customer, via="pos")
-    pos = client_for(agent_user)
+    pos = till_for(store)
     found = pos.post(
         "/api/v1/pos/members/identify", {"member_code": qr.member_code(membership)}, format="json"
     )
@@ -212,12 +217,15 @@ def test_roles_agent_cannot_refund_or_adjust_manager_reads(role_clients, custome
         == 403
     )
     assert manager.get("/api/v1/orders").status_code == 200
-    assert (
-        manager.post(
+    # Tills call the POS API with a device key; no staff token reaches it, whatever the role.
+    for role in ("marketing", "agent", "manager", "superuser"):
+        refused = role_clients[role].post(
             "/api/v1/pos/charges", {"store": "SH001", "amount_fen": 1}, format="json"
-        ).status_code
-        == 403
-    )
+        )
+        assert (refused.status_code, refused.json()) == (
+            401,
+            {"detail": "The POS API takes a POS device key: Authorization: PosDevice <key>."},
+        )
     assert anonymous.get("/api/v1/members").status_code == 401
     refund = role_clients["marketing"].post(
         f"/api/v1/orders/{order.pk}/refund", {"amount_fen": 400}, format="json"
