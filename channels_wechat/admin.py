@@ -4,22 +4,15 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import SecretFieldsAdminMixin
+
 from . import protocol
 from .models import AutoReplyRule, CannedResponse, OfficialAccount, WeChatUser
 
 
 class OfficialAccountForm(forms.ModelForm):
-    """Secrets are typed in, never shown back; leaving one empty keeps the stored value."""
-
-    app_secret = forms.CharField(
-        label=_("AppSecret"), widget=forms.PasswordInput(render_value=False), required=False
-    )
-    token = forms.CharField(
-        label=_("token"), widget=forms.PasswordInput(render_value=False), required=False
-    )
-    encoding_aes_key = forms.CharField(
-        label=_("EncodingAESKey"), widget=forms.PasswordInput(render_value=False), required=False
-    )
+    """The secrets are crm.fields.SecretFormField: typed in, never shown back; leaving one
+    empty keeps the stored value, and a required one neither typed nor stored is an error."""
 
     class Meta:
         model = OfficialAccount
@@ -47,16 +40,6 @@ class OfficialAccountForm(forms.ModelForm):
                 raise forms.ValidationError(str(exc)) from exc
         return value
 
-    def clean(self):
-        data = super().clean()
-        for name in ("app_secret", "token", "encoding_aes_key"):
-            if not data.get(name):
-                stored = getattr(self.instance, name, "") if self.instance.pk else ""
-                if not stored and name != "encoding_aes_key":
-                    self.add_error(name, _("This field is required."))
-                data[name] = stored
-        return data
-
 
 class AutoReplyInline(admin.TabularInline):
     model = AutoReplyRule
@@ -65,7 +48,7 @@ class AutoReplyInline(admin.TabularInline):
 
 
 @admin.register(OfficialAccount)
-class OfficialAccountAdmin(admin.ModelAdmin):
+class OfficialAccountAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     form = OfficialAccountForm
     list_display = ["name", "appid", "original_id", "mode", "is_active", "created_at"]
     list_filter = ["mode", "is_active"]

@@ -4,6 +4,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import SecretFieldsAdminMixin
+
 from .models import (
     Campaign,
     FollowerSnapshot,
@@ -18,7 +20,10 @@ from .models import (
 
 
 @admin.register(WeiboAccount)
-class WeiboAccountAdmin(admin.ModelAdmin):
+class WeiboAccountAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
+    """The fan-service app secret is write-only (crm.fields.SecretFormField); the OAuth access
+    token is set by the Weibo authorisation flow only and never shown."""
+
     list_display = [
         "screen_name",
         "uid",

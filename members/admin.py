@@ -3,6 +3,8 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import SecretFieldsAdminMixin
+
 from .models import (
     Coupon,
     CouponTemplate,
@@ -80,7 +82,10 @@ class StoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(MerchantConfig)
-class MerchantConfigAdmin(admin.ModelAdmin):
+class MerchantConfigAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
+    """The three keys are write-only (crm.fields.SecretFormField): "set" / "not set" and an
+    input that replaces the stored value; empty keeps it."""
+
     list_display = ["mchid", "name", "appid", "sign_type", "active"]
     fields = [
         "mchid",
@@ -94,25 +99,6 @@ class MerchantConfigAdmin(admin.ModelAdmin):
         "platform_public_key",
         "active",
     ]
-
-    def get_form(self, request, obj=None, **kwargs):
-        from django import forms
-
-        form = super().get_form(request, obj, **kwargs)
-        for name in ("app_secret", "api_key", "apiv3_key"):
-            # Secrets are write-only in the admin: shown empty, kept when left empty.
-            form.base_fields[name].widget = forms.PasswordInput(render_value=False)
-            form.base_fields[name].required = False
-            form.base_fields[name].help_text = _("Leave empty to keep the current value.")
-        return form
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            old = MerchantConfig.objects.get(pk=obj.pk)
-            for name in ("app_secret", "api_key", "apiv3_key"):
-                if not form.cleaned_data.get(name):
-                    setattr(obj, name, getattr(old, name))
-        super().save_model(request, obj, form, change)
 
 
 class RefundInline(admin.TabularInline):
@@ -245,6 +231,7 @@ class PayerOpenidAdmin(admin.ModelAdmin):
     list_display = ["openid", "appid", "unionid", "customer", "created_at"]
     search_fields = ["openid", "unionid"]
     raw_id_fields = ["customer"]
+
 
 @admin.register(PosDevice)
 class PosDeviceAdmin(admin.ModelAdmin):
