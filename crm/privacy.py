@@ -1,4 +1,10 @@
-"""A customer's personal data: export it (JSON) and erase it on request (PIPL articles 45, 47).
+"""A customer's personal data: export it (CSV lists, JSON per person), delete it, and erase it
+on request (PIPL articles 45, 47).
+
+Every export of personal rows, whoever asks (the API, the admin, the members app), goes through
+`export_rows`: it checks the one export permission, writes the audit entry and returns CSV lines
+from the one guarded writer (crm.csvexport). Deleting customers goes through `delete_customers`
+for the same reason: one rule, one audit entry, whichever screen asked.
 
 crm imports no channel app: the rows to export or erase are found by walking the reverse
 relations of `Customer` (every model of every app with a ForeignKey or OneToOne to it, hidden
@@ -12,15 +18,18 @@ keys (unionid, verified phone) so the person can no longer be recognised through
 
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
+from django.db.models import ProtectedError, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .audit import record_audit
+from .csvexport import csv_lines
 from .fields import EncryptedTextField
 from .models import AuditAction, Customer, CustomerKey, Gender
 
@@ -282,3 +291,119 @@ def audited_export(customer: Customer, *, by=None) -> dict[str, Any]:
         by=by,
     )
     return data
+
+
+# Lists of customers (CSV) and deletion ------------------------------------------------------
+
+EXPORT_PERMISSION = "crm.export_customer"
+
+
+def export_rows(
+    object_type: str,
+    rows: QuerySet,
+    header: list[str],
+    row: Callable[[Any], Iterable[Any]],
+    *,
+    by,
+    via: str,
+    noun: str,
+    query: str | None = None,
+) -> Iterator[str]:
+    """The one export of personal rows as CSV, for crm and for the apps that list customers.
+
+    Refuses (PermissionDenied, nothing written) a user without `crm.export_customer`: a list of
+    people with their phones is a customer export whichever model it starts from. Otherwise
+    writes one `export` audit entry ("CSV export {via} of {n} {noun}", with the request's `query`
+    when given) and returns the CSV lines (crm.csvexport: BOM, header, guarded cells) of `row(obj)`
+    for each row, read lazily in chunks. The entry is written before the first line is sent.
+    """
+    if by is None or not by.has_perm(EXPORT_PERMISSION):
+        raise PermissionDenied(_("Exporting customers needs the export permission."))
+    summary = f"CSV export {via} of {rows.count()} {noun}"
+    if query is not None:
+        summary += f", query: {query[:300] or '(all)'}"
+    record_audit(AuditAction.EXPORT, object_type, "", summary, by=by)
+    return csv_lines(header, (row(obj) for obj in rows.iterator(chunk_size=2000)))
+
+
+CUSTOMER_CSV_HEADER = [
+    "编号",
+    "姓名",
+    "手机",
+    "邮箱",
+    "性别",
+    "城市",
+    "生命周期阶段",
+    "首次接触渠道",
+    "标签",
+    "创建时间",
+]
+
+
+def customer_csv_row(c: Customer) -> list[Any]:
+    """One customer as a CSV row (CUSTOMER_CSV_HEADER); tags should be prefetched."""
+    return [
+        c.pk,
+        c.name,
+        c.phone,
+        c.email,
+        c.get_gender_display(),
+        c.city,
+        c.get_stage_display(),
+        c.get_first_channel_display(),
+        " ".join(t.name for t in c.tags.all()),
+        timezone.localtime(c.created_at).strftime("%Y-%m-%d %H:%M"),
+    ]
+
+
+def customer_csv_lines(rows: QuerySet) -> Iterator[str]:
+    """The CSV lines of `rows`, unaudited: only for callers that audit (`export_customers`)."""
+    return csv_lines(CUSTOMER_CSV_HEADER, (customer_csv_row(c) for c in rows.iterator(2000)))
+
+
+def export_customers(rows: QuerySet, *, by, via: str, query: str | None = None) -> Iterator[str]:
+    """`export_rows` for customers: the API's export and the admin's export action call this."""
+    return export_rows(
+        "crm.Customer",
+        rows.prefetch_related("tags"),
+        CUSTOMER_CSV_HEADER,
+        customer_csv_row,
+        by=by,
+        via=via,
+        noun="customers",
+        query=query,
+    )
+
+
+class DeletionError(ValidationError):
+    """A customer that cannot be deleted: rows that must be kept (orders...) point at it."""
+
+
+def delete_customers(rows: QuerySet, *, by, via: str) -> int:
+    """Delete customers, one `delete` audit entry each ("customer #{id} deleted {via}").
+
+    One transaction: if any of them has rows that must be kept (a ProtectedError: orders,
+    memberships), nothing is deleted or audited and DeletionError says which rows and what to
+    do instead (merge or erase). Returns the number of customers deleted.
+    """
+    with transaction.atomic():
+        pks = list(rows.order_by("pk").values_list("pk", flat=True))
+        for pk in pks:
+            record_audit(
+                AuditAction.DELETE, "crm.Customer", pk, f"customer #{pk} deleted {via}", by=by
+            )
+        try:
+            with transaction.atomic():
+                Customer.objects.filter(pk__in=pks).delete()
+        except ProtectedError as exc:
+            blocking = sorted({str(obj._meta.verbose_name) for obj in exc.protected_objects})
+            # The audit entries above are undone with the transaction this raise leaves.
+            raise DeletionError(
+                _(
+                    "This customer has %(rows)s, which must be kept: merge it into "
+                    "another customer or erase its personal data instead."
+                )
+                % {"rows": ", ".join(blocking)},
+                code="protected",
+            ) from exc
+    return len(pks)

@@ -1,11 +1,12 @@
-"""Dashboard tables as CSV (UTF-8 with BOM, so Excel opens Chinese correctly) and Excel xlsx."""
+"""Dashboard tables as CSV (crm.csvexport: UTF-8 with BOM, formulas guarded) and Excel xlsx."""
 
-import csv
 import io
 from datetime import datetime
 
 from django.http import HttpResponse
 from django.utils import timezone
+
+from crm.csvexport import csv_text, safe_cell
 
 from .reports import Table
 
@@ -32,20 +33,10 @@ def table_rows(table: Table) -> list[list]:
     return rows
 
 
-def _csv_safe(value):
-    # A cell starting with = + - @ is a formula to Excel: quote it (CSV injection).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def export(table: Table, fmt: str, filename: str) -> HttpResponse:
     rows = table_rows(table)
     if fmt == "csv":
-        buffer = io.StringIO()
-        buffer.write("\ufeff")
-        csv.writer(buffer).writerows([[_csv_safe(v) for v in row] for row in rows])
-        body: bytes = buffer.getvalue().encode("utf-8")
+        body: bytes = csv_text(rows[0], rows[1:]).encode("utf-8")
     else:
         from openpyxl import Workbook
 
@@ -53,7 +44,8 @@ def export(table: Table, fmt: str, filename: str) -> HttpResponse:
         sheet = book.active
         sheet.title = table.title[:31]
         for row in rows:
-            sheet.append([_csv_safe(v) for v in row])
+            # openpyxl stores a text starting with "=" as a formula: the same guard as CSV.
+            sheet.append([safe_cell(v) for v in row])
         out = io.BytesIO()
         book.save(out)
         body = out.getvalue()

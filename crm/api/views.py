@@ -1,11 +1,5 @@
-import csv
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
-from django.db.models import Count, Prefetch, ProtectedError
-from django.http import StreamingHttpResponse
-from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.db.models import Count, Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -13,11 +7,18 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from ..actions import add_note, create_lead, merge_customers, tag_customers
-from ..audit import record_audit
+from ..csvexport import csv_response
 from ..filtersets import CustomerFilterSet, LeadFilterSet, SegmentFilterSet, TagFilterSet
 from ..identity import duplicate_candidates
-from ..models import AuditAction, Customer, Interaction, Lead, Segment, Tag
-from ..privacy import audited_export, erase_customer
+from ..models import Customer, Interaction, Lead, Segment, Tag
+from ..privacy import (
+    DeletionError,
+    audited_export,
+    customer_csv_lines,
+    delete_customers,
+    erase_customer,
+    export_customers,
+)
 from .serializers import (
     BulkTagSerializer,
     CustomerSerializer,
@@ -140,43 +141,21 @@ class CustomerViewSet(viewsets.ModelViewSet):
     @action(detail=False, methods=["get"])
     def export(self, request):
         """The filtered customers as CSV (UTF-8 with BOM, so Excel opens Chinese correctly)."""
-        rows = self.filter_queryset(self.get_queryset())
-        record_audit(
-            AuditAction.EXPORT,
-            "crm.Customer",
-            "",
-            f"CSV export through the API of {rows.count()} customers, query: "
-            f"{request.GET.urlencode()[:300] or '(all)'}",
+        lines = export_customers(
+            self.filter_queryset(self.get_queryset()),
             by=request.user,
+            via="through the API",
+            query=request.GET.urlencode(),
         )
-        return StreamingHttpResponse(
-            _customer_csv(rows),
-            content_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
-        )
+        return csv_response(lines, "customers.csv")
 
     def perform_destroy(self, instance):
-        with transaction.atomic():
-            record_audit(
-                AuditAction.DELETE,
-                "crm.Customer",
-                instance.pk,
-                f"customer #{instance.pk} deleted through the API",
-                by=self.request.user,
+        try:
+            delete_customers(
+                Customer.objects.filter(pk=instance.pk), by=self.request.user, via="through the API"
             )
-            try:
-                instance.delete()
-            except ProtectedError as exc:
-                blocking = sorted({obj._meta.verbose_name for obj in exc.protected_objects})
-                raise ValidationError(
-                    {
-                        "detail": _(
-                            "This customer has %(rows)s, which must be kept: merge it into "
-                            "another customer or erase its personal data instead."
-                        )
-                        % {"rows": ", ".join(str(b) for b in blocking)}
-                    }
-                ) from exc
+        except DeletionError as exc:
+            raise ValidationError({"detail": exc.messages[0]}) from exc
 
     @extend_schema(request=None, responses={200: dict})
     @action(detail=True, methods=["post"])
@@ -195,42 +174,8 @@ class CustomerViewSet(viewsets.ModelViewSet):
         return Response(audited_export(self.get_object(), by=request.user))
 
 
-CSV_HEADER = [
-    "编号",
-    "姓名",
-    "手机",
-    "邮箱",
-    "性别",
-    "城市",
-    "生命周期阶段",
-    "首次接触渠道",
-    "标签",
-    "创建时间",
-]
-
-
-def _customer_csv(rows):
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-    yield "\ufeff" + writer.writerow(CSV_HEADER)
-    for c in rows.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [
-                c.pk,
-                c.name,
-                c.phone,
-                c.email,
-                c.get_gender_display(),
-                c.city,
-                c.get_stage_display(),
-                c.get_first_channel_display(),
-                " ".join(t.name for t in c.tags.all()),
-                timezone.localtime(c.created_at).strftime("%Y-%m-%d %H:%M"),
-            ]
-        )
+# crm.admin's export action still streams these lines itself (it audits on its own).
+_customer_csv = customer_csv_lines
 
 
 class TagViewSet(viewsets.ModelViewSet):
