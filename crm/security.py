@@ -3,16 +3,22 @@
 - `TokenRateThrottle` / `AnonThrottle`: DRF throttles (settings `DEFAULT_THROTTLE_CLASSES`) with
   the rates of `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` read at each request, so an override
   takes effect at once. A refused request gets 429 with `Retry-After`.
-- Admin login rate limiting: after `LOGIN_FAILURE_LIMIT` failed logins for one username or from
-  one IP address within `LOGIN_FAILURE_WINDOW` seconds, the admin login page refuses further
-  attempts (429, with the time to wait) until the window has passed. Failures are counted in the
-  shared cache by a `user_login_failed` receiver, so every web process sees the same counts.
+- `client_ip`: the client's address, from X-Forwarded-For only behind a trusted proxy
+  (settings `TRUSTED_PROXIES`); the login limiter and the anonymous API throttle key on it.
+- Admin login rate limiting: after `LOGIN_FAILURE_LIMIT` failed logins for one username from
+  one client address, or `LOGIN_FAILURE_LIMIT_PER_ADDRESS` from one address whatever the
+  username, within `LOGIN_FAILURE_WINDOW` seconds, the admin login page refuses further attempts
+  from that address (429, with the time to wait) until the window has passed. Failures are
+  counted in the shared cache by a `user_login_failed` receiver, so every web process sees the
+  same counts.
 - `SecurityMiddleware` applies the login limit, refuses API bodies over `API_MAX_BODY_BYTES`
   with 413 and a message, and tells the audit log who the request's user is.
 - `SafeJSONParser`: deeply nested JSON is a 400 parse error, not a RecursionError.
 - `mask_phone`: `13800138000` -> `138****8000`, for users without `crm.view_customer_phone`.
 """
 
+import functools
+import ipaddress
 import time
 
 from django.conf import settings
@@ -82,9 +88,16 @@ class TokenRateThrottle(_LiveRates, UserRateThrottle):
             current_actor.set(request.user)
         return super().allow_request(request, view)
 
+    def get_ident(self, request):  # anonymous callers: see AnonThrottle
+        return client_ip(request)
+
 
 class AnonThrottle(_LiveRates, AnonRateThrottle):
     """Requests per client IP address for unauthenticated calls (the public schema)."""
+
+    def get_ident(self, request):
+        # DRF's own believes any X-Forwarded-For, letting a client pick a fresh key per request.
+        return client_ip(request)
 
 
 class SafeJSONParser(JSONParser):
@@ -113,19 +126,46 @@ def _too_large(request) -> JsonResponse | None:
     return JsonResponse({"detail": message}, status=413)
 
 
-# Admin login rate limiting --------------------------------------------------------------------
+# Client address and admin login rate limiting ------------------------------------------------
 
 
-def _client_ip(request) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is set by the client and would let it pick its own key.
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+@functools.lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
-def _keys(username: str, ip: str) -> list[str]:
-    keys = [f"login-failures:ip:{ip}"]
-    if username:
-        keys.append(f"login-failures:user:{username.strip().lower()[:150]}")
-    return keys
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _networks(tuple(settings.TRUSTED_PROXIES)))
+
+
+def client_ip(request) -> str:
+    """The address of the client that sent `request`.
+
+    REMOTE_ADDR, unless that is a trusted proxy (settings.TRUSTED_PROXIES): then the right-most
+    X-Forwarded-For address that is not a trusted proxy. Each proxy appends the address it got
+    the request from, so everything left of that is written by the client and never believed.
+    """
+    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    if not _trusted(remote):
+        return remote
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _trusted(hop):
+            return hop[:64]
+        remote = hop  # every hop so far is a proxy of ours: the left-most one is the client
+    return remote
+
+
+def _user_key(username: str, ip: str) -> str:
+    return f"login-failures:user-ip:{username.strip().lower()[:150]}|{ip}"
+
+
+def _address_key(ip: str) -> str:
+    return f"login-failures:ip:{ip}"
 
 
 def _count_failure(key: str) -> None:
@@ -138,27 +178,46 @@ def _count_failure(key: str) -> None:
             cache.add(key, 1, window)
 
 
-def login_refused_for(username: str, ip: str) -> int:
-    """Seconds until a login for this username from this IP is accepted again (0: now)."""
-    wait = 0
-    for key in _keys(username, ip):
-        if (cache.get(key) or 0) >= settings.LOGIN_FAILURE_LIMIT:
-            since = cache.get(key + ":since") or time.time()
-            wait = max(wait, int(since + settings.LOGIN_FAILURE_WINDOW - time.time()) + 1)
-    return wait
+def _wait(key: str, limit: int) -> int:
+    if (cache.get(key) or 0) < limit:
+        return 0
+    since = cache.get(key + ":since") or time.time()
+    return int(since + settings.LOGIN_FAILURE_WINDOW - time.time()) + 1
+
+
+def login_refusal(username: str, ip: str) -> tuple[int, str]:
+    """(seconds until a login for this username from this address is accepted again, why);
+    (0, "") when it is accepted now.
+
+    Failures count per (username, address), so an attacker elsewhere cannot lock a named user
+    out, and per address whatever the username, so one address cannot try many accounts.
+    """
+    by_user = _wait(_user_key(username, ip), settings.LOGIN_FAILURE_LIMIT) if username else 0
+    by_address = _wait(_address_key(ip), settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS)
+    if by_user >= by_address and by_user:
+        return by_user, _("Too many failed logins for this user from this address.")
+    if by_address:
+        return by_address, _("Too many failed logins from this address.")
+    return 0, ""
 
 
 @receiver(user_login_failed, dispatch_uid="crm.security.count_login_failure")
 def count_login_failure(sender, credentials, request=None, **kwargs) -> None:
     if request is None:
         return
-    for key in _keys(credentials.get("username", ""), _client_ip(request)):
-        _count_failure(key)
+    ip = client_ip(request)
+    _count_failure(_address_key(ip))
+    if credentials.get("username"):
+        _count_failure(_user_key(credentials["username"], ip))
 
 
 @receiver(user_logged_in, dispatch_uid="crm.security.reset_login_failures")
 def reset_login_failures(sender, request, user, **kwargs) -> None:
-    key = _keys(user.get_username(), "-")[1]
+    # Only this user's count from this address: the address's own count stays, or anyone with
+    # an account could clear it between guesses at other accounts.
+    if request is None:
+        return
+    key = _user_key(user.get_username(), client_ip(request))
     cache.delete_many([key, key + ":since"])
 
 
@@ -170,12 +229,12 @@ class _RefusedLoginForm(AdminAuthenticationForm):
         self._errors = ErrorDict({"__all__": self.error_class([message], error_class="nonfield")})
 
 
-def refused_login(request, username: str, wait: int) -> TemplateResponse:
+def refused_login(request, username: str, wait: int, reason: str) -> TemplateResponse:
     minutes = max(1, (wait + 59) // 60)
-    message = _(
-        "Too many failed logins for this user or from this address. "
-        "Try again in %(minutes)d minutes."
-    ) % {"minutes": minutes}
+    message = _("%(reason)s Try again in %(minutes)d minutes.") % {
+        "reason": reason,
+        "minutes": minutes,
+    }
     context = {
         **admin.site.each_context(request),
         "title": _("Log in"),
@@ -207,9 +266,9 @@ class SecurityMiddleware:
                 return refused
         if request.method == "POST" and request.path == self._login_path:
             username = request.POST.get("username", "")
-            wait = login_refused_for(username, _client_ip(request))
+            wait, reason = login_refusal(username, client_ip(request))
             if wait:
-                return refused_login(request, username, wait)
+                return refused_login(request, username, wait, reason)
         token = current_actor.set(getattr(request, "user", None))
         try:
             return self.get_response(request)

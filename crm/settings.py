@@ -6,25 +6,74 @@ and a local-memory cache, so a checkout runs with no services (`make demo`). `DA
 Every variable is listed, with its default, in `.env.example`.
 """
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def env_bool(name: str, default: bool = False) -> bool:
+    """A yes/no variable; unset or empty is `default`. Anything else unreadable is an error,
+    not "no": a mistyped SECURE_SSL_REDIRECT=ture must not quietly turn a protection off."""
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(
+            f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {value!r}."
+        )
+    return word in _TRUE
+
+
+def env_int(name: str, default: int) -> int:
+    """A whole-number variable; unset or empty is `default`, anything else unreadable an error."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
 
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """Comma-separated IP addresses or networks (CIDR), each checked."""
+    items = env_list(name)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or network."
+            ) from None
+    return items
+
+
+def env_ssl_header(name: str) -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER from a header name (`X-Forwarded-Proto`), meaning "https"."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", value):
+        raise ImproperlyConfigured(
+            f"{name} must be a header name such as X-Forwarded-Proto, not {value!r}."
+        )
+    return ("HTTP_" + value.upper().replace("-", "_"), "https")
 
 
 # The development key is public: `manage.py check --deploy` refuses it (crm.checks).
@@ -157,11 +206,19 @@ SECURE_HSTS_SECONDS = int(
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS proxy: the header it sets to say the request came over HTTPS. Unset, no header
+# is believed (a client could send one itself); set it only if the proxy overwrites that header.
+SECURE_PROXY_SSL_HEADER = env_ssl_header("SECURE_PROXY_SSL_HEADER")
+# Addresses/networks of the reverse proxies in front of the web processes. A request from one
+# of them is attributed to the right-most X-Forwarded-For address that is not one of them
+# (crm.security.client_ip); from anywhere else X-Forwarded-For is ignored.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 X_FRAME_OPTIONS = "DENY"
-# Admin login rate limiting (crm.security): failures per username or IP within the window.
-LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
-LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
+# Admin login rate limiting (crm.security), within the window (seconds): failures per
+# (username, client address), and per client address whatever the username.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 20)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
 # API request bodies above this size are refused with 413 (crm.security).
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 # Signed pushes (WeChat, Weibo fan service) older or newer than this many seconds are refused

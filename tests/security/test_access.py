@@ -245,38 +245,41 @@ def _login(client, username, password, ip):
 
 def test_admin_login_is_refused_after_failures_for_a_username(settings, admin_user, agent_user):
     settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_WINDOW = 3, 600
-    ips = ["10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4"]
+    ip = "10.1.0.1"
     _clear_login_failures(
-        "login-failures:user:root",
-        "login-failures:user:agent",
-        *[f"login-failures:ip:{i}" for i in ips],
+        "login-failures:user-ip:root|10.1.0.1",
+        "login-failures:user-ip:agent|10.1.0.1",
+        "login-failures:user-ip:root|10.1.0.2",
+        "login-failures:ip:10.1.0.1",
+        "login-failures:ip:10.1.0.2",
     )
     client = Client()
-    for ip in ips[:3]:  # three addresses, one failure each: the username reaches the limit
+    for _ in range(3):  # three failures for one username from one address reach the limit
         response = _login(client, "root", "wrong", ip)
         assert response.status_code == 200
         assert "Please enter the correct username and password" in response.content.decode()
-    refused = _login(client, "root", "pw-root", ips[3])  # even the right password
+    refused = _login(client, "root", "pw-root", ip)  # even the right password
     assert refused.status_code == 429
     assert (
-        "Too many failed logins for this user or from this address. Try again in 10 minutes."
+        "Too many failed logins for this user from this address. Try again in 10 minutes."
         in refused.content.decode()
     )
     assert 590 <= int(refused["Retry-After"]) <= 600
     assert "_auth_user_id" not in client.session
-    # Another user from a fresh address logs in normally.
-    ok = _login(Client(), "agent", "pw-agent", ips[3])
+    # Another user from that address, and the same user from another, log in normally.
+    ok = _login(Client(), "agent", "pw-agent", ip)
     assert ok.status_code == 302 and ok["Location"] == "/admin/"
+    assert _login(Client(), "root", "pw-root", "10.1.0.2").status_code == 302
 
 
 def test_admin_login_is_refused_after_failures_from_one_address(settings, admin_user, agent_user):
-    settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_WINDOW = 2, 600
+    settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS, settings.LOGIN_FAILURE_WINDOW = 2, 600
     ip = "10.2.0.1"
     _clear_login_failures(
-        "login-failures:user:x1",
-        "login-failures:user:x2",
-        "login-failures:user:agent",
+        "login-failures:user-ip:x1|10.2.0.1",
+        "login-failures:user-ip:x2|10.2.0.1",
         f"login-failures:ip:{ip}",
+        "login-failures:ip:10.2.0.2",
     )
     client = Client()
     assert _login(client, "x1", "wrong", ip).status_code == 200
@@ -288,7 +291,7 @@ def test_admin_login_is_refused_after_failures_from_one_address(settings, admin_
 def test_admin_login_is_accepted_again_after_the_window(settings, admin_user):
     settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_WINDOW = 1, 2
     ip = "10.3.0.1"
-    _clear_login_failures("login-failures:user:root", f"login-failures:ip:{ip}")
+    _clear_login_failures(f"login-failures:user-ip:root|{ip}", f"login-failures:ip:{ip}")
     client = Client()
     assert _login(client, "root", "wrong", ip).status_code == 200
     assert _login(client, "root", "pw-root", ip).status_code == 429
