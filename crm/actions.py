@@ -454,7 +454,8 @@ def merge_customers(
     a model that needs more than that (a one-to-one membership, say) defines a classmethod
     `merge_customer_rows(source, target, field_name) -> list[pk]` and does it itself. Tags are
     united, the target's empty fields are filled from the source, the later lifecycle stage and
-    the earlier first touch win. The source row stays, with `merged_into` set, and a MergeRecord
+    the earlier first touch win; marketing consent stays only if both had it (a withdrawal wins,
+    recorded on the timeline). The source row stays, with `merged_into` set, and a MergeRecord
     lists every moved primary key and the source's fields as they were.
 
     One transaction, both customers locked. Raises MergeError: merging a customer into itself,
@@ -533,7 +534,11 @@ def merge_customers(
         if source.created_at < target.created_at:
             target.created_at = source.created_at
             target.first_channel = source.first_channel
-        target.consent_marketing = target.consent_marketing or source.consent_marketing
+        # Consent is given by one person and withdrawn by one: if either record lacks it (never
+        # gave it, or withdrew it), the merged customer lacks it, and the timeline says why.
+        withdrawn = target.consent_marketing != source.consent_marketing
+        consented, without = (target, source) if target.consent_marketing else (source, target)
+        target.consent_marketing = target.consent_marketing and source.consent_marketing
         target.consent_privacy_at = target.consent_privacy_at or source.consent_privacy_at
         target.save()
 
@@ -555,6 +560,18 @@ def merge_customers(
             subject=record,
             data={"source": source.pk, "reason": reason},
         )
+        if withdrawn:
+            record_interaction(
+                target,
+                InteractionKind.OTHER,
+                Channel.SYSTEM,
+                summary=_(
+                    "Marketing consent withdrawn by the merge: #%(without)s had none, "
+                    "#%(consented)s had consented."
+                )
+                % {"without": without.pk, "consented": consented.pk},
+                data={"consent_marketing": False, "consented": consented.pk, "without": without.pk},
+            )
         record_audit(
             AuditAction.MERGE,
             "crm.Customer",

@@ -113,13 +113,18 @@ def _queue_coupon_message(coupon_id: int) -> None:
 
 
 def issue_to_segment(template: CouponTemplate, segment: Segment, *, at=None) -> dict[str, int]:
-    """Issue one coupon to every customer of the segment who can still get one.
+    """Issue one coupon to every customer of the segment who consents to marketing and can
+    still get one: a segment coupon is a marketing send.
 
-    Customers at their limit are skipped; issuing stops when stock runs out. Each coupon is its own
-    transaction, so a failure part-way keeps what was issued. Returns {"issued", "skipped"}.
+    Customers without marketing consent are not sent anything and are counted (`no_consent`), so
+    the sender sees how many the campaign did not reach; customers at their limit are skipped;
+    issuing stops when stock runs out. Each coupon is its own transaction, so a failure
+    part-way keeps what was issued. Returns {"issued", "skipped", "no_consent"}.
     """
+    customers = segment.customers()
+    no_consent = customers.filter(consent_marketing=False).count()
     issued = skipped = 0
-    for customer in segment.customers().order_by("pk").iterator():
+    for customer in customers.filter(consent_marketing=True).order_by("pk").iterator():
         try:
             issue_coupon(template, customer, via=IssuedVia.SEGMENT, campaign=segment.name, at=at)
             issued += 1
@@ -127,7 +132,7 @@ def issue_to_segment(template: CouponTemplate, segment: Segment, *, at=None) -> 
             if exc.reason == "out_of_stock":
                 break
             skipped += 1
-    return {"issued": issued, "skipped": skipped}
+    return {"issued": issued, "skipped": skipped, "no_consent": no_consent}
 
 
 def check_redeemable(coupon: Coupon, *, store: Store | None, at: datetime, amount_fen=None) -> None:

@@ -78,13 +78,18 @@ def test_redeem_over_the_per_customer_limit_is_refused(template, customer, store
 
 
 def test_issue_to_segment_skips_those_at_their_limit(template, customer):
+    # A segment coupon is a marketing send: these customers consent (tests/security/test_consent).
     for n in range(3):
-        resolve_customer(channel="wechat", keys={"unionid": f"seg-{n}"}, defaults={"city": "上海"})
+        resolve_customer(
+            channel="wechat",
+            keys={"unionid": f"seg-{n}"},
+            defaults={"city": "上海", "consent_marketing": True},
+        )
     Customer = type(customer)
-    Customer.objects.filter(pk=customer.pk).update(city="上海")
+    Customer.objects.filter(pk=customer.pk).update(city="上海", consent_marketing=True)
     issue_coupon(template, customer, via="wechat")
     segment = Segment.objects.create(name="上海客户", filters={"city": "上海"})
-    assert issue_to_segment(template, segment) == {"issued": 3, "skipped": 1}
+    assert issue_to_segment(template, segment) == {"issued": 3, "skipped": 1, "no_consent": 0}
     assert Coupon.objects.filter(issued_via="segment", campaign="上海客户").count() == 3
 
 
