@@ -175,9 +175,9 @@ class PointsEntry(models.Model):
 class PayerOpenid(models.Model):
     """An openid (per WeChat appid) known to belong to a customer.
 
-    Learned when a person signs in to the member pages through WeChat OAuth or pays at a POS after
-    showing their member code, so later payment notifications (which carry only the openid) find
-    the customer.
+    Learned only when a person signs in to the member pages through WeChat OAuth, so later
+    payment notifications (which carry only the openid) find the customer. Paying an order never
+    teaches one: anyone may pay someone else's order (members.actions.orders.mark_order_paid).
     """
 
     appid = models.CharField(_("appid"), max_length=32)
