@@ -157,3 +157,15 @@ def test_card_page_swaps_in_a_fresh_code_in_the_browser(
         )
     assert fetched.value.status == 200
     assert page.inner_html("#member-qr-code").startswith("<svg")
+
+
+def test_card_page_and_till_speak_chinese(member_client, member, store):
+    page = member_client.get("/m/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "会员码每隔几分钟自动刷新，截图无效。" in page
+    stale = till_for(store).post(
+        "/api/v1/pos/members/identify",
+        {"member_code": minted_ago(member, 5 * 60 + 1)},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert stale.json() == {"member_code": ["会员码已过期，请会员刷新会员卡页面。"]}
