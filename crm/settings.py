@@ -359,6 +359,8 @@ WECHAT_OAUTH_API_BASE = os.environ.get("WECHAT_OAUTH_API_BASE", "https://api.wei
 # Membership: points earned per whole yuan paid; days before earned points expire.
 MEMBERS_POINTS_PER_YUAN = int(os.environ.get("MEMBERS_POINTS_PER_YUAN", "1"))
 MEMBERS_POINTS_VALID_DAYS = int(os.environ.get("MEMBERS_POINTS_VALID_DAYS", "365"))
+# Minutes a member card QR code is accepted at the till; the card page fetches a fresh one before.
+MEMBERS_CARD_CODE_MINUTES = env_int("MEMBERS_CARD_CODE_MINUTES", 5)
 # Weibo: the OAuth app that brand accounts authorise (connect flow), and the fan-service API host
 # (m.api.weibo.com in production; the same host as WEIBO_API_BASE when that points at a sandbox).
 WEIBO_APP_KEY = os.environ.get("WEIBO_APP_KEY", "")
