@@ -20,6 +20,7 @@ class ChannelsWechatConfig(AppConfig):
         from crm.inbox import register_sender
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
+        from crm.privacy import register_erasure_step
 
         from . import tasks  # noqa: F401  (registers the tasks)
 
@@ -34,3 +35,4 @@ class ChannelsWechatConfig(AppConfig):
             "channels_wechat.client.resolve_address",
         )
         register_customer_panel("channels_wechat.views.customer_panel")
+        register_erasure_step("channels_wechat.erasure.erase_wechat_identities")

@@ -27,6 +27,7 @@ class ChannelsWeiboConfig(AppConfig):
         from crm.inbox import register_sender
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
+        from crm.privacy import register_erasure_step
 
         from . import tasks  # noqa: F401  (registers the tasks)
 
@@ -37,3 +38,4 @@ class ChannelsWeiboConfig(AppConfig):
             "channels_weibo.fanservice.address_for",
         )
         register_customer_panel("channels_weibo.views.customer_panel")
+        register_erasure_step("channels_weibo.erasure.erase_weibo_identities")

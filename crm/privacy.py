@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from .audit import record_audit
 from .csvexport import csv_lines
 from .fields import EncryptedTextField
-from .models import AuditAction, Customer, CustomerKey, Gender
+from .models import AuditAction, Conversation, Customer, CustomerKey, Gender, Message
 
 # Per model (app_label.ModelName): the fields erasure blanks. Text becomes "", JSON keeps only
 # ids, codes, statuses and numbers (`scrub_json`), dates become NULL. Authoritative for the
@@ -201,6 +201,80 @@ class ErasureError(ValidationError):
     pass
 
 
+# Channel identifiers ------------------------------------------------------------------------
+# Blanking names is not enough: an openid, a Weibo uid or a payer openid still in a row would
+# attach the person's next message, mention or payment to the erased record. crm cannot know
+# those identifiers (it imports no channel app), so each app registers, in AppConfig.ready, a
+# step `func(customer) -> {label: rows changed}` that retires its identifiers (a tombstone in
+# place of a unique id, so rows and counts stay) and redacts the raw bodies that named them.
+# Steps run inside the erasure's transaction, before crm blanks its own rows; a step that fails
+# fails the erasure, since a half-erased person is still recognisable.
+ERASURE_STEPS: list[str] = []
+
+
+def register_erasure_step(path: str) -> None:
+    """Register `func(customer) -> dict[str, int]` (dotted path) to run on every erasure."""
+    if path not in ERASURE_STEPS:
+        ERASURE_STEPS.append(path)
+
+
+def tombstone(pk: Any) -> str:
+    """What an erased unique identifier becomes: unique per row, never a platform id."""
+    return f"erased-{pk}"
+
+
+def redact_values(value: Any, needles: Iterable[str]) -> Any:
+    """`value` (JSON) with every string (or integer) equal to one of `needles` replaced by ""."""
+    needles = {n for n in needles if n}
+    if isinstance(value, dict):
+        return {k: redact_values(v, needles) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_values(v, needles) for v in value]
+    if isinstance(value, str) and value in needles:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool) and str(value) in needles:
+        return ""  # platforms send numeric ids twice: `id` as a number, `idstr` as text
+    return value
+
+
+def redact_deliveries(rows: QuerySet) -> int:
+    """Redact raw webhook deliveries (crm.RawDelivery) that name an erased person.
+
+    Body, query, headers, remote address and dedupe key are emptied; source, account, times and
+    status stay (they count nothing personal). A delivery not yet processed is marked rejected,
+    so the sweep does not hand an empty body to a processor. Returns the rows redacted.
+    """
+    from .models import RawDelivery
+
+    pks = list(rows.values_list("pk", flat=True))
+    fields = {
+        "body": b"",
+        "query": {},
+        "headers": {},
+        "remote_addr": "",
+        "dedupe_key": "",
+        "error": "redacted: the person's data was erased",
+    }
+    changed = RawDelivery.objects.filter(pk__in=pks, status=RawDelivery.Status.PROCESSED).update(
+        **fields
+    )
+    changed += (
+        RawDelivery.objects.filter(pk__in=pks)
+        .exclude(status=RawDelivery.Status.PROCESSED)
+        .update(status=RawDelivery.Status.REJECTED, **fields)
+    )
+    return changed
+
+
+def _run_erasure_steps(customer: Customer, counts: dict[str, int]) -> None:
+    from django.utils.module_loading import import_string
+
+    for path in ERASURE_STEPS:
+        for label, n in (import_string(path)(customer) or {}).items():
+            if n:
+                counts[label] = counts.get(label, 0) + n
+
+
 def _blank_value(field: models.Field, value: Any) -> Any:
     if isinstance(field, models.JSONField):
         return scrub_json(value)
@@ -223,6 +297,15 @@ def _erase_rows(model, pks: list) -> int:
 def _erase_one(customer: Customer, counts: dict[str, int]) -> None:
     for merged in Customer.objects.filter(merged_into=customer):
         _erase_one(merged, counts)
+    _run_erasure_steps(customer, counts)
+    # The inbox finds a conversation by (channel, account, external user): the erased person's
+    # openid or uid there would put their next message into the erased conversation.
+    for model in (Conversation, Message):
+        n = model.objects.filter(customer=customer).update(external_user=tombstone(customer.pk))
+        if n:
+            counts[f"{model._meta.label} (external user)"] = (
+                counts.get(f"{model._meta.label} (external user)", 0) + n
+            )
     deleted, _per_model = CustomerKey.objects.filter(customer=customer).delete()
     if deleted:
         counts["crm.CustomerKey (deleted)"] = counts.get("crm.CustomerKey (deleted)", 0) + deleted
@@ -253,7 +336,10 @@ def erase_customer(customer: Customer, *, by=None) -> dict[str, int]:
     Blanks the customer's name, phone, email, city and birthday, and the personal fields of every
     row that points at it (PERSONAL_FIELDS or the generic fallback): message contents, note
     bodies, interaction summaries, channel nicknames and screen names, raw payloads. Deletes its
-    strong identity keys. Customers merged into it are the same person and are erased too.
+    strong identity keys, and the registered steps (ERASURE_STEPS) retire the channel
+    identifiers (openid, unionid, Weibo uid, payer openids) and redact the raw webhook bodies
+    that named them, so a person who comes back is a new customer. Customers merged into it are
+    the same person and are erased too.
     Keeps rows, counts, amounts, statuses, ids and timestamps, and sets `erased_at`.
 
     One transaction, the customer locked; writes an `erase` audit entry. Raises ErasureError for

@@ -42,8 +42,10 @@ class MembersConfig(AppConfig):
     def ready(self) -> None:
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
+        from crm.privacy import register_erasure_step
 
         from . import tasks  # noqa: F401  (registers the tasks)
 
         register_processor("wechatpay", "members.tasks.process_payment_notification_task")
         register_customer_panel("members.panels.customer_panel")
+        register_erasure_step("members.erasure.erase_payer_identities")

@@ -500,26 +500,31 @@ def test_erasure_removes_personal_data_and_keeps_rows_amounts_and_ids(person, ma
     assert set(customer.interactions.values_list("summary", flat=True)) == {""}
     assert customer.interactions.get(kind="message_in").data == {"account": "wxA", "text": ""}
     message = Message.objects.get(customer=customer)
-    assert (message.content, message.platform_msg_id, message.data) == (
+    assert (message.content, message.platform_msg_id, message.data, message.external_user) == (
         "",
         "m-1",
         {"MsgId": "m-1", "Content": ""},
+        f"erased-{customer.pk}",
     )
+    # Identifiers are retired (tests/security/test_erasure.py): the rows stay, unrecognisable.
     wx = WeChatUser.objects.get(customer=customer)
-    assert (wx.nickname, wx.remark, wx.openid, wx.unionid) == (
-        "",
-        "",
-        "o-zhangwei",
-        "union-zhangwei",
-    )
+    assert (wx.nickname, wx.remark, wx.openid, wx.unionid) == ("", "", f"erased-{wx.pk}", "")
+    assert set(
+        Conversation.objects.filter(customer=customer).values_list("external_user", flat=True)
+    ) == {f"erased-{customer.pk}"}
     fan.refresh_from_db()
-    assert (fan.screen_name, fan.location, fan.uid, fan.followers_count) == ("", "", "3001", 321)
+    assert (fan.screen_name, fan.location, fan.uid, fan.followers_count) == (
+        "",
+        "",
+        f"erased-{fan.pk}",
+        321,
+    )
     post = WeiboPost.objects.get(author=fan)
     assert (post.text, post.mentions_brand) == ("", True)
     assert post.raw == {
         "idstr": "5000000000000001",
         "text": "",
-        "user": {"idstr": "3001", "screen_name": ""},
+        "user": {"idstr": "", "screen_name": ""},
     }
     order.refresh_from_db()
     assert (order.amount_fen, order.status, order.out_trade_no, order.description) == (

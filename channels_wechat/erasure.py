@@ -1,0 +1,63 @@
+"""Erasure step of the WeChat channel (registered with crm.privacy in apps.py).
+
+A follower's openid and unionid are what a returning person is recognised by: the follower row
+stays (conversations, subscriptions and KPIs count it) with a tombstone for its openid and no
+unionid, so the same openid next time is a new follower and a new customer. The raw pushes that
+named the openid are redacted.
+"""
+
+from django.db.models import Q
+
+from crm.models import Message, RawDelivery
+from crm.privacy import redact_deliveries, tombstone
+
+from . import protocol
+from .hooks import SOURCE
+from .ingest import decode_push
+from .models import WeChatUser
+
+
+def _deliveries_naming(user: WeChatUser) -> Q:
+    """The raw pushes from this follower: processed ones by their dedupe key (the MsgId of their
+    messages, `ev:<openid>:...` for events) or the `openid` WeChat adds to the URL; others are
+    decrypted below, since they have no dedupe key yet."""
+    msg_ids = Message.objects.filter(
+        customer_id=user.customer_id, channel="wechat", account=user.account.appid
+    ).exclude(platform_msg_id="")
+    return (
+        Q(dedupe_key__in=msg_ids.values_list("platform_msg_id", flat=True))
+        | Q(dedupe_key__startswith=f"ev:{user.openid}:")
+        | Q(query__openid=user.openid)
+    )
+
+
+def _unprocessed_from(user: WeChatUser) -> list[int]:
+    pks = []
+    rows = RawDelivery.objects.filter(source=SOURCE, account=user.account.appid).exclude(
+        status=RawDelivery.Status.PROCESSED
+    )
+    for delivery in rows.only("pk", "body", "query").iterator():
+        try:
+            message = decode_push(user.account, bytes(delivery.body), delivery.query or {})
+        except protocol.ProtocolError:
+            # Unreadable: look for the openid in the bytes (a plaintext body that failed).
+            if user.openid.encode() in bytes(delivery.body):
+                pks.append(delivery.pk)
+            continue
+        if message.get("openid") == user.openid:
+            pks.append(delivery.pk)
+    return pks
+
+
+def erase_wechat_identities(customer) -> dict[str, int]:
+    """Retire the customer's followers' openids and unionids; redact their raw pushes."""
+    redacted = retired = 0
+    for user in WeChatUser.objects.filter(customer=customer).select_related("account"):
+        rows = RawDelivery.objects.filter(source=SOURCE, account=user.account.appid)
+        redacted += redact_deliveries(
+            rows.filter(_deliveries_naming(user) | Q(pk__in=_unprocessed_from(user)))
+        )
+        retired += WeChatUser.objects.filter(pk=user.pk).update(
+            openid=tombstone(user.pk), unionid=""
+        )
+    return {"channels_wechat.WeChatUser (openid)": retired, "crm.RawDelivery (wechat)": redacted}
