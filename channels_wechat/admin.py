@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from crm.fields import SecretFieldsAdminMixin
+from crm.staff_phones import PhoneSearchAdminMixin
 
 from . import protocol
 from .models import AutoReplyRule, CannedResponse, OfficialAccount, WeChatUser
@@ -75,7 +76,7 @@ class OfficialAccountAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(WeChatUser)
-class WeChatUserAdmin(admin.ModelAdmin):
+class WeChatUserAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
     list_display = [
         "openid",
         "customer",

@@ -34,6 +34,8 @@ from .models import (
 )
 from .panels import customer_panels
 from .privacy import audited_export, erase_customer
+from .security import mask_phone, may_see_phone
+from .staff_phones import MaskedPhoneField, PhoneSearchAdminMixin, shown_phone
 
 admin.site.site_header = _("Social CRM")
 admin.site.site_title = _("Social CRM")
@@ -127,7 +129,10 @@ class ActiveFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
+    """Customers. Without crm.view_customer_phone the phone is masked everywhere here (list,
+    form, duplicates, merge) and searched by the whole number only (crm.staff_phones)."""
+
     form = CustomerAdminForm
     list_display = [
         "name",
@@ -190,21 +195,33 @@ class CustomerAdmin(admin.ModelAdmin):
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def get_search_results(self, request, queryset, search_term):
-        queryset, distinct = super().get_search_results(request, queryset, search_term)
-        try:
-            phone = normalize_phone(search_term)
-        except ValidationError:
-            return queryset, distinct
-        if phone:
-            queryset |= self.model.objects.filter(phone=phone)
-        return queryset, distinct
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "phone" in form.base_fields and not may_see_phone(request.user):
+            # Agents edit contact data without seeing the number: write-only, shown masked.
+            form = type(form.__name__, (form,), {"phone": MaskedPhoneField(label=_("phone"))})
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj) or may_see_phone(request.user):
+            return fieldsets
+        # View-only: every field is rendered read-only from the row; the phone masked instead.
+        return [
+            (
+                title,
+                {
+                    **opts,
+                    "fields": [self.masked_phone if f == "phone" else f for f in opts["fields"]],
+                },
+            )
+            for title, opts in fieldsets
+        ]
 
     @admin.display(description=_("phone"))
     def masked_phone(self, obj):
-        if len(obj.phone) == 11:
-            return f"{obj.phone[:3]}****{obj.phone[7:]}"
-        return obj.phone
+        # The list has no request to ask: masked for everyone, the full number is one click away.
+        return mask_phone(obj.phone)
 
     @admin.display(description=_("tags"))
     def tag_list(self, obj):
@@ -351,6 +368,8 @@ class CustomerAdmin(admin.ModelAdmin):
         raw = request.POST.get("ids") or request.GET.get("ids", "")
         ids = [int(x) for x in raw.split(",") if x.strip().isdigit()]
         customers = list(Customer.objects.filter(pk__in=ids).prefetch_related("tags"))
+        for customer in customers:
+            customer.shown_phone = shown_phone(request.user, customer.phone)
         if len(customers) < 2:
             self.message_user(request, _("Select at least two customers to merge."), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:crm_customer_changelist"))
@@ -383,6 +402,10 @@ class CustomerAdmin(admin.ModelAdmin):
         )
 
     def duplicates_view(self, request):
+        """Groups of active customers sharing a phone, an email or a name and city; for those
+        who may read customers, phones masked without the phone permission."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         groups = duplicate_groups(limit=100)
         by_id = Customer.objects.in_bulk([i for g in groups for i in g["ids"]])
         labels = {
@@ -392,6 +415,8 @@ class CustomerAdmin(admin.ModelAdmin):
         }
         for group in groups:
             group["label"] = labels[group["key"]]
+            if group["key"] == "phone":
+                group["value"] = shown_phone(request.user, group["value"])
             group["customers"] = [by_id[i] for i in group["ids"] if i in by_id]
             group["ids_param"] = ",".join(str(i) for i in group["ids"])
         return render(
@@ -408,7 +433,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
     list_display = [
         "title",
         "customer_link",

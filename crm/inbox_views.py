@@ -39,6 +39,7 @@ from .inbox import (
 )
 from .models import ACTIVE_STATUSES, Channel, Conversation, ConversationStatus
 from .panels import customer_panels
+from .staff_phones import shown_phone
 
 PRIVATE_CHANNELS = [(Channel.WECHAT, _lazy("WeChat")), (Channel.WEIBO, _lazy("Weibo"))]
 
@@ -180,6 +181,7 @@ def conversation_detail(request, pk: int):
     context = {
         **_conversation_context(request, conversation),
         "customer": customer,
+        "phone": shown_phone(request.user, customer.phone),
         "panels": customer_panels(customer),
         "timeline": customer.interactions.order_by("-occurred_at", "-id")[:30],
         "canned": canned_responses(conversation.account),

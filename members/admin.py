@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from crm.fields import SecretFieldsAdminMixin
+from crm.staff_phones import PhoneSearchAdminMixin
 
 from .models import (
     Coupon,
@@ -41,7 +42,7 @@ class PointsEntryInline(admin.TabularInline):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
     list_display = [
         "member_number",
         "customer",
@@ -133,7 +134,7 @@ class FlaggedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
     list_display = [
         "out_trade_no",
         "customer",
@@ -210,7 +211,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Coupon)
-class CouponAdmin(admin.ModelAdmin):
+class CouponAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
     list_display = [
         "code",
         "template",
