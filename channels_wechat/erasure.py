@@ -17,12 +17,12 @@ from .ingest import decode_push
 from .models import WeChatUser
 
 
-def _deliveries_naming(user: WeChatUser) -> Q:
+def _deliveries_naming(user: WeChatUser, customer) -> Q:
     """The raw pushes from this follower: processed ones by their dedupe key (the MsgId of their
     messages, `ev:<openid>:...` for events) or the `openid` WeChat adds to the URL; others are
     decrypted below, since they have no dedupe key yet."""
     msg_ids = Message.objects.filter(
-        customer_id=user.customer_id, channel="wechat", account=user.account.appid
+        customer=customer, channel="wechat", account=user.account.appid
     ).exclude(platform_msg_id="")
     return (
         Q(dedupe_key__in=msg_ids.values_list("platform_msg_id", flat=True))
@@ -55,7 +55,7 @@ def erase_wechat_identities(customer) -> dict[str, int]:
     for user in WeChatUser.objects.filter(customer=customer).select_related("account"):
         rows = RawDelivery.objects.filter(source=SOURCE, account=user.account.appid)
         redacted += redact_deliveries(
-            rows.filter(_deliveries_naming(user) | Q(pk__in=_unprocessed_from(user)))
+            rows.filter(_deliveries_naming(user, customer) | Q(pk__in=_unprocessed_from(user)))
         )
         retired += WeChatUser.objects.filter(pk=user.pk).update(
             openid=tombstone(user.pk), unionid=""

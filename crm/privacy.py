@@ -300,12 +300,13 @@ def _erase_one(customer: Customer, counts: dict[str, int]) -> None:
     _run_erasure_steps(customer, counts)
     # The inbox finds a conversation by (channel, account, external user): the erased person's
     # openid or uid there would put their next message into the erased conversation.
-    for model in (Conversation, Message):
-        n = model.objects.filter(customer=customer).update(external_user=tombstone(customer.pk))
+    for label, inbox_rows in (
+        ("crm.Conversation (external user)", Conversation.objects.filter(customer=customer)),
+        ("crm.Message (external user)", Message.objects.filter(customer=customer)),
+    ):
+        n = inbox_rows.update(external_user=tombstone(customer.pk))
         if n:
-            counts[f"{model._meta.label} (external user)"] = (
-                counts.get(f"{model._meta.label} (external user)", 0) + n
-            )
+            counts[label] = counts.get(label, 0) + n
     deleted, _per_model = CustomerKey.objects.filter(customer=customer).delete()
     if deleted:
         counts["crm.CustomerKey (deleted)"] = counts.get("crm.CustomerKey (deleted)", 0) + deleted

@@ -188,3 +188,15 @@ def test_merge_moves_rows_of_any_model_pointing_at_customer(pair):
         "crm.Message",
     } <= related
     assert ContentType.objects.get_for_model(Customer).model == "customer"
+
+
+def test_automatic_merge_on_a_shared_unionid_keeps_a_withdrawal(db):
+    # Identity resolution merges through merge_customers: consent is ANDed there too.
+    older = CustomerFactory(consent_marketing=True)
+    newer = CustomerFactory(consent_marketing=False)
+    CustomerKey.objects.create(kind="unionid", value="u-shared", customer=older)
+    survivor = resolve_customer(channel="wechat", keys={"unionid": "u-shared"}, customer=newer)
+    assert survivor.pk == older.pk and survivor.consent_marketing is False
+    assert Interaction.objects.filter(customer=survivor, kind="other").values_list(
+        "data", flat=True
+    ).get() == {"consent_marketing": False, "consented": older.pk, "without": newer.pk}
