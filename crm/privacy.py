@@ -275,21 +275,22 @@ def _run_erasure_steps(customer: Customer, counts: dict[str, int]) -> None:
                 counts[label] = counts.get(label, 0) + n
 
 
-def _blank_value(field: models.Field, value: Any) -> Any:
+def _blank_value(field: models.Field, value: Any, forget: set[str]) -> Any:
     if isinstance(field, models.JSONField):
-        return scrub_json(value)
+        # Ids stay in JSON (they count nothing personal), except the person's own identifiers.
+        return redact_values(scrub_json(value), forget)
     if isinstance(field, (models.CharField, models.TextField)):
         return None if field.null and value is None else ""
     return None
 
 
-def _erase_rows(model, pks: list) -> int:
+def _erase_rows(model, pks: list, forget: set[str]) -> int:
     fields = personal_fields(model)
     if not fields:
         return 0
     changed = 0
     for obj in model._base_manager.filter(pk__in=pks).only("pk", *[f.name for f in fields]):
-        values = {f.attname: _blank_value(f, getattr(obj, f.attname)) for f in fields}
+        values = {f.attname: _blank_value(f, getattr(obj, f.attname), forget) for f in fields}
         changed += model._base_manager.filter(pk=obj.pk).update(**values)
     return changed
 
@@ -297,6 +298,13 @@ def _erase_rows(model, pks: list) -> int:
 def _erase_one(customer: Customer, counts: dict[str, int]) -> None:
     for merged in Customer.objects.filter(merged_into=customer):
         _erase_one(merged, counts)
+    # The person's channel addresses and strong keys, wherever crm's JSON copied them (a
+    # subscribe entry on the timeline names the openid), read before they are retired below.
+    forget = {
+        *Conversation.objects.filter(customer=customer).values_list("external_user", flat=True),
+        *Message.objects.filter(customer=customer).values_list("external_user", flat=True),
+        *CustomerKey.objects.filter(customer=customer).values_list("value", flat=True),
+    }
     _run_erasure_steps(customer, counts)
     # The inbox finds a conversation by (channel, account, external user): the erased person's
     # openid or uid there would put their next message into the erased conversation.
@@ -313,7 +321,7 @@ def _erase_one(customer: Customer, counts: dict[str, int]) -> None:
     for model, pks in _related_rows(customer):
         if model is CustomerKey:
             continue
-        n = _erase_rows(model, pks)
+        n = _erase_rows(model, pks, forget)
         if n:
             counts[model._meta.label] = counts.get(model._meta.label, 0) + n
     # Tags stay: they are categories that count in segments, not data about the person alone.

@@ -2,12 +2,13 @@
 identifier of the erased customer (openid, unionid, Weibo uid, payer openid) still leads to the
 erased record, and the stored raw bodies that named them are redacted."""
 
+import json
 from datetime import UTC, datetime
 
 from channels_wechat.models import WeChatUser
 from channels_weibo.ingest import ingest_statuses
 from channels_weibo.models import WeiboAccount, WeiboPost, WeiboUser
-from crm.models import Conversation, Customer, CustomerKey, RawDelivery
+from crm.models import Conversation, Customer, CustomerKey, Interaction, Message, RawDelivery
 from crm.privacy import erase_customer
 from members.actions.orders import link_payer_openid, mark_order_paid
 from members.models import MerchantConfig, Order, PayerOpenid, PaymentNotification
@@ -35,6 +36,8 @@ def test_returning_wechat_follower_is_a_new_customer_and_raw_pushes_are_redacted
 ):
     first = push_xml(openid="oReturning", content="我叫张伟，电话13800000009", msg_id="7001")
     _push(client, django_capture_on_commit_callbacks, first)
+    left = push_xml(openid="oReturning", msg_type="event", event="unsubscribe", msg_id="")
+    _push(client, django_capture_on_commit_callbacks, left)
     wx = WeChatUser.objects.get(openid="oReturning")
     old = wx.customer_id
     WeChatUser.objects.filter(pk=wx.pk).update(unionid="uReturning")
@@ -42,14 +45,19 @@ def test_returning_wechat_follower_is_a_new_customer_and_raw_pushes_are_redacted
 
     erase_customer(Customer.objects.get(pk=old))
 
-    delivery = RawDelivery.objects.get(dedupe_key="")
-    assert (bytes(delivery.body), delivery.query, delivery.headers, delivery.remote_addr) == (
-        b"",
-        {},
-        {},
-        "",
+    redacted = [
+        (bytes(d.body), d.query, d.headers, d.remote_addr, d.dedupe_key, d.status)
+        for d in RawDelivery.objects.order_by("pk")
+    ]
+    assert redacted == [(b"", {}, {}, "", "", "processed")] * 2  # the message and the event
+    # The timeline's copies of the openid (the unsubscribe entry names it) are gone too.
+    stored = json.dumps(
+        [
+            list(Interaction.objects.filter(customer_id=old).values_list("data", flat=True)),
+            list(Message.objects.filter(customer_id=old).values_list("data", flat=True)),
+        ]
     )
-    assert delivery.status == "processed" and delivery.dedupe_key == ""
+    assert "oReturning" not in stored and "uReturning" not in stored
     wx.refresh_from_db()
     assert (wx.openid, wx.unionid, wx.customer_id) == (f"erased-{wx.pk}", "", old)
     assert Conversation.objects.get(customer_id=old).external_user == f"erased-{old}"
