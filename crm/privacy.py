@@ -13,7 +13,9 @@ order's refunds, a membership's points). What is personal in each model is liste
 `PERSONAL_FIELDS`; a model that is not listed falls back to its text fields named like personal
 data (`_GENERIC_PERSONAL`). Erasure keeps every row, count, amount, status, id and timestamp, so
 aggregates and KPIs do not change; it blanks the personal values and deletes the strong identity
-keys (unionid, verified phone) so the person can no longer be recognised through them.
+keys (unionid, verified phone) so the person can no longer be recognised through them. The
+channel identifiers crm does not know (openid, Weibo uid, payer openid) are retired by the steps
+each app registers (`register_erasure_step`), so a person who comes back is a new customer.
 """
 
 import json
