@@ -19,11 +19,11 @@ from crm.inbox import InboxError
 from crm.models import Conversation
 
 from .actions import connect_account, reply_in_public
+from .analysis import brand_mentions
 from .campaigns import campaign_stats
 from .cascades import build_cascade
 from .client import WeiboClient, WeiboError
 from .filtersets import PostFilterSet
-from .ingest import brand_mentions
 from .models import Campaign, SentimentLabel, WeiboAccount, WeiboComment, WeiboPost
 
 ECHARTS = "vendor/echarts/echarts.min.js"
