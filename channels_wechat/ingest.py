@@ -16,7 +16,6 @@ auto-replies, the out-of-hours reply, and the profile fetch for new followers. T
 after the processing transaction commits, never inside it.
 """
 
-import hmac
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -45,38 +44,10 @@ logger = logging.getLogger(__name__)
 CHANNEL = Channel.WECHAT
 
 
-def decode_push(account: OfficialAccount, body: bytes, query: dict[str, str]) -> dict[str, Any]:
-    """The parsed message of a push body (decrypting safe/compatible-mode envelopes).
-
-    Raises protocol.ProtocolError (or SignatureError) for anything that cannot be accepted.
-    """
-    fields = protocol.parse_xml(body)
-    if "Encrypt" in fields and (query.get("encrypt_type") == "aes" or not fields.get("MsgType")):
-        expected = protocol.msg_signature(
-            account.token, query.get("timestamp", ""), query.get("nonce", ""), fields["Encrypt"]
-        )
-        given = (query.get("msg_signature") or "").lower().encode("utf-8", "replace")
-        if not hmac.compare_digest(expected.encode(), given):
-            raise protocol.SignatureError("msg_signature does not match")
-        try:
-            fields = protocol.parse_xml(
-                protocol.decrypt(account.encoding_aes_key, fields["Encrypt"], account.appid)
-            )
-        except ValueError as exc:  # a bad stored key also lands here
-            if isinstance(exc, protocol.ProtocolError):
-                raise
-            raise protocol.ProtocolError("decrypt", str(exc)) from exc
-    elif account.mode == OfficialAccount.Mode.SAFE:
-        raise protocol.ProtocolError(
-            "xml", "this account is in safe mode: the push is not encrypted"
-        )
-    return protocol.parse_message(fields)
-
-
 def process_delivery(delivery) -> str:
     """Processor for raw deliveries of source "wechat"; returns the dedupe key."""
     account = OfficialAccount.objects.get(appid=delivery.account)
-    message = decode_push(account, bytes(delivery.body), delivery.query or {})
+    message = protocol.decode_push(account, bytes(delivery.body), delivery.query or {})
     at = datetime.fromtimestamp(message["create_time"], tz=UTC)
     if message["msg_type"] == "event":
         ingest_event(account, message, at=at, live=True)
@@ -100,7 +71,7 @@ def process_batch(deliveries) -> dict[int, str]:
         if account is None:
             continue
         try:
-            message = decode_push(account, bytes(delivery.body), delivery.query or {})
+            message = protocol.decode_push(account, bytes(delivery.body), delivery.query or {})
         except protocol.ProtocolError:
             continue
         at = datetime.fromtimestamp(message["create_time"], tz=UTC)
