@@ -20,6 +20,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from celery import current_app
 from django.db import IntegrityError, transaction
 
 from crm.actions import record_interaction
@@ -336,11 +337,14 @@ def queue_automatic(conversation, user: WeChatUser, text: str, kind: str) -> Mes
         account=user.account.appid,
         external_user=user.openid,
     )
-    from .tasks import deliver_message_task
-
-    pk = outbound.pk
-    transaction.on_commit(lambda: deliver_message_task.delay(pk))
+    _enqueue_on_commit("channels_wechat.tasks.deliver_message_task", outbound.pk)
     return outbound
+
+
+def _enqueue_on_commit(task_name: str, *args) -> None:
+    """Queue a task once the transaction commits, found by name: the tasks module imports this
+    one, so importing it back would be a cycle."""
+    transaction.on_commit(lambda: current_app.tasks[task_name].delay(*args))
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -416,10 +420,7 @@ def _subscribed(account, user: WeChatUser, stored: Message, data: dict, *, at, l
     if account.welcome_message:
         queue_automatic(None, user, account.welcome_message, SenderKind.WELCOME)
     if user.info_fetched_at is None:
-        from .tasks import fetch_user_info_task
-
-        pk = user.pk
-        transaction.on_commit(lambda: fetch_user_info_task.delay(pk))
+        _enqueue_on_commit("channels_wechat.tasks.fetch_user_info_task", user.pk)
 
 
 def _unsubscribed(user: WeChatUser, stored: Message, *, at) -> None:
