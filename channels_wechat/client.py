@@ -24,7 +24,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.utils.translation import gettext as _
 
 from crm.inbox import SendError
 
@@ -36,21 +35,6 @@ TOKEN_ERRORS = {"40001", "40014", "42001"}
 TRANSIENT_ERRORS = {"-1", "45009"}
 RETRY_DELAYS = (0.2, 0.8, 2.0)
 LOCK_SECONDS = 10
-
-ERROR_TEXTS = {
-    "45015": "The customer has not written in the last 48 hours (or unfollowed the account): "
-    "WeChat does not allow a customer-service message now.",
-    "45047": "Five messages have been sent since the customer last wrote: WeChat allows no "
-    "more until the customer writes again.",
-    "40003": "This follower is not known to the official account (wrong OpenID).",
-    "45008": "A news message may hold only one article.",
-}
-
-
-def error_text(code: str) -> str:
-    """The agent-facing explanation of a WeChat errcode (translated), or ''."""
-    text = ERROR_TEXTS.get(str(code))
-    return _(text) if text else ""
 
 
 class WeChatClient:

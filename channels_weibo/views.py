@@ -24,7 +24,7 @@ from .campaigns import campaign_stats
 from .cascades import build_cascade
 from .client import WeiboClient, WeiboError
 from .filtersets import PostFilterSet
-from .models import Campaign, SentimentLabel, WeiboAccount, WeiboComment, WeiboPost
+from .models import Campaign, SentimentLabel, WeiboComment, WeiboPost
 
 ECHARTS = "vendor/echarts/echarts.min.js"
 
@@ -200,7 +200,3 @@ def customer_panel(customer):
         {"users": users, "posts": posts, "comments": comments, "cases": cases},
     )
     return _("Weibo"), html
-
-
-def accounts_needing_auth():
-    return WeiboAccount.objects.exclude(token_status="ok")

@@ -448,11 +448,3 @@ def wechat_response_histogram(
     return wechat_histogram_rows(
         {"histogram": counts} for counts in _period_part(frame, _histogram_parts)
     )
-
-
-def open_conversation_counts() -> dict[str, int]:
-    """Right now: conversations waiting for the brand (open) and for the customer (pending)."""
-    counts = Conversation.objects.filter(channel="wechat").aggregate(
-        open=Count("id", filter=Q(status="open")), pending=Count("id", filter=Q(status="pending"))
-    )
-    return {k: int(v) for k, v in counts.items()}
