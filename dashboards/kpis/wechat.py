@@ -13,7 +13,7 @@ from django.db.models.functions import TruncDate
 
 from crm.models import Conversation, Interaction, Message
 
-from .common import LOCAL, _round, local_bounds, rate, seconds_summary
+from .common import LOCAL, local_bounds, rate, seconds_summary
 
 RESPONSE_WINDOW_SECONDS = 48 * 3600
 
@@ -299,7 +299,7 @@ def wechat_figures(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     - resolution_rate: cohort conversations resolved (at computation time) / conversations;
       resolution_seconds: {median, p90, mean} of (resolved - opened) over those.
     - satisfaction_rate: cohort conversations rated 4 or 5 / cohort conversations rated;
-      ratings: how many were rated; average_rating.
+      ratings: how many were rated; average_rating, their mean (1..5, not rounded).
     - messages_in, messages_out: messages by their time in the period; subscribed, unsubscribed.
     """
     total = _empty_wechat_part()
@@ -329,8 +329,9 @@ def wechat_figures(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "resolution_seconds": seconds_summary(resolution),
         "satisfaction_rate": rate(ratings[3] + ratings[4], rated),
         "ratings": rated,
+        # Exact, as defined: pages round it for display.
         "average_rating": (
-            None if not rated else _round(sum((i + 1) * n for i, n in enumerate(ratings)) / rated)
+            None if not rated else sum((i + 1) * n for i, n in enumerate(ratings)) / rated
         ),
         "messages_in": total["messages_in"],
         "messages_out": total["messages_out"],
