@@ -31,8 +31,8 @@ class ChannelsWechatConfig(AppConfig):
         )
         register_sender(
             "wechat",
-            "channels_wechat.client.send_message",
-            "channels_wechat.client.resolve_address",
+            "channels_wechat.actions.send_message",
+            "channels_wechat.actions.resolve_address",
         )
         register_customer_panel("channels_wechat.views.customer_panel")
         register_erasure_step("channels_wechat.erasure.erase_wechat_identities")

@@ -1,5 +1,7 @@
 """The WeChat Official Account HTTP API: access token, customer-service messages, user info.
 
+HTTP only: what to send and what to store of an answer are channels_wechat.actions'.
+
 A real HTTP client (urllib) against `settings.WECHAT_API_BASE` (the sandbox in tests and the demo).
 
 Access token: fetched from `cgi-bin/stable_token` and cached centrally in Django's cache (Redis
@@ -22,13 +24,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import F
-from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from crm.inbox import SendError
 
-from .models import OfficialAccount, WeChatUser
+from .models import OfficialAccount
 
 logger = logging.getLogger(__name__)
 
@@ -36,21 +35,6 @@ TOKEN_ERRORS = {"40001", "40014", "42001"}
 TRANSIENT_ERRORS = {"-1", "45009"}
 RETRY_DELAYS = (0.2, 0.8, 2.0)
 LOCK_SECONDS = 10
-
-ERROR_TEXTS = {
-    "45015": "The customer has not written in the last 48 hours (or unfollowed the account): "
-    "WeChat does not allow a customer-service message now.",
-    "45047": "Five messages have been sent since the customer last wrote: WeChat allows no "
-    "more until the customer writes again.",
-    "40003": "This follower is not known to the official account (wrong OpenID).",
-    "45008": "A news message may hold only one article.",
-}
-
-
-def error_text(code: str) -> str:
-    """The agent-facing explanation of a WeChat errcode (translated), or ''."""
-    text = ERROR_TEXTS.get(str(code))
-    return _(text) if text else ""
 
 
 class WeChatClient:
@@ -196,62 +180,3 @@ class WeChatClient:
 
     def user_info(self, openid: str) -> dict[str, Any]:
         return self.call("GET", "cgi-bin/user/info", openid=openid, lang="zh_CN")
-
-
-def send_message(message) -> str:
-    """crm.inbox sender for channel "wechat": deliver a stored outbound Message.
-
-    Text by default; `msg_type="image"` uses `media_id` (or data["media_id"]); `msg_type="news"`
-    sends data["article"]. Counts the send against the user's window quota.
-    """
-    account = OfficialAccount.objects.filter(appid=message.account).first()
-    if account is None:
-        raise SendError("no_account", f"unknown official account {message.account}")
-    client = WeChatClient(account)
-    data = message.data or {}
-    if message.msg_type == "image":
-        msgid = client.send_image(message.external_user, message.media_id or data["media_id"])
-    elif message.msg_type == "news":
-        msgid = client.send_news(message.external_user, data.get("article", {}))
-    else:
-        msgid = client.send_text(message.external_user, message.content)
-    WeChatUser.objects.filter(account=account, openid=message.external_user).update(
-        window_used=F("window_used") + 1
-    )
-    return msgid
-
-
-def resolve_address(customer) -> tuple[str, str] | None:
-    """(appid, openid) of a subscribed follower of this customer, for notices."""
-    user = (
-        WeChatUser.objects.filter(customer=customer, subscribed=True)
-        .select_related("account")
-        .order_by("-last_message_at", "-id")
-        .first()
-    )
-    return (user.account.appid, user.openid) if user else None
-
-
-def fetch_user_info(user_id: int) -> bool:
-    """Fill a follower's unionid, scene and language from cgi-bin/user/info. True if fetched."""
-    from .ingest import attach_customer
-
-    user = WeChatUser.objects.select_related("account").get(pk=user_id)
-    try:
-        info = WeChatClient(user.account).user_info(user.openid)
-    except SendError as exc:
-        logger.warning("user info for follower %s not fetched: %s", user_id, exc.code)
-        return False
-    if not int(info.get("subscribe", 0)):
-        return False
-    user.unionid = info.get("unionid", "") or user.unionid
-    user.language = info.get("language", "") or user.language
-    user.remark = info.get("remark", "") or user.remark
-    user.subscribe_scene = info.get("subscribe_scene", "") or user.subscribe_scene
-    scene = info.get("qr_scene_str") or info.get("qr_scene") or ""
-    user.qr_scene = str(scene) if scene not in ("", 0, "0") else user.qr_scene
-    user.nickname = info.get("nickname", "") or user.nickname
-    user.info_fetched_at = timezone.now()
-    user.save()
-    attach_customer(user, at=user.subscribe_time or timezone.now())
-    return True

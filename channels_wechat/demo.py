@@ -18,7 +18,7 @@ import random
 import sys
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -154,8 +154,8 @@ def _setup_account() -> OfficialAccount:
             "mode": spec["mode"],
             "welcome_message": "欢迎关注花间集美妆🌸 回复「积分」查看积分规则，回复「人工」联系客服。",
             "out_of_hours_reply": "您好，客服工作时间为每天 9:00-21:00，我们上班后会第一时间回复您。",
-            "service_start": datetime.strptime("09:00", "%H:%M").time(),
-            "service_end": datetime.strptime("21:00", "%H:%M").time(),
+            "service_start": time(9, 0),
+            "service_end": time(21, 0),
         },
     )
     for priority, (keyword, match, reply) in enumerate(AUTO_RULES):

@@ -20,7 +20,6 @@ from crm.models import RawDelivery
 from crm.security import stale_push
 
 from . import protocol
-from .ingest import decode_push
 from .models import OfficialAccount
 
 MAX_BODY = 1024 * 1024
@@ -57,7 +56,7 @@ def wechat_hook(request, appid: str):
     if len(body) > MAX_BODY:
         return _text("body too large", 413)
     try:
-        decode_push(account, body, query.dict())
+        protocol.decode_push(account, body, query.dict())
     except protocol.SignatureError:
         return _text("invalid msg_signature", 403)
     except protocol.ProtocolError as exc:

@@ -16,11 +16,11 @@ auto-replies, the out-of-hours reply, and the profile fetch for new followers. T
 after the processing transaction commits, never inside it.
 """
 
-import hmac
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from celery import current_app
 from django.db import IntegrityError, transaction
 
 from crm.actions import record_interaction
@@ -45,38 +45,10 @@ logger = logging.getLogger(__name__)
 CHANNEL = Channel.WECHAT
 
 
-def decode_push(account: OfficialAccount, body: bytes, query: dict[str, str]) -> dict[str, Any]:
-    """The parsed message of a push body (decrypting safe/compatible-mode envelopes).
-
-    Raises protocol.ProtocolError (or SignatureError) for anything that cannot be accepted.
-    """
-    fields = protocol.parse_xml(body)
-    if "Encrypt" in fields and (query.get("encrypt_type") == "aes" or not fields.get("MsgType")):
-        expected = protocol.msg_signature(
-            account.token, query.get("timestamp", ""), query.get("nonce", ""), fields["Encrypt"]
-        )
-        given = (query.get("msg_signature") or "").lower().encode("utf-8", "replace")
-        if not hmac.compare_digest(expected.encode(), given):
-            raise protocol.SignatureError("msg_signature does not match")
-        try:
-            fields = protocol.parse_xml(
-                protocol.decrypt(account.encoding_aes_key, fields["Encrypt"], account.appid)
-            )
-        except ValueError as exc:  # a bad stored key also lands here
-            if isinstance(exc, protocol.ProtocolError):
-                raise
-            raise protocol.ProtocolError("decrypt", str(exc)) from exc
-    elif account.mode == OfficialAccount.Mode.SAFE:
-        raise protocol.ProtocolError(
-            "xml", "this account is in safe mode: the push is not encrypted"
-        )
-    return protocol.parse_message(fields)
-
-
 def process_delivery(delivery) -> str:
     """Processor for raw deliveries of source "wechat"; returns the dedupe key."""
     account = OfficialAccount.objects.get(appid=delivery.account)
-    message = decode_push(account, bytes(delivery.body), delivery.query or {})
+    message = protocol.decode_push(account, bytes(delivery.body), delivery.query or {})
     at = datetime.fromtimestamp(message["create_time"], tz=UTC)
     if message["msg_type"] == "event":
         ingest_event(account, message, at=at, live=True)
@@ -100,7 +72,7 @@ def process_batch(deliveries) -> dict[int, str]:
         if account is None:
             continue
         try:
-            message = decode_push(account, bytes(delivery.body), delivery.query or {})
+            message = protocol.decode_push(account, bytes(delivery.body), delivery.query or {})
         except protocol.ProtocolError:
             continue
         at = datetime.fromtimestamp(message["create_time"], tz=UTC)
@@ -365,11 +337,14 @@ def queue_automatic(conversation, user: WeChatUser, text: str, kind: str) -> Mes
         account=user.account.appid,
         external_user=user.openid,
     )
-    from .tasks import deliver_message_task
-
-    pk = outbound.pk
-    transaction.on_commit(lambda: deliver_message_task.delay(pk))
+    _enqueue_on_commit("channels_wechat.tasks.deliver_message_task", outbound.pk)
     return outbound
+
+
+def _enqueue_on_commit(task_name: str, *args) -> None:
+    """Queue a task once the transaction commits, found by name: the tasks module imports this
+    one, so importing it back would be a cycle."""
+    transaction.on_commit(lambda: current_app.tasks[task_name].delay(*args))
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -445,10 +420,7 @@ def _subscribed(account, user: WeChatUser, stored: Message, data: dict, *, at, l
     if account.welcome_message:
         queue_automatic(None, user, account.welcome_message, SenderKind.WELCOME)
     if user.info_fetched_at is None:
-        from .tasks import fetch_user_info_task
-
-        pk = user.pk
-        transaction.on_commit(lambda: fetch_user_info_task.delay(pk))
+        _enqueue_on_commit("channels_wechat.tasks.fetch_user_info_task", user.pk)
 
 
 def _unsubscribed(user: WeChatUser, stored: Message, *, at) -> None:

@@ -8,6 +8,7 @@ Pure functions, no Django: tested with the published vectors (shared/reference/w
   PKCS#7 padding over 32-byte blocks, plaintext = random(16) + len(4, big-endian) + msg + appid.
 - `parse_xml` / `parse_message`: defusedxml (DTDs and entities refused), every message type and
   event; unknown types are kept, not rejected.
+- `decode_push`: a push body for an account, checked, decrypted if need be, and parsed.
 - `reply_xml` / `encrypted_reply`: passive replies, with `]]>` in user text split safely.
 """
 
@@ -25,6 +26,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 BLOCK = 32  # WeChat's PKCS#7 block size: not AES's 16
+SAFE_MODE = "safe"  # OfficialAccount.Mode.SAFE: only encrypted pushes are accepted
 
 
 class ProtocolError(ValueError):
@@ -267,6 +269,32 @@ def event_key(message: dict[str, Any]) -> str:
     if len(raw) <= 64:
         return raw
     return "ev:" + hashlib.sha1(raw.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def decode_push(account, body: bytes, query: dict[str, str]) -> dict[str, Any]:
+    """The parsed message of a push body (decrypting safe/compatible-mode envelopes).
+
+    `account`: the official account pushed to (an OfficialAccount: its `token`,
+    `encoding_aes_key`, `appid` and `mode`); `query`: the push URL's parameters.
+    Raises ProtocolError (or SignatureError) for anything that cannot be accepted.
+    """
+    fields = parse_xml(body)
+    if "Encrypt" in fields and (query.get("encrypt_type") == "aes" or not fields.get("MsgType")):
+        expected = msg_signature(
+            account.token, query.get("timestamp", ""), query.get("nonce", ""), fields["Encrypt"]
+        )
+        given = (query.get("msg_signature") or "").lower().encode("utf-8", "replace")
+        if not hmac.compare_digest(expected.encode(), given):
+            raise SignatureError("msg_signature does not match")
+        try:
+            fields = parse_xml(decrypt(account.encoding_aes_key, fields["Encrypt"], account.appid))
+        except ValueError as exc:  # a bad stored key also lands here
+            if isinstance(exc, ProtocolError):
+                raise
+            raise ProtocolError("decrypt", str(exc)) from exc
+    elif account.mode == SAFE_MODE:
+        raise ProtocolError("xml", "this account is in safe mode: the push is not encrypted")
+    return parse_message(fields)
 
 
 def cdata(text: str) -> str:

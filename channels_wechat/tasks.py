@@ -31,6 +31,6 @@ def deliver_message_task(message_id: int) -> str:
 
 @shared_task
 def fetch_user_info_task(user_id: int) -> bool:
-    from .client import fetch_user_info
+    from .actions import fetch_user_info
 
     return fetch_user_info(user_id)

@@ -7,12 +7,12 @@ it) for one brand account and:
    `follower`, through crm.identity.create_customers);
 2. upsert the posts (bulk, on idstr; originals before reposts so `root` is set) and comments;
    replaying a page changes nothing but the counters, which take the latest values;
-3. rebuild repost parents from the `//@name:` chain (cascades);
+3. rebuild repost parents from the `//@name:` chain (channels_weibo.cascades);
 4. analyse, once, what others wrote about the brand: keyword rules (Aho-Corasick) and sentiment
    (SnowNLP) on the author's own words (a repost's text before its `//@` chain), one crm
    Interaction each (mention, repost or comment), the rules' actions (tag,
    lead, alert) and a complaint case in the inbox for recent ones that name a problem and are
-   not positive (channels_weibo.complaints).
+   not positive (channels_weibo.analysis).
 
 A post "concerns" a brand account (its `account` is set) when it is the brand's own, came from
 one of the account's streams (mentions, reposts of its posts) or is a comment's post by the brand.
@@ -21,35 +21,28 @@ one of the account's streams (mentions, reposts of its posts) or is a comment's 
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from crm.actions import LeadRequest, attach_tags, create_leads, record_interactions
-from crm.bulk import update_rows, upsert_rows
+from crm.bulk import placeholders, upsert_rows
 from crm.identity import create_customers, resolve_customer
-from crm.inbox import open_case
-from crm.models import Channel, Customer, Gender, Interaction, InteractionKind
+from crm.models import Channel, Customer, Gender, InteractionKind
 
-from . import sentiment
-from .complaints import is_complaint
-from .keywords import current_matcher
-from .models import (
-    KeywordAlert,
-    KeywordRule,
-    WeiboAccount,
-    WeiboComment,
-    WeiboPost,
-    WeiboUser,
+from .analysis import (
+    analyse_comments,
+    analyse_item,
+    analyse_posts,
+    analyse_text,
+    apply_analysis,
+    post_kind,
 )
-from .protocol import as_int, idstr, own_text, parse_time, repost_chain
+from .cascades import Repost, link_parents
+from .keywords import current_matcher
+from .models import WeiboAccount, WeiboComment, WeiboPost, WeiboUser
+from .protocol import as_int, idstr, parse_time, repost_chain
 
-# Negative mentions older than this are history, not cases for the inbox.
-COMPLAINT_WINDOW = timedelta(days=7)
 _GENDER = {"m": Gender.MALE, "f": Gender.FEMALE}
 _USER_FIELDS = [
     "screen_name",
@@ -78,20 +71,6 @@ class IngestResult:
         self.analysed += other.analysed
         self.ids += other.ids
         return self
-
-
-# -- rows ---------------------------------------------------------------------------------
-
-
-def _marks(values) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def _aware(value) -> Any:
-    """A timestamp read with raw SQL as an aware datetime (SQLite gives naive UTC text)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # -- users ----------------------------------------------------------------------------------
@@ -211,12 +190,12 @@ def _known(uids: list[str], keys: list[str]) -> tuple[set[str], set[str]]:
     # Users by uid alone, the customer tested here: with `customer_id IS NOT NULL` in the query
     # PostgreSQL walked the customer_id index over every linked user.
     parts = [
-        f"SELECT 'u', uid, customer_id IS NOT NULL FROM {user} WHERE uid IN ({_marks(uids)})",  # noqa: S608
-        f"SELECT 'u', uid, true FROM {brand} WHERE uid IN ({_marks(uids)})",  # noqa: S608
+        f"SELECT 'u', uid, customer_id IS NOT NULL FROM {user} WHERE uid IN ({placeholders(uids)})",  # noqa: S608
+        f"SELECT 'u', uid, true FROM {brand} WHERE uid IN ({placeholders(uids)})",  # noqa: S608
     ]
     params = [*uids, *uids]
     if keys:
-        parts.append(f"SELECT 'p', idstr, true FROM {post} WHERE idstr IN ({_marks(keys)})")  # noqa: S608
+        parts.append(f"SELECT 'p', idstr, true FROM {post} WHERE idstr IN ({placeholders(keys)})")  # noqa: S608
         params += keys
     found: dict[str, set[str]] = {"u": set(), "p": set()}
     with connection.cursor() as cursor:
@@ -367,7 +346,7 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
         if matcher is not None and key in top_level and key not in existing and not is_brand:
             root = obj.get("retweeted_status") if root_id else None
             reposts_brand = isinstance(root, dict) and idstr(root["user"]) == account.uid
-            found = _analysis(text, mentions_brand, matcher, account, always=reposts_brand)
+            found = analyse_text(text, mentions_brand, matcher, account, always=reposts_brand)
             keywords = found.keywords
             if found.matches is not None:
                 score, label = found.score, found.label
@@ -435,116 +414,9 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
         )
         for item in items:
             item._matches = fresh[item.idstr]  # type: ignore[attr-defined]
-        _after_analysis(account, items, _post_kind, "post")
+        apply_analysis(account, items, post_kind, "post")
         result.analysed += len(items)
     return result
-
-
-def _post_kind(post: WeiboPost) -> str:
-    return InteractionKind.REPOST if post.root_id else InteractionKind.MENTION
-
-
-class Analysis(NamedTuple):
-    keywords: list[dict]
-    score: float | None
-    label: str
-    matches: list | None  # None: the text does not concern the brand (then it is not scored)
-
-
-def _analysis(text: str, mentions_brand: bool, matcher, account, *, always: bool) -> Analysis:
-    # A repost is judged, like its sentiment, on the reposter's own words: "求链接" quoted from
-    # further up the `//@` chain is someone else's question, not a lead for this author.
-    matches = matcher.match(own_text(text), account.pk)
-    keywords = [{"rule": rule.id, "words": words} for rule, words in matches]
-    if not (always or mentions_brand or matches):
-        return Analysis(keywords, None, "", None)
-    score, label = sentiment.analyse(text)
-    return Analysis(keywords, score, label, matches)
-
-
-def _analyse(item, matcher, account: WeiboAccount, *, always: bool) -> list | None:
-    """Set keywords and sentiment on an unsaved post or comment; returns its rule matches, or
-    None when it does not concern the brand (then it is not scored)."""
-    found = _analysis(item.text, item.mentions_brand, matcher, account, always=always)
-    item.keywords = found.keywords
-    if found.matches is not None:
-        item.sentiment, item.sentiment_label = found.score, found.label
-    return found.matches
-
-
-class Repost(NamedTuple):
-    """A stored repost as `link_parents` needs it."""
-
-    pk: int
-    root_id: int
-    parent_name: str  # the first name of its `//@` chain
-    created_at: Any
-
-
-def link_parents(new: list[Repost], authors: set[str]) -> int:
-    """Attach reposts to the repost they came from, by the first name of their `//@` chain.
-
-    The parent is the latest repost of the same root by a user with that screen name, made
-    before the child; a name that is the root's author, or unknown, leaves the parent empty
-    (the child hangs under the root). Returns how many parents were set.
-
-    `new`: the reposts just stored that have no parent yet; `authors`: the screen names of all
-    reposts just stored. Polling reads newest first, so a child often arrives before its
-    parent: older orphans waiting for one of `authors` are looked at too, and no other orphan
-    can have gained a parent. Two indexed reads (the orphans by root and name, the candidate
-    parents by author), however large the cascade, then one UPDATE.
-    """
-    roots = {r.root_id for r in new}
-    if not roots:
-        return 0
-    orphans = {r.pk: r for r in new if r.parent_name}
-    # An older orphan waits for one of `authors`: every name a parent may have is known now.
-    wanted = {r.parent_name for r in orphans.values()} | authors
-    if not wanted:
-        return 0
-    quote = connection.ops.quote_name
-    post, user = quote(WeiboPost._meta.db_table), quote(WeiboUser._meta.db_table)
-    names: dict[int, str] = {}
-    with connection.cursor() as cursor:
-        # Names to users, and the older orphans (a partial index on root and name); raw SQL,
-        # as the ORM took longer to build these queries than PostgreSQL to answer them.
-        cursor.execute(
-            f"SELECT 'u', id, screen_name, 0, NULL FROM {user} WHERE screen_name IN ({_marks(wanted)})"  # noqa: S608
-            f" UNION ALL SELECT 'o', id, parent_name, root_id, created_at FROM {post}"
-            f" WHERE root_id IN ({_marks(roots)}) AND parent_id IS NULL AND parent_name <> ''"
-            f" AND parent_name IN ({_marks(authors or {''})})",
-            [*wanted, *roots, *(authors or {""})],
-        )
-        for kind, pk, name, root_id, created_at in cursor.fetchall():
-            if kind == "u":
-                names[pk] = name
-            else:
-                orphans.setdefault(pk, Repost(pk, root_id, name, _aware(created_at)))
-        needed = {o.parent_name for o in orphans.values()}
-        authors_needed = [pk for pk, name in names.items() if name in needed]
-        if not authors_needed:
-            return 0
-        # Then those users' reposts of these roots: a (root, author) index, however large the
-        # cascade and whatever the planner thinks of a cascade grown since the last ANALYZE.
-        cursor.execute(
-            f"SELECT root_id, author_id, created_at, id FROM {post}"  # noqa: S608
-            f" WHERE root_id IN ({_marks(roots)}) AND author_id IN ({_marks(authors_needed)})",
-            [*roots, *authors_needed],
-        )
-        found = cursor.fetchall()
-    candidates: dict[tuple[int, str], list[tuple[Any, int]]] = {}
-    for root_id, author_id, created_at, pk in found:
-        candidates.setdefault((root_id, names[author_id]), []).append((_aware(created_at), pk))
-    linked = []
-    for orphan in orphans.values():
-        earlier = [
-            (created_at, pk)
-            for created_at, pk in candidates.get((orphan.root_id, orphan.parent_name), ())
-            if created_at < orphan.created_at and pk != orphan.pk
-        ]
-        if earlier:
-            linked.append(WeiboPost(pk=orphan.pk, parent_id=max(earlier)[1]))
-    return update_rows(linked, ["parent"])
 
 
 # -- comments -------------------------------------------------------------------------------
@@ -617,7 +489,7 @@ def ingest_comments(
                 fetched_at=now,
             )
             if matcher is not None and key not in existing and idstr(obj["user"]) != account.uid:
-                fresh[key] = _analyse(rows[key], matcher, account, always=True) or []
+                fresh[key] = analyse_item(rows[key], matcher, account, always=True) or []
         WeiboComment.objects.bulk_create(
             list(rows.values()),
             update_conflicts=True,
@@ -639,7 +511,7 @@ def ingest_comments(
             )
             for item in items:
                 item._matches = fresh[item.idstr]  # type: ignore[attr-defined]
-            _after_analysis(account, items, lambda c: InteractionKind.COMMENT, "comment")
+            apply_analysis(account, items, lambda c: InteractionKind.COMMENT, "comment")
             result.analysed += len(items)
         return result
 
@@ -668,137 +540,3 @@ def _store_embedded_statuses(account: WeiboAccount, statuses: list[dict]) -> Non
         unique_fields=["idstr"],
         update_fields=["reposts_count", "comments_count", "attitudes_count", "fetched_at"],
     )
-
-
-# -- analysis -------------------------------------------------------------------------------
-
-
-def analyse_posts(account: WeiboAccount, keys: list[str]) -> int:
-    """Keywords, sentiment, timeline, rule actions and complaints for new posts by others.
-
-    A post is analysed once: when it concerns the brand (it mentions it, matches a rule, or
-    reposts a brand post) its label is set and it is not analysed again.
-    """
-    matcher = current_matcher()
-    candidates = list(
-        WeiboPost.objects.filter(
-            idstr__in=keys, account=account, is_brand_post=False, sentiment_label=""
-        ).select_related("author", "root")
-    )
-    relevant = []
-    for post in candidates:
-        matches = _analyse(
-            post, matcher, account, always=bool(post.root is not None and post.root.is_brand_post)
-        )
-        if matches is not None:
-            post._matches = matches  # type: ignore[attr-defined]
-            relevant.append(post)
-    WeiboPost.objects.bulk_update(
-        relevant, ["keywords", "sentiment", "sentiment_label"], batch_size=500
-    )
-    _after_analysis(account, relevant, _post_kind, "post")
-    return len(relevant)
-
-
-def analyse_comments(account: WeiboAccount, keys: list[str]) -> int:
-    """Keywords, sentiment, timeline, rule actions and complaints for new comments by others."""
-    matcher = current_matcher()
-    comments = list(
-        WeiboComment.objects.filter(idstr__in=keys, account=account, sentiment_label="")
-        .exclude(author__uid=account.uid)
-        .select_related("author")
-    )
-    for comment in comments:
-        comment._matches = _analyse(comment, matcher, account, always=True) or []  # type: ignore[attr-defined]
-    WeiboComment.objects.bulk_update(
-        comments, ["keywords", "sentiment", "sentiment_label"], batch_size=500
-    )
-    _after_analysis(account, comments, lambda c: InteractionKind.COMMENT, "comment")
-    return len(comments)
-
-
-def _after_analysis(account, items, kind_of, what: str) -> None:
-    if not items:
-        return
-    content_type = ContentType.objects.get_for_model(type(items[0]))
-    record_interactions(
-        Interaction(
-            customer_id=item.author.customer_id,
-            kind=kind_of(item),
-            channel=Channel.WEIBO,
-            occurred_at=item.created_at,
-            summary=item.text,
-            subject_type=content_type,
-            subject_id=str(item.pk),
-            data={
-                "idstr": item.idstr,
-                "account": account.uid,
-                "sentiment": item.sentiment_label,
-            },
-        )
-        for item in items
-        if item.author.customer_id
-    )
-    recent = timezone.now() - COMPLAINT_WINDOW
-    rules = KeywordRule.objects.in_bulk(
-        {compiled.id for item in items for compiled, _words in item._matches}
-    )
-    tags: list[tuple[int, str]] = []
-    leads: list[LeadRequest] = []
-    alerts: list[KeywordAlert] = []
-    complaints = []
-    for item in items:
-        customer_id = item.author.customer_id
-        if customer_id is None:
-            continue
-        for compiled, words in item._matches:
-            rule = rules.get(compiled.id)
-            if rule is None:  # deleted since the matcher was built
-                continue
-            if compiled.action_tag:
-                tags.append((customer_id, compiled.tag_name or compiled.name))
-            if compiled.action_lead:
-                title = f"{compiled.name}：{item.text[:80]}"
-                leads.append(LeadRequest(customer_id, title, item, rule, item.created_at))
-            if compiled.action_alert:
-                alerts.append(
-                    KeywordAlert(
-                        rule=rule,
-                        **({"post": item} if what == "post" else {"comment": item}),
-                        customer_id=customer_id,
-                        words="、".join(words)[:255],
-                        text=item.text,
-                        created_at=item.created_at,
-                    )
-                )
-        concerns_brand = what == "comment" or item.mentions_brand
-        if concerns_brand and item.created_at >= recent and is_complaint(item.text, item.sentiment):
-            complaints.append(item)
-    # What the rules do, for the whole page at once: tag the author's customer, open a lead,
-    # alert marketing (once per rule and post: a replayed match adds nothing).
-    attach_tags(tags)
-    create_leads(leads, source_channel=Channel.WEIBO)
-    KeywordAlert.objects.bulk_create(alerts, ignore_conflicts=True)
-    if complaints:
-        customers = Customer.objects.in_bulk({item.author.customer_id for item in complaints})
-        for item in complaints:
-            open_case(
-                channel=Channel.WEIBO,
-                account=account.uid,
-                external_user=item.author.uid,
-                customer=customers[item.author.customer_id],
-                subject=item,
-                content=item.text,
-                at=item.created_at,
-                platform_msg_id=f"{what}:{item.idstr}",
-            )
-
-
-def brand_mentions(account: WeiboAccount | None = None):
-    """Posts by others that mention the brand or match a keyword rule (the listening set)."""
-    query = WeiboPost.objects.filter(is_brand_post=False, account__isnull=False).filter(
-        Q(mentions_brand=True) | ~Q(keywords=[])
-    )
-    if account is not None:
-        query = query.filter(account=account)
-    return query

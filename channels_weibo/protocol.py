@@ -57,7 +57,7 @@ def parse_time(value: str) -> datetime:
     text = str(value).strip()
     found = _TIME.fullmatch(text)
     if found is None:
-        return datetime.strptime(text, WEIBO_TIME_FORMAT)
+        return datetime.strptime(text, WEIBO_TIME_FORMAT)  # noqa: DTZ007  the format has %z
     _day, month, day, hour, minute, second, sign, oh, om, year = found.groups()
     return datetime(
         int(year),

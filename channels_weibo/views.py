@@ -19,12 +19,12 @@ from crm.inbox import InboxError
 from crm.models import Conversation
 
 from .actions import connect_account, reply_in_public
+from .analysis import brand_mentions
 from .campaigns import campaign_stats
 from .cascades import build_cascade
 from .client import WeiboClient, WeiboError
 from .filtersets import PostFilterSet
-from .ingest import brand_mentions
-from .models import Campaign, SentimentLabel, WeiboAccount, WeiboComment, WeiboPost
+from .models import Campaign, SentimentLabel, WeiboComment, WeiboPost
 
 ECHARTS = "vendor/echarts/echarts.min.js"
 
@@ -200,7 +200,3 @@ def customer_panel(customer):
         {"users": users, "posts": posts, "comments": comments, "cases": cases},
     )
     return _("Weibo"), html
-
-
-def accounts_needing_auth():
-    return WeiboAccount.objects.exclude(token_status="ok")

@@ -21,6 +21,11 @@ from django.db.models import Model
 BATCH = 500
 
 
+def placeholders(values) -> str:
+    """`%s, %s, ...`, one per value: the parameters of a raw `IN (...)`."""
+    return ", ".join(["%s"] * len(values))
+
+
 def update_rows(objs: Iterable[Model], fields: list[str], batch_size: int = 1000) -> int:
     """Write `fields` of each object (all of one model, saved) to its row; returns the rows
     written. The same result as `bulk_update(objs, fields)`, in one statement per batch on

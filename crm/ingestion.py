@@ -293,18 +293,6 @@ def run_processor(delivery_id: int, process: Callable[[RawDelivery], str | None]
         return delivery.status
 
 
-def mark_delivery(delivery_id: int, status: str, error: str = "", dedupe_key: str = "") -> None:
-    """Set a delivery's outcome directly (for processors that work in batches)."""
-    fields: dict[str, object] = {
-        "status": status,
-        "error": error[:2000],
-        "dedupe_key": dedupe_key[:128],
-    }
-    if status == RawDelivery.Status.PROCESSED:
-        fields["processed_at"] = timezone.now()
-    RawDelivery.objects.filter(pk=delivery_id).update(**fields)
-
-
 def sweep_raw_deliveries(older_than_seconds: int = 30, limit: int = 1000) -> int:
     """Publish again the deliveries still pending (or failed, under MAX_ATTEMPTS) after a while;
     pending deliveries of a batch source get a drain instead.

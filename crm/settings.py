@@ -19,32 +19,51 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def env_bool(name: str, default: bool = False) -> bool:
-    """A yes/no variable; unset or empty is `default`. Anything else unreadable is an error,
-    not "no": a mistyped SECURE_SSL_REDIRECT=ture must not quietly turn a protection off."""
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
+    """A yes/no variable: 1/true/yes/on or 0/false/no/off (any case); unset or empty: `default`.
+
+    Anything else raises ImproperlyConfigured naming the variable: `CELERY_TASK_ALWAYS_EAGER=ture`
+    read as false would quietly send tasks to a broker nobody runs.
+    """
+    value = os.environ.get(name, "").strip().lower()
+    if value == "":
         return default
-    word = value.strip().lower()
-    if word not in _TRUE | _FALSE:
-        raise ImproperlyConfigured(
-            f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {value!r}."
-        )
-    return word in _TRUE
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={os.environ[name]!r} is not a yes/no value: use one of "
+        f"{', '.join(sorted(_TRUE | _FALSE))}"
+    )
 
 
 def env_int(name: str, default: int) -> int:
-    """A whole-number variable; unset or empty is `default`, anything else unreadable an error."""
+    """A whole-number variable; unset or empty: `default`. Anything else raises
+    ImproperlyConfigured naming the variable."""
     value = os.environ.get(name, "").strip()
-    if not value:
+    if value == "":
         return default
     try:
         return int(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number") from None
+
+
+def env_float(name: str, default: float) -> float:
+    """A number variable; unset or empty: `default`. Anything else raises ImproperlyConfigured
+    naming the variable."""
+    value = os.environ.get(name, "").strip()
+    if value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -144,7 +163,7 @@ if not os.environ.get("DATABASE_URL"):
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'crm.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -197,13 +216,11 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Load balancers probe the health check over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-SECURE_HSTS_SECONDS = int(
-    os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600) if PRODUCTION else "0")
-)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # Behind a TLS proxy: the header it sets to say the request came over HTTPS. Unset, no header
@@ -220,15 +237,15 @@ LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 20)
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
 # API request bodies above this size are refused with 413 (crm.security).
-API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 # Signed pushes (WeChat, Weibo fan service) older or newer than this many seconds are refused
 # with 403: a replay window (0 turns it off). WeChat retries within about 15 s.
-WEBHOOK_MAX_AGE = int(os.environ.get("WEBHOOK_MAX_AGE", "300"))
+WEBHOOK_MAX_AGE = env_int("WEBHOOK_MAX_AGE", 300)
 # Raw deliveries a drain processes in one transaction (crm.ingestion; WeChat pushes).
-RAW_DELIVERY_BATCH_SIZE = int(os.environ.get("RAW_DELIVERY_BATCH_SIZE", "500"))
+RAW_DELIVERY_BATCH_SIZE = env_int("RAW_DELIVERY_BATCH_SIZE", 500)
 # At most this many drains of one source run side by side when there is a backlog (set it to
 # the worker processes that should share the work).
-RAW_DELIVERY_DRAINS = int(os.environ.get("RAW_DELIVERY_DRAINS", "2"))
+RAW_DELIVERY_DRAINS = env_int("RAW_DELIVERY_DRAINS", 2)
 # Webhook bodies are bounded by the hooks themselves (1 MiB); the form limit stays Django's.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -352,13 +369,13 @@ LOGGING = {
 WECHAT_API_BASE = os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com")
 WEIBO_API_BASE = os.environ.get("WEIBO_API_BASE", "https://api.weibo.com")
 WECHATPAY_API_BASE = os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")
-PLATFORM_HTTP_TIMEOUT = float(os.environ.get("PLATFORM_HTTP_TIMEOUT", "5"))
+PLATFORM_HTTP_TIMEOUT = env_float("PLATFORM_HTTP_TIMEOUT", 5.0)
 # WeChat OAuth for the member self-service pages (open.weixin.qq.com authorize, api sns/oauth2).
 WECHAT_OAUTH_BASE = os.environ.get("WECHAT_OAUTH_BASE", "https://open.weixin.qq.com")
 WECHAT_OAUTH_API_BASE = os.environ.get("WECHAT_OAUTH_API_BASE", "https://api.weixin.qq.com")
 # Membership: points earned per whole yuan paid; days before earned points expire.
-MEMBERS_POINTS_PER_YUAN = int(os.environ.get("MEMBERS_POINTS_PER_YUAN", "1"))
-MEMBERS_POINTS_VALID_DAYS = int(os.environ.get("MEMBERS_POINTS_VALID_DAYS", "365"))
+MEMBERS_POINTS_PER_YUAN = env_int("MEMBERS_POINTS_PER_YUAN", 1)
+MEMBERS_POINTS_VALID_DAYS = env_int("MEMBERS_POINTS_VALID_DAYS", 365)
 # Minutes a member card QR code is accepted at the till; the card page fetches a fresh one before.
 MEMBERS_CARD_CODE_MINUTES = env_int("MEMBERS_CARD_CODE_MINUTES", 5)
 # Weibo: the OAuth app that brand accounts authorise (connect flow), and the fan-service API host

@@ -1,6 +1,6 @@
 """Nightly KPI snapshots. Tasks are thin wrappers around dashboards.snapshots."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from celery import shared_task
 
@@ -30,8 +30,3 @@ def snapshot_recent_days(days_back: int = RECOMPUTE_DAYS) -> int:
 @shared_task
 def snapshot_kpis_task(days_back: int = RECOMPUTE_DAYS) -> int:
     return snapshot_recent_days(days_back)
-
-
-@shared_task
-def backfill_kpis_task(channel: str, start: str, end: str) -> int:
-    return compute_snapshots(channel, date.fromisoformat(start), date.fromisoformat(end))

@@ -3,10 +3,10 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from ..analysis import brand_mentions
 from ..campaigns import campaign_stats
 from ..cascades import build_cascade
 from ..filtersets import AccountFilterSet, KeywordRuleFilterSet, PostFilterSet
-from ..ingest import brand_mentions
 from ..models import Campaign, KeywordRule, WeiboAccount, WeiboPost
 from .serializers import (
     AccountSerializer,

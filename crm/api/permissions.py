@@ -25,12 +25,3 @@ class RolePermissions(DjangoModelPermissions):
         if wanted is not None:
             return request.user.has_perms(wanted)
         return super().has_permission(request, view)
-
-
-class HasPerms(RolePermissions):
-    """For views without a model queryset: `required_permissions = [...]` on the view."""
-
-    def has_permission(self, request, view):
-        if not request.user or not request.user.is_authenticated:
-            return False
-        return request.user.has_perms(getattr(view, "required_permissions", []))

@@ -2,9 +2,9 @@
 
 import pytest
 
-from dashboards import kpis
+from dashboards import kpis, snapshots
 
-from .test_kpis_wechat import END, START
+from .test_kpis_wechat import END, START, conversation, local
 
 URL = "/api/v1/kpis/"
 PERIOD = {"start": START.isoformat(), "end": END.isoformat()}
@@ -100,3 +100,16 @@ def test_an_agents_daily_series_is_their_figures_of_each_day(dataset, role_clien
     ]
     # c1 on 11-01 and c3 on 11-02 are the agent's; none on 11-03.
     assert [d["conversations"] for d in body["series"]] == [1, 1, 0]
+
+
+def test_average_rating_is_the_exact_mean_live_and_from_snapshots(db, role_clients):
+    # Ratings 5, 4 and 4: DESIGN.md section 5 defines the mean, 13 / 3, with no rounding (pages
+    # round for display; the API gives the figure).
+    for hour, rating in ((9, 5), (10, 4), (11, 4)):
+        conversation("wxR", local(2026, 11, 1, hour), first=60, resolved=120, rating=rating)
+    live = role_clients["manager"].get(URL + "wechat", PERIOD)
+    assert live.status_code == 200
+    assert (live.json()["ratings"], live.json()["average_rating"]) == (3, 13 / 3)
+    assert snapshots.compute_snapshots("wechat", START, END) > 0
+    stored = role_clients["manager"].get(URL + "wechat", PERIOD).json()
+    assert (stored["ratings"], stored["average_rating"]) == (3, 13 / 3)

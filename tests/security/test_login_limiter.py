@@ -135,8 +135,8 @@ def test_proxy_settings_are_off_unless_configured():
         (
             "SECURE_SSL_REDIRECT",
             "ture",
-            "django.core.exceptions.ImproperlyConfigured: SECURE_SSL_REDIRECT must be one of "
-            "1/true/yes/on or 0/false/no/off, not 'ture'.",
+            "django.core.exceptions.ImproperlyConfigured: SECURE_SSL_REDIRECT='ture' is not a "
+            "yes/no value: use one of 0, 1, false, no, off, on, true, yes",
         ),
         (
             "TRUSTED_PROXIES",

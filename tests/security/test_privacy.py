@@ -4,7 +4,7 @@ customer's data export and erasure that keep every count, amount and KPI."""
 import io
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from django.test import Client
@@ -360,7 +360,7 @@ def person(db):
         email="zhangwei@example.com",
         city="北京",
         gender="male",
-        birthday=datetime(1990, 5, 1).date(),
+        birthday=date(1990, 5, 1),
     )
     customer.tags.add(Tag.objects.create(name="VIP"))
     CustomerKey.objects.create(kind="unionid", value="union-zhangwei", customer=customer)
