@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crm.identity import resolve_customer
-from members import sandbox as sandbox_module
+from devtools.sandboxes import wechatpay as sandbox_module
 from members.actions import create_order, join_membership
 from members.models import MerchantConfig, Store, Tier
 

@@ -5,8 +5,8 @@ import time
 
 from django.test import TestCase
 
+from devtools.sandboxes.wechatpay import PLATFORM_SERIAL
 from members import protocol
-from members.sandbox import PLATFORM_SERIAL
 
 from .conftest import API_KEY, APIV3_KEY, APPID, MCHID
 

@@ -2,9 +2,9 @@
 
 from crm.actions import merge_customers
 from crm.identity import resolve_customer
+from devtools.sandboxes.wechatpay import sandbox_openid
 from members.actions import create_order, earn_points, join_membership, record_cash_sale
 from members.models import Membership, Order, PointsEntry
-from members.sandbox import sandbox_openid
 
 from .notify import post_v2, v2_body
 from .test_selfservice import sign_in

@@ -7,10 +7,10 @@ import urllib.request
 import pytest
 
 from crm.models import Customer, CustomerKey
+from devtools.sandboxes.wechatpay import sandbox_openid
 from members import qr
 from members.actions import earn_points, issue_coupon
 from members.models import CouponTemplate, Membership, PayerOpenid
-from members.sandbox import sandbox_openid
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
