@@ -1,7 +1,12 @@
 """The demo: the whole product on this machine, with demo data, until Ctrl-C.
 
 Run it with `make demo` (which sets the platform base URLs to the sandboxes) or
-`python -m devtools.demo [--addr HOST:PORT] [--no-serve]`.
+`python -m devtools.demo [--addr HOST:PORT] [--no-serve]`. It is not a `manage.py` command, so a
+production install of the product has no command that creates a superuser with a published
+password; and it refuses to run (`check_target`):
+- with production settings (`settings.PRODUCTION`: DEBUG off and a real SECRET_KEY), always;
+- against any database but its own SQLite file (`var/crm.sqlite3`, the default with no
+  DATABASE_URL), unless given `--i-know-this-is-not-the-demo-database`.
 
 Steps: migrate; create the demo users; start the platform sandboxes and the web server; load
 each app's demo data through the real code (some of it over HTTP through the real webhooks);
@@ -25,6 +30,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from types import ModuleType
 
 from django.conf import settings
@@ -45,6 +51,53 @@ DEMO_USERS = [
     ("agent", "demo-agent-2026", "agent"),
     ("manager", "demo-manager-2026", "manager"),
 ]
+OTHER_DATABASE_FLAG = "--i-know-this-is-not-the-demo-database"
+
+
+class DemoRefused(Exception):
+    """The demo will not run against this database or with these settings (the message says why)."""
+
+
+def demo_database() -> Path:
+    """The demo's own SQLite file: the database the settings choose when DATABASE_URL is unset."""
+    return Path(settings.BASE_DIR) / "var" / "crm.sqlite3"
+
+
+def _describe(db: dict) -> str:
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"the SQLite file {db['NAME']}"
+    host = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 'default port'}"
+    return f"the {db['ENGINE'].rsplit('.', 1)[-1]} database {db['NAME']} on {host}"
+
+
+def check_target(*, other_database_ok: bool = False) -> None:
+    """Raise DemoRefused unless the demo may write to the configured default database.
+
+    The demo creates a superuser whose password is in the README, and loads hundreds of made-up
+    customers: with production settings it never runs, flag or not; elsewhere it runs on its own
+    SQLite file, or on another database only when the caller says so (`other_database_ok`, the
+    `--i-know-this-is-not-the-demo-database` flag). Reads settings only: nothing is connected to
+    or written before this passes.
+    """
+    if settings.PRODUCTION:
+        raise DemoRefused(
+            "The demo does not run with production settings (DEBUG off and a real SECRET_KEY): "
+            "it creates a superuser whose password is published."
+        )
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    if db["ENGINE"].endswith("sqlite3") and Path(db["NAME"]).resolve() == (
+        demo_database().resolve()
+    ):
+        return
+    if not other_database_ok:
+        raise DemoRefused(
+            f"The demo loads made-up data and a superuser with a published password into "
+            f"{_describe(db)}, which is not the demo's own database ({demo_database()}). "
+            f"Unset DATABASE_URL to use that, or pass {OTHER_DATABASE_FLAG} if this database "
+            "is a throwaway one."
+        )
 
 
 def loaders() -> list[ModuleType]:
@@ -74,16 +127,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-serve", action="store_true", help="load the demo data and exit (used by tests)"
     )
+    parser.add_argument(
+        OTHER_DATABASE_FLAG,
+        dest="other_database_ok",
+        action="store_true",
+        help="load the demo into the configured database although it is not the demo's own "
+        "SQLite file (never with production settings)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str], stdout=None, stderr=None) -> int:
-    """Run the demo as `python -m devtools.demo` does; the exit status."""
+    """Run the demo as `python -m devtools.demo` does; the exit status: 0, or 2 when refused."""
     from django.core.management import call_command
     from django.core.management.base import OutputWrapper
 
     out = OutputWrapper(stdout or sys.stdout)
     options = parse_args(argv)
+    try:
+        check_target(other_database_ok=options.other_database_ok)
+    except DemoRefused as refusal:
+        OutputWrapper(stderr or sys.stderr).write(str(refusal))
+        return 2
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     ensure_demo_users()
