@@ -4,7 +4,7 @@ import pytest
 
 from dashboards import kpis
 
-from .test_kpis_wechat import END, START
+from .datasets import END, START
 
 URL = "/api/v1/kpis/"
 PERIOD = {"start": START.isoformat(), "end": END.isoformat()}

@@ -7,7 +7,6 @@ from members.actions import create_order, earn_points, join_membership, record_c
 from members.models import Membership, Order, PointsEntry
 
 from .notify import post_v2, v2_body
-from .test_selfservice import sign_in
 
 
 def test_merge_keeps_one_membership_with_both_ledgers(tiers, store):
@@ -40,7 +39,7 @@ def test_merge_moves_the_only_membership(tiers):
 
 
 def test_payment_by_an_unknown_openid_joins_the_customer_when_they_sign_in(
-    client, pay_sandbox, merchant, tiers
+    client, pay_sandbox, merchant, tiers, sign_in
 ):
     order = create_order(
         amount_fen=6600, channel="native", merchant=merchant, out_trade_no="ANON-1"
