@@ -14,7 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 # Runs the product on SQLite with inline tasks: no database or Redis server needed.
-# The platform clients talk to the local sandboxes the demo starts (see each app's sandbox.py).
+# The platform clients talk to the local sandboxes the demo starts (devtools/sandboxes/); the demo
+# changes no setting itself.
 DEMO_ENV := \
 	WECHAT_API_BASE=http://127.0.0.1:8101 \
 	WEIBO_API_BASE=http://127.0.0.1:8102 \
@@ -26,7 +27,7 @@ DEMO_ENV := \
 	WECHAT_OAUTH_API_BASE=http://127.0.0.1:8103
 
 demo: install
-	$(DEMO_ENV) $(PY) manage.py demo $(DEMO_ARGS)
+	$(DEMO_ENV) $(PY) -m devtools.demo $(DEMO_ARGS)
 
 # The whole suite against real PostgreSQL and Redis (found or started by tests/services.py).
 test: install browsers

@@ -16,41 +16,10 @@ import random
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
+from devtools.names import CITIES, chinese_name
+
 from .harness import progress
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁沈"
-GIVEN = [
-    "伟",
-    "芳",
-    "娜",
-    "秀英",
-    "敏",
-    "静",
-    "丽",
-    "强",
-    "磊",
-    "军",
-    "洋",
-    "勇",
-    "艳",
-    "杰",
-    "子涵",
-    "浩然",
-]
-CITIES = [
-    "上海",
-    "北京",
-    "广州",
-    "深圳",
-    "杭州",
-    "成都",
-    "南京",
-    "武汉",
-    "西安",
-    "厦门",
-    "苏州",
-    "重庆",
-]
 STAGES = ["follower"] * 60 + ["lead"] * 15 + ["prospect"] * 8 + ["customer"] * 10 + ["member"] * 7
 CHANNELS = ["wechat"] * 5 + ["weibo"] * 4 + ["pos"]
 QUESTIONS = [
@@ -209,7 +178,7 @@ def generate(
                     buyers[i] = (stage, created)
                 yield {
                     "id": i,
-                    "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+                    "name": chinese_name(rng),
                     "phone": phone,
                     "phone_verified": bool(phone),
                     "email": f"user{i}@example.cn" if rng.random() < 0.2 else "",

@@ -100,7 +100,7 @@ def import_events(
 
 def import_through_command(events: Iterable[dict], name: str, stdout=None) -> str:
     """Write events to `var/<name>.jsonl` and load them with `manage.py import_history`, the
-    way a brand migrating from another tool would (used by the apps' demo modules)."""
+    way a brand migrating from another tool would (used by the demo loaders, devtools.demo)."""
     from django.conf import settings
     from django.core.management import call_command
 

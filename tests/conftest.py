@@ -122,3 +122,19 @@ def clear_own_cache() -> None:
     keys = list(redis.scan_iter(match=pattern, count=1000))
     if keys:
         redis.delete(*keys)
+
+
+@pytest.fixture
+def get_counting_queries():
+    """`get_counting_queries(client, url)` -> (queries, response): a GET that must answer 200,
+    and how many SQL queries it cost (the query-count guards of every list endpoint and page)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def get(client, url):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        return len(captured.captured_queries), response
+
+    return get

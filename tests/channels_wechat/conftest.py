@@ -5,8 +5,9 @@ import urllib.parse
 
 import pytest
 
-from channels_wechat import protocol, sandbox
+from channels_wechat import protocol
 from channels_wechat.models import OfficialAccount
+from devtools.sandboxes import wechat as sandbox
 from tests.conftest import clear_own_cache
 
 APPID = "wx1234567890abcdef"

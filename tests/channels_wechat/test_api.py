@@ -12,7 +12,7 @@ from tests.conftest import client_for as _client_for
 from tests.conftest import make_staff
 
 from .conftest import AES_KEY, APPID
-from .test_sending import inbound
+from .factories import inbound
 
 
 def client_for(user):

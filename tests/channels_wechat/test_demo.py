@@ -5,10 +5,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from channels_wechat import demo
 from channels_wechat.models import OfficialAccount, WeChatUser
 from crm.models import Conversation, Message
 from dashboards import kpis
+from devtools.demo import wechat as demo
 
 
 def test_demo_history_loads_once_and_gives_kpis_shape(db):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from channels_wechat import sandbox
 from channels_wechat.models import CannedResponse
 from crm.models import Conversation, Message
+from devtools.sandboxes import wechat as sandbox
 from tests.conftest import admin_login, make_staff
 
 from .conftest import AES_KEY, APPID, SECRET, TOKEN

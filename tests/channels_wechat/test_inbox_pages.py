@@ -10,7 +10,7 @@ from crm.models import Conversation, Message
 from tests.conftest import make_staff
 
 from .conftest import APPID
-from .test_sending import inbound
+from .factories import inbound
 
 
 def test_an_agent_holds_the_inbox_permissions_through_the_role_alone(agent_user):

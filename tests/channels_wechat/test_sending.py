@@ -15,20 +15,7 @@ from crm.models import Conversation, Customer, Message
 from tests.conftest import clear_own_cache
 
 from .conftest import APPID
-
-
-def inbound(account, openid="oUser1", content="你好", msg_id="m1", at=None, live=False):
-    at = at or timezone.now().replace(microsecond=0)
-    message = {
-        "openid": openid,
-        "msg_type": "text",
-        "msg_id": msg_id,
-        "content": content,
-        "media_id": "",
-        "data": {},
-    }
-    ingest_message(account, message, at=at, live=live)
-    return Message.objects.get(platform_msg_id=msg_id, account=account.appid).conversation
+from .factories import inbound
 
 
 def test_agent_reply_reaches_wechat_with_chinese_unescaped(wechat_sandbox, account, agent_user):

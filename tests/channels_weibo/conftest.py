@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from channels_weibo import sandbox
 from channels_weibo.models import TokenStatus, WeiboAccount
+from devtools.sandboxes import weibo as sandbox
 
 TOKEN = "2.00sandboxtesttoken"
 APP_SECRET = "xyz123xyz"

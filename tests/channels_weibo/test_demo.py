@@ -3,7 +3,6 @@
 import io
 import time
 
-from channels_weibo import demo
 from channels_weibo.campaigns import campaign_stats
 from channels_weibo.models import (
     Campaign,
@@ -14,6 +13,7 @@ from channels_weibo.models import (
     WeiboPost,
 )
 from crm.models import Conversation, Lead
+from devtools.demo import weibo as demo
 
 
 def test_demo_load_builds_a_living_weibo_side(weibo_sandbox, db):

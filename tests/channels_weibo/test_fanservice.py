@@ -197,7 +197,7 @@ def test_no_reply_after_unfollow(
 
 @pytest.mark.django_db(transaction=True)
 def test_sandbox_pushes_to_the_live_hook(live_server, weibo_sandbox, account):
-    from channels_weibo.sandbox import push as sandbox_push
+    from devtools.sandboxes.weibo import push as sandbox_push
 
     status = sandbox_push(f"{live_server.url}{URL}", APP_SECRET, text_push("在吗？想问下会员积分"))
     assert status == 200

@@ -1,7 +1,7 @@
 import io
 
-from crm import demo
 from crm.models import Customer, Interaction, Lead, Segment, Tag
+from devtools.demo import crm as demo
 
 
 def test_demo_data_loads_through_real_actions_once(db, marketing_user):

@@ -1,2 +1,3 @@
-from .test_kpis_wechat import dataset  # noqa: F401  (the hand-built WeChat dataset fixture)
-from .test_kpis_weibo import weibo  # noqa: F401  (the hand-built Weibo dataset fixture)
+"""The hand-built KPI datasets (tests/dashboards/datasets.py) as fixtures of every dashboards test."""
+
+from .datasets import cohort, dataset, weibo  # noqa: F401

@@ -4,7 +4,7 @@ import pytest
 
 from dashboards import kpis, snapshots
 
-from .test_kpis_wechat import END, START, conversation, local
+from .datasets import END, START, conversation, local
 
 URL = "/api/v1/kpis/"
 PERIOD = {"start": START.isoformat(), "end": END.isoformat()}

@@ -4,8 +4,7 @@ import pytest
 
 from tests.conftest import admin_login
 
-from .test_kpis_wechat import END, START
-from .test_kpis_weibo import weibo  # noqa: F401  (the hand-built Weibo dataset)
+from .datasets import END, START
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

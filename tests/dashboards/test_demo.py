@@ -9,7 +9,7 @@ from django.utils import timezone
 from channels_wechat.models import OfficialAccount
 from crm.history import import_events
 from crm.models import Conversation, Customer, Lead
-from dashboards import demo
+from devtools.demo import dashboards as demo
 from tests.conftest import make_staff
 
 

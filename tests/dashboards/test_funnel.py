@@ -1,34 +1,13 @@
-"""The cross-channel funnel on a hand-built cohort; each expected count is explained inline."""
+"""The cross-channel funnel on the hand-built cohort (datasets.py); each expected count is
+explained inline."""
 
 from datetime import date
 
-import pytest
-
-from crm.actions import advance_stage, create_lead, merge_customers, record_interaction, set_stage
+from crm.actions import create_lead
 from crm.models import Customer, Interaction
 from tests.crm.factories import CustomerFactory
 
-from .test_kpis_wechat import local
-
-START, END = date(2026, 11, 1), date(2026, 11, 3)
-
-
-@pytest.fixture
-def cohort(db):
-    at = local(2026, 11, 2, 10)
-    weibo_lead = CustomerFactory(first_channel="weibo", created_at=at)  # c1
-    create_lead(weibo_lead, title="想买", source_channel="weibo")
-    record_interaction(weibo_lead, "subscribe", "wechat", occurred_at=at, data={"account": "wxA"})
-    paid = CustomerFactory(first_channel="wechat", created_at=at)  # c2
-    advance_stage(paid, "customer", at=at)
-    demoted = CustomerFactory(first_channel="manual", created_at=local(2026, 11, 3, 23, 59))  # c3
-    set_stage(demoted, "member")
-    set_stage(demoted, "follower")  # set back by hand: it still reached member
-    CustomerFactory(first_channel="weibo", created_at=local(2026, 11, 1, 0, 0))  # c4
-    CustomerFactory(first_channel="weibo", created_at=local(2026, 10, 31, 23, 59))  # before
-    duplicate = CustomerFactory(first_channel="weibo", created_at=at)  # merged away
-    merge_customers(duplicate, weibo_lead)
-    return weibo_lead
+from .datasets import END, START, local
 
 
 def test_funnel_counts_every_step(cohort):

@@ -1,89 +1,14 @@
-"""WeChat KPIs on a hand-built dataset; every expected value is worked out in the comments."""
+"""WeChat KPIs on the hand-built dataset (datasets.py, whose comments work out every expected
+value)."""
 
-import zoneinfo
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import pytest
 from django.db import connection
 
-from crm.actions import record_interaction
-from crm.models import Conversation, Message
 from dashboards import kpis
-from tests.crm.factories import CustomerFactory
 
-SH = zoneinfo.ZoneInfo("Asia/Shanghai")
-START, END = date(2026, 11, 1), date(2026, 11, 3)
-
-
-def local(*args):
-    return datetime(*args, tzinfo=SH)
-
-
-def conversation(account, opened, first=None, resolved=None, rating=None, assignee=None):
-    return Conversation.objects.create(
-        channel="wechat",
-        account=account,
-        external_user=f"o-{opened.timestamp()}",
-        customer=CustomerFactory(),
-        opened_at=opened,
-        first_response_at=opened + timedelta(seconds=first) if first is not None else None,
-        resolved_at=opened + timedelta(seconds=resolved) if resolved is not None else None,
-        status="resolved" if resolved is not None else "pending",
-        rating=rating,
-        assignee=assignee,
-    )
-
-
-def message(account, at, direction="in", msg_type="text", status=None, kind=None):
-    customer = CustomerFactory()
-    return Message.objects.create(
-        customer=customer,
-        channel="wechat",
-        account=account,
-        external_user="o",
-        sent_at=at,
-        direction=direction,
-        msg_type=msg_type,
-        sender_kind=kind or ("customer" if direction == "in" else "agent"),
-        delivery_status=status or ("received" if direction == "in" else "sent"),
-    )
-
-
-@pytest.fixture
-def dataset(db, agent_user):
-    conversation(
-        "wxA", local(2026, 11, 1, 10, 0), first=60, resolved=600, rating=5, assignee=agent_user
-    )  # c1
-    conversation("wxA", local(2026, 11, 1, 23, 59), first=3600)  # c2: pending
-    conversation(
-        "wxA",
-        local(2026, 11, 2, 9, 0),
-        first=49 * 3600,
-        resolved=50 * 3600,
-        rating=3,
-        assignee=agent_user,
-    )  # c3: answered after 48 h
-    conversation("wxA", local(2026, 11, 3, 23, 59, 30), resolved=120, rating=4)  # c4: no response
-    conversation("wxA", local(2026, 10, 31, 23, 59), first=10, resolved=20, rating=1)  # before
-    conversation("wxA", local(2026, 11, 4, 0, 0), first=10)  # after the period
-    conversation("wxB", local(2026, 11, 2, 12, 0), first=30, resolved=40, rating=2)  # other account
-    message("wxA", local(2026, 10, 31, 23, 59, 59))  # before: not counted
-    message("wxA", local(2026, 11, 1, 0, 0))  # in
-    message("wxA", local(2026, 11, 3, 23, 59, 59))  # in
-    message("wxA", local(2026, 11, 2, 8, 0), msg_type="event")  # event: not a message
-    message("wxA", local(2026, 11, 2, 8, 1), direction="out")  # out (agent)
-    message("wxA", local(2026, 11, 2, 8, 2), direction="out", kind="auto_reply")  # out
-    message("wxA", local(2026, 11, 2, 8, 3), direction="out", status="failed")  # not delivered
-    message("wxB", local(2026, 11, 2, 8, 0))  # other account
-    for kind, at in (
-        ("subscribe", local(2026, 11, 1, 9)),
-        ("subscribe", local(2026, 11, 3, 9)),
-        ("unsubscribe", local(2026, 11, 3, 10)),
-        ("subscribe", local(2026, 11, 4, 0)),
-    ):
-        record_interaction(
-            CustomerFactory(), kind, "wechat", occurred_at=at, data={"account": "wxA"}
-        )
+from .datasets import END, START
 
 
 def test_wechat_kpis_for_one_account(dataset):

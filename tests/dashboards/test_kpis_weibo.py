@@ -1,81 +1,12 @@
-"""Weibo KPIs on a hand-built dataset; every expected value is worked out in the comments."""
+"""Weibo KPIs on the hand-built dataset (datasets.py, whose comments work out every expected
+value)."""
 
 import math
 from datetime import date
 
-import pytest
-
-from channels_weibo.models import FollowerSnapshot, WeiboAccount, WeiboComment, WeiboPost, WeiboUser
-from crm.actions import create_lead
-from crm.models import Lead
 from dashboards import kpis, snapshots
-from tests.crm.factories import CustomerFactory
 
-from .test_kpis_wechat import local
-
-START, END = date(2026, 11, 1), date(2026, 11, 3)
-_ids = iter(range(5000000000000000, 6000000000000000))
-
-
-def post(account, author, at, *, brand=False, root=None, counters=(0, 0, 0), **fields):
-    reposts, comments, likes = counters
-    return WeiboPost.objects.create(
-        idstr=str(next(_ids)),
-        account=account,
-        author=author,
-        text=fields.pop("text", "微博"),
-        created_at=at,
-        is_brand_post=brand,
-        root=root,
-        reposts_count=reposts,
-        comments_count=comments,
-        attitudes_count=likes,
-        **fields,
-    )
-
-
-def comment(account, on, author, at, **fields):
-    return WeiboComment.objects.create(
-        idstr=str(next(_ids)), account=account, post=on, author=author, created_at=at, **fields
-    )
-
-
-@pytest.fixture
-def weibo(db):
-    a = WeiboAccount.objects.create(uid="1001", screen_name="品牌官微")
-    b = WeiboAccount.objects.create(uid="2002", screen_name="品牌客服")
-    brand_a = WeiboUser.objects.create(uid="1001", screen_name="品牌官微")
-    brand_b = WeiboUser.objects.create(uid="2002", screen_name="品牌客服")
-    fan1 = WeiboUser.objects.create(uid="3001", screen_name="小红", followers_count=900000)
-    fan2 = WeiboUser.objects.create(uid="3002", screen_name="阿明", followers_count=200)
-    for account, day, count in (
-        (a, date(2026, 10, 30), 1000),  # latest before the period: 1000
-        (a, date(2026, 11, 1), 1100),
-        (a, date(2026, 11, 3), 1300),  # latest on or before the end: 1300
-        (a, date(2026, 11, 5), 1500),  # after the period
-        (b, date(2026, 11, 2), 500),  # B has nothing before the period
-    ):
-        FollowerSnapshot.objects.create(account=account, day=day, followers_count=count)
-    p1 = post(a, brand_a, local(2026, 11, 1, 10), brand=True, counters=(10, 5, 100))
-    post(a, brand_a, local(2026, 11, 3, 23, 59), brand=True, counters=(0, 3, 7))
-    other = post(None, fan2, local(2026, 10, 20), counters=(50, 50, 50))
-    post(a, brand_a, local(2026, 11, 2), brand=True, root=other, counters=(9, 9, 9))  # a repost
-    post(a, brand_a, local(2026, 10, 31, 23, 59), brand=True, counters=(9, 9, 9))  # before
-    post(b, brand_b, local(2026, 11, 2), brand=True, counters=(1, 1, 1))
-    post(a, fan1, local(2026, 11, 1, 9), mentions_brand=True, sentiment_label="positive")  # m1
-    m2 = post(a, fan2, local(2026, 11, 2), keywords=["漏水"], sentiment_label="negative")  # m2
-    post(a, fan2, local(2026, 11, 2, 1), sentiment_label="negative")  # neither mention nor rule
-    m4 = comment(a, p1, fan1, local(2026, 11, 3), mentions_brand=True, sentiment_label="neutral")
-    comment(a, p1, brand_a, local(2026, 11, 3), mentions_brand=True, sentiment_label="positive")
-    post(a, fan1, local(2026, 10, 31, 23, 59), mentions_brand=True, sentiment_label="positive")
-    post(b, fan1, local(2026, 11, 2), mentions_brand=True, sentiment_label="positive")  # m7
-    converted, _ = create_lead(
-        CustomerFactory(), "漏水投诉", source_channel="weibo", source=m2, at=local(2026, 11, 2)
-    )
-    Lead.objects.filter(pk=converted.pk).update(status="converted")
-    create_lead(CustomerFactory(), "咨询", source_channel="weibo", source=m4, at=local(2026, 11, 3))
-    create_lead(CustomerFactory(), "手工", source_channel="weibo", at=local(2026, 11, 2))
-    create_lead(CustomerFactory(), "微信", source_channel="wechat", at=local(2026, 11, 2))
+from .datasets import END, START
 
 
 def test_weibo_kpis_for_one_account(weibo):

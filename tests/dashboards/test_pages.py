@@ -6,7 +6,7 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from .test_kpis_wechat import END, START
+from .datasets import END, START
 
 PERIOD = f"?start={START}&end={END}"
 
@@ -103,7 +103,7 @@ def test_unknown_pages_tables_and_formats_are_404(client, db, manager_user, url)
 def test_funnel_page_filters_by_first_touch_channel(client, db, manager_user):
     from tests.crm.factories import CustomerFactory
 
-    from .test_kpis_wechat import local
+    from .datasets import local
 
     CustomerFactory(first_channel="weibo", created_at=local(2026, 11, 2, 10))
     CustomerFactory(first_channel="wechat", created_at=local(2026, 11, 2, 10))

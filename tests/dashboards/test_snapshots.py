@@ -7,7 +7,7 @@ from django.utils import timezone
 from dashboards import kpis, snapshots
 from dashboards.models import KpiSnapshot
 
-from .test_kpis_wechat import END, START, conversation, local
+from .datasets import END, START, conversation, local
 
 
 def test_snapshots_give_the_same_figures_as_raw_data(dataset):

@@ -1,12 +1,15 @@
 """Fixtures for the members tests: a merchant with real keys, the sandbox on a free port."""
 
 import socket
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crm.identity import resolve_customer
-from members import sandbox as sandbox_module
+from devtools.sandboxes import wechatpay as sandbox_module
 from members.actions import create_order, join_membership
 from members.models import MerchantConfig, Store, Tier
 from tests.conftest import clear_own_cache
@@ -122,3 +125,34 @@ def order(merchant, store, customer, tiers):
         merchant=merchant,
         out_trade_no="202610031200000001",
     )
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _sign_in(client, user_number: int):
+    """Follow /m/ → WeChat authorize (the sandbox) → back to /m/oauth, as WeChat's browser does."""
+    start = client.get("/m/")
+    assert start.status_code == 302
+    authorize = start["Location"]
+    assert authorize.split("?")[0].endswith("/connect/oauth2/authorize")
+    assert "scope=snsapi_base" in authorize
+    opener = urllib.request.build_opener(NoRedirect)
+    url = authorize.replace("#wechat_redirect", "") + f"&as={user_number}"
+    try:
+        opener.open(url, timeout=5)
+        raise AssertionError("the sandbox did not redirect")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 302
+        back = urllib.parse.urlsplit(exc.headers["Location"])
+    assert back.path == "/m/oauth"
+    return client.get(f"{back.path}?{back.query}")
+
+
+@pytest.fixture
+def sign_in(pay_sandbox):
+    """`sign_in(client, n)`: the client signs in to the member pages as the sandbox's WeChat user
+    n (OAuth through the sandbox); the response of the CRM's /m/oauth."""
+    return _sign_in

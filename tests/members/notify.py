@@ -5,8 +5,8 @@ import time
 
 from django.test import TestCase
 
+from devtools.sandboxes.wechatpay import PLATFORM_SERIAL
 from members import protocol
-from members.sandbox import PLATFORM_SERIAL
 
 from .conftest import API_KEY, APIV3_KEY, APPID, MCHID
 
@@ -122,3 +122,36 @@ def post_v3(client, body, headers, mchid=MCHID):
         return client.post(
             f"/hooks/wechatpay/{mchid}/v3", data=body, content_type="application/json", **headers
         )
+
+
+# The payment that test refunds are made on.
+REFUND_TX = "4200001234202610031234567890"
+
+
+def refund_body(
+    order_no, refund_fee, out_refund_no, *, status="SUCCESS", key=API_KEY, mch=MCHID, appid=APPID
+):
+    info = {
+        "out_refund_no": out_refund_no,
+        "out_trade_no": order_no,
+        "refund_account": "REFUND_SOURCE_RECHARGE_FUNDS",
+        "refund_fee": refund_fee,
+        "refund_id": f"5030010318{out_refund_no}",
+        "refund_recv_accout": "支付用户零钱",
+        "refund_request_source": "VENDOR_PLATFORM",
+        "refund_status": status,
+        "settlement_refund_fee": refund_fee,
+        "settlement_total_fee": 12900,
+        "success_time": "2026-10-05 10:30:00",
+        "total_fee": 12900,
+        "transaction_id": REFUND_TX,
+    }
+    return protocol.build_xml(
+        {
+            "return_code": "SUCCESS",
+            "appid": appid,
+            "mch_id": mch,
+            "nonce_str": "c1c237efc87ee8dfcb3f9124b63a4d94",
+            "req_info": protocol.v2_refund_encrypt(key, info),
+        }
+    ).encode()

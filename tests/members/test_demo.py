@@ -1,6 +1,6 @@
 import io
 
-from members import demo
+from devtools.demo import members as demo
 from members.models import Coupon, Membership, MerchantConfig, Order, PointsEntry, Tier
 
 

@@ -3,12 +3,11 @@
 from crm.actions import merge_customers
 from crm.identity import resolve_customer
 from crm.models import Customer
+from devtools.sandboxes.wechatpay import sandbox_openid
 from members.actions import create_order, earn_points, join_membership, record_cash_sale
 from members.models import Membership, Order, PayerOpenid, PointsEntry
-from members.sandbox import sandbox_openid
 
 from .notify import post_v2, v2_body
-from .test_selfservice import sign_in
 
 
 def test_merge_keeps_one_membership_with_both_ledgers(tiers, store):
@@ -41,7 +40,7 @@ def test_merge_moves_the_only_membership(tiers):
 
 
 def test_payment_by_an_unknown_openid_joins_the_customer_when_they_sign_in(
-    client, pay_sandbox, merchant, tiers
+    client, pay_sandbox, merchant, tiers, sign_in
 ):
     order = create_order(
         amount_fen=6600, channel="native", merchant=merchant, out_trade_no="ANON-1"
@@ -58,7 +57,7 @@ def test_payment_by_an_unknown_openid_joins_the_customer_when_they_sign_in(
 
 
 def test_a_stranger_paying_a_members_order_is_recorded_on_the_order_only(
-    client, pay_sandbox, order, customer
+    client, pay_sandbox, order, customer, sign_in
 ):
     """A cashier can let anyone pay a member's POS order: the payer's openid must not become the
     member's sign-in, nor merge the payer (sandbox user 8, already a customer) into the member."""

@@ -14,8 +14,7 @@ from members.actions import create_order, mark_order_paid
 from members.models import MerchantConfig, Order, PaymentNotification, Refund
 
 from .conftest import APPID, MCHID
-from .notify import post_v2, post_v3, v2_body, v3_request
-from .test_refund_notify import refund_body
+from .notify import post_v2, post_v3, refund_body, v2_body, v3_request
 
 TX = "4200001234202610031234567890"
 OTHER_MCHID = "1900000999"

@@ -5,8 +5,8 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devtools.sandboxes.wechatpay import public_pem
 from members import protocol
-from members.sandbox import public_pem
 
 P1 = {
     "appid": "wxd930ea5d5a258f4f",

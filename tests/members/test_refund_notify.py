@@ -11,8 +11,8 @@ from members.actions import refund_order
 from members.models import Order, PaymentNotification, PointsEntry, Refund
 from tests.conftest import clear_own_cache
 
-from .conftest import API_KEY, APPID, MCHID
-from .notify import post_v2, v2_body
+from .conftest import API_KEY, MCHID
+from .notify import post_v2, refund_body, v2_body
 
 # wechatpy tests/test_crypto.py::test_refund_notify_decrypt_message (reference 8.4 P4)
 VECTOR_KEY = "OF4Ne3znh8KqL0V4NqmALQa0uXMYKcEk"
@@ -81,35 +81,6 @@ def test_encrypt_then_decrypt_gives_the_fields_back():
     assert (
         protocol.v2_refund_decrypt(API_KEY, protocol.v2_refund_encrypt(API_KEY, fields)) == fields
     )
-
-
-def refund_body(
-    order_no, refund_fee, out_refund_no, *, status="SUCCESS", key=API_KEY, mch=MCHID, appid=APPID
-):
-    info = {
-        "out_refund_no": out_refund_no,
-        "out_trade_no": order_no,
-        "refund_account": "REFUND_SOURCE_RECHARGE_FUNDS",
-        "refund_fee": refund_fee,
-        "refund_id": f"5030010318{out_refund_no}",
-        "refund_recv_accout": "支付用户零钱",
-        "refund_request_source": "VENDOR_PLATFORM",
-        "refund_status": status,
-        "settlement_refund_fee": refund_fee,
-        "settlement_total_fee": 12900,
-        "success_time": "2026-10-05 10:30:00",
-        "total_fee": 12900,
-        "transaction_id": TX,
-    }
-    return protocol.build_xml(
-        {
-            "return_code": "SUCCESS",
-            "appid": appid,
-            "mch_id": mch,
-            "nonce_str": "c1c237efc87ee8dfcb3f9124b63a4d94",
-            "req_info": protocol.v2_refund_encrypt(key, info),
-        }
-    ).encode()
 
 
 @pytest.fixture

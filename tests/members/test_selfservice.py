@@ -7,38 +7,16 @@ import urllib.request
 import pytest
 
 from crm.models import Customer, CustomerKey
+from devtools.sandboxes.wechatpay import sandbox_openid
 from members import qr
 from members.actions import earn_points, issue_coupon
 from members.models import CouponTemplate, Membership, PayerOpenid
-from members.sandbox import sandbox_openid
 
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def sign_in(client, user_number: int):
-    """Follow /m/ → WeChat authorize (the sandbox) → back to /m/oauth, as WeChat's browser does."""
-    start = client.get("/m/")
-    assert start.status_code == 302
-    authorize = start["Location"]
-    assert authorize.split("?")[0].endswith("/connect/oauth2/authorize")
-    assert "scope=snsapi_base" in authorize
-    opener = urllib.request.build_opener(NoRedirect)
-    url = authorize.replace("#wechat_redirect", "") + f"&as={user_number}"
-    try:
-        opener.open(url, timeout=5)
-        raise AssertionError("the sandbox did not redirect")
-    except urllib.error.HTTPError as exc:
-        assert exc.code == 302
-        back = urllib.parse.urlsplit(exc.headers["Location"])
-    assert back.path == "/m/oauth"
-    return client.get(f"{back.path}?{back.query}")
+from .conftest import NoRedirect
 
 
 def test_oauth_sign_in_finds_the_customer_by_unionid_then_join(
-    client, pay_sandbox, merchant, tiers
+    client, pay_sandbox, merchant, tiers, sign_in
 ):
     existing = Customer.objects.create(name="张伟")
     CustomerKey.objects.create(kind="unionid", value="demo-union-7", customer=existing)
@@ -78,7 +56,9 @@ def test_bad_oauth_state_is_refused(client, pay_sandbox, merchant):
     assert Customer.objects.count() == 0
 
 
-def test_points_and_coupons_pages_show_the_members_own_data(client, pay_sandbox, merchant, tiers):
+def test_points_and_coupons_pages_show_the_members_own_data(
+    client, pay_sandbox, merchant, tiers, sign_in
+):
     sign_in(client, 3)
     client.post("/m/join", {"phone": "13900001111", "consent": "on"})
     membership = Membership.objects.get()

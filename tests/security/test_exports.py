@@ -11,7 +11,7 @@ from crm.models import AuditEntry
 from members.models import Membership, Order, Store
 from tests.conftest import client_for
 from tests.crm.factories import CustomerFactory
-from tests.dashboards.test_kpis_wechat import END, START, dataset  # noqa: F401
+from tests.dashboards.datasets import END, START, dataset  # noqa: F401
 
 # A value a spreadsheet would run as a formula, for each character that starts one.
 HOSTILE = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]

@@ -613,14 +613,12 @@ def test_personal_fields_name_only_existing_fields():
 
 # KPIs are the same after erasure ---------------------------------------------------------------
 
-from tests.dashboards.test_funnel import cohort  # noqa: E402, F401
-from tests.dashboards.test_kpis_wechat import dataset  # noqa: E402, F401
-from tests.dashboards.test_kpis_weibo import weibo  # noqa: E402, F401
+from tests.dashboards.datasets import cohort, dataset, weibo  # noqa: E402, F401
 
 
 def test_kpis_are_the_same_after_erasing_every_customer(dataset, weibo, cohort):  # noqa: F811
     from dashboards import kpis
-    from tests.dashboards.test_kpis_weibo import END, START
+    from tests.dashboards.datasets import END, START
 
     for uid in ("3001", "3002"):  # the fans become customers, so erasure reaches their posts
         WeiboUser.objects.filter(uid=uid).update(customer=CustomerFactory())

@@ -1,6 +1,6 @@
 """A local stand-in for the WeChat API and the WeChat push server, for tests and the demo.
 
-Run: `python -m channels_wechat.sandbox --port 8101 [--callback-base http://127.0.0.1:8000]`.
+Run: `python -m devtools.sandboxes.wechat --port 8101 [--callback-base http://127.0.0.1:8000]`.
 Tests start it in a thread (`start()`) on a free port.
 
 WeChat API subset (same paths, parameters, JSON and errcodes as api.weixin.qq.com):
@@ -39,12 +39,12 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import protocol
+from channels_wechat import protocol
 
 MESSAGE_WINDOW, MESSAGE_QUOTA = 48 * 3600, 5
 EVENT_WINDOW, EVENT_QUOTA = 60, 3
 
-# The demo's official account; demo.py creates the same one in the CRM.
+# The demo's official account; devtools.demo.wechat creates the same one in the CRM.
 DEMO_ACCOUNTS = [
     {
         "appid": "wx5d2a3f6c8b9e0a17",

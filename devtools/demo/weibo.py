@@ -1,7 +1,7 @@
 """Demo data for the Weibo side, loaded through the real ingestion code.
 
-- A brand account (花漾美妆) connected to the sandbox (`python -m channels_weibo.sandbox`, port
-  8102, started by `manage.py demo`), with keyword rules that turn buying intent into leads.
+- A brand account (花漾美妆) connected to the sandbox (`python -m devtools.sandboxes.weibo`, port
+  8102, started by `make demo`), with keyword rules that turn buying intent into leads.
 - Four weeks of older history (brand posts with counters, repost cascades, mentions with mixed
   sentiment, comments) imported through `history.HANDLERS`, and six weeks of daily follower
   counts, growing.
@@ -26,10 +26,17 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from .history import HANDLERS
-from .models import Campaign, KeywordRule, TokenStatus, WeiboAccount, WeiboPost, WeiboUser
-from .polling import poll_account, snapshot_followers
-from .sandbox import BRAND, KOLS, World
+from channels_weibo.history import HANDLERS
+from channels_weibo.models import (
+    Campaign,
+    KeywordRule,
+    TokenStatus,
+    WeiboAccount,
+    WeiboPost,
+    WeiboUser,
+)
+from channels_weibo.polling import poll_account, snapshot_followers
+from devtools.sandboxes.weibo import BRAND, KOLS, World
 
 PORT = 8102
 TOKEN = "2.00demo-weibo-token-2026"
@@ -51,7 +58,7 @@ def services():
         [
             sys.executable,
             "-m",
-            "channels_weibo.sandbox",
+            "devtools.sandboxes.weibo",
             "--port",
             str(PORT),
             "--token",
@@ -148,7 +155,7 @@ def _poll_forever() -> None:
 def after_start(stdout) -> None:
     if not _live():
         return
-    addr = os.environ.get("DEMO_ADDR", "127.0.0.1:8000")  # what manage.py demo serves on
+    addr = os.environ.get("DEMO_ADDR", "127.0.0.1:8000")  # what the demo serves on
     for i, text in enumerate(FAN_MESSAGES):
         message = {
             "type": "text",

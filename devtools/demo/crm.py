@@ -10,69 +10,20 @@ from datetime import timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from .actions import add_note, advance_stage, create_lead, record_interaction, tag_customers
-from .identity import resolve_customer
-from .models import Channel, Customer, InteractionKind, LeadStatus, LostReason, Segment, Stage, Tag
+from crm.actions import add_note, advance_stage, create_lead, record_interaction, tag_customers
+from crm.identity import resolve_customer
+from crm.models import (
+    Channel,
+    Customer,
+    InteractionKind,
+    LeadStatus,
+    LostReason,
+    Segment,
+    Stage,
+    Tag,
+)
+from devtools.names import CITIES, chinese_name
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁沈"
-GIVEN = [
-    "伟",
-    "芳",
-    "娜",
-    "秀英",
-    "敏",
-    "静",
-    "丽",
-    "强",
-    "磊",
-    "军",
-    "洋",
-    "勇",
-    "艳",
-    "杰",
-    "娟",
-    "涛",
-    "明",
-    "超",
-    "秀兰",
-    "霞",
-    "平",
-    "刚",
-    "桂英",
-    "晓明",
-    "欣怡",
-    "子涵",
-    "梓萱",
-    "浩然",
-    "雨桐",
-    "一诺",
-    "思远",
-    "佳怡",
-    "宇轩",
-    "若曦",
-    "俊杰",
-    "诗涵",
-    "嘉怡",
-    "文博",
-    "晨曦",
-]
-CITIES = [
-    "上海",
-    "北京",
-    "广州",
-    "深圳",
-    "杭州",
-    "成都",
-    "南京",
-    "武汉",
-    "西安",
-    "苏州",
-    "重庆",
-    "天津",
-    "长沙",
-    "厦门",
-    "青岛",
-]
 TAGS = [
     ("VIP", "#d4380d", "高价值客户"),
     ("投诉", "#cf1322", "曾公开或私信投诉"),
@@ -130,7 +81,7 @@ def load(stdout) -> None:
     count = 300
     for i in range(count):
         created = now - timedelta(days=rng.randint(1, 60), minutes=rng.randint(0, 1440))
-        name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+        name = chinese_name(rng)
         phone = f"1{rng.choice('3456789')}{rng.randint(0, 999999999):09d}"
         customer = resolve_customer(
             channel=Channel.IMPORT,

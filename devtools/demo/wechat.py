@@ -1,7 +1,8 @@
 """Demo of the WeChat channel: an official account, five weeks of customer service, a live inbox.
 
-- `services()`: the WeChat sandbox on port 8101 (the demo's WECHAT_API_BASE), which plays the
-  WeChat server for the demo account and pushes to this CRM's webhook.
+- `services()`: the WeChat sandbox on port 8101, which plays the WeChat server for the demo account
+  and pushes to this CRM's webhook. The web server reaches it through `WECHAT_API_BASE`, which
+  `make demo` sets (the demo does not change settings at run time).
 - `load()`: the account, its auto-replies and canned responses, a few agents, and five weeks of
   realistic Chinese customer-service history fed through `history.HANDLERS` (the same ingestion
   code as live pushes), so the KPI pages have shape: conversations per day, first responses with
@@ -25,11 +26,10 @@ from django.contrib.auth.models import Group, User
 from django.db.models import Max
 from django.utils import timezone
 
+from channels_wechat.history import HANDLERS
+from channels_wechat.models import AutoReplyRule, CannedResponse, OfficialAccount
 from crm.models import Message
-
-from .history import HANDLERS
-from .models import AutoReplyRule, CannedResponse, OfficialAccount
-from .sandbox import DEMO_ACCOUNTS
+from devtools.sandboxes.wechat import DEMO_ACCOUNTS
 
 SANDBOX_PORT = 8101
 SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
@@ -124,15 +124,11 @@ CANNED = [
 
 def services() -> list[list[str]]:
     addr = os.environ.get("DEMO_ADDR", "127.0.0.1:8000")
-    # The web server started after this inherits the sandbox as its WeChat API.
-    os.environ.setdefault("WECHAT_API_BASE", SANDBOX_URL)
-    if settings.WECHAT_API_BASE == "https://api.weixin.qq.com":
-        settings.WECHAT_API_BASE = SANDBOX_URL
     return [
         [
             sys.executable,
             "-m",
-            "channels_wechat.sandbox",
+            "devtools.sandboxes.wechat",
             "--port",
             str(SANDBOX_PORT),
             "--callback-base",
@@ -381,6 +377,12 @@ def after_start(stdout) -> None:
     account = OfficialAccount.objects.filter(appid=DEMO_ACCOUNTS[0]["appid"]).first()
     if account is None:
         return
+    if settings.WECHAT_API_BASE.rstrip("/") != SANDBOX_URL:
+        # Agents' replies would go to the real WeChat API, which knows no demo account.
+        stdout.write(
+            f"channels_wechat: WECHAT_API_BASE is {settings.WECHAT_API_BASE}; set it to "
+            f"{SANDBOX_URL} (make demo does) to answer customers through the sandbox"
+        )
     # Every follower's last message, so the sandbox answers as WeChat would: a reply within 48 h
     # is sent, an older one is refused with 45015 (not 40003 "unknown openid").
     recent = (

@@ -17,7 +17,9 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from .history import HANDLERS
+from devtools.names import CITIES, chinese_name
+from devtools.sandboxes.wechatpay import PLATFORM_SERIAL, new_platform_key, public_pem
+from members.history import HANDLERS
 
 SANDBOX_PORT = 8103
 MCHID = "1230000109"
@@ -26,28 +28,6 @@ APP_SECRET = "demo-app-secret-7c1f0e9a"
 API_KEY = "demo9b5a4c3e2f1d0a9b8c7d6e5f4a3b"  # 32 characters, like the real key
 APIV3_KEY = "demoV3k9b5a4c3e2f1d0a9b8c7d6e5f4"  # 32 bytes
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"
-GIVEN = [
-    "伟",
-    "芳",
-    "娜",
-    "敏",
-    "静",
-    "丽",
-    "强",
-    "磊",
-    "洋",
-    "艳",
-    "杰",
-    "欣怡",
-    "子涵",
-    "浩然",
-    "雨桐",
-    "思远",
-    "佳怡",
-    "若曦",
-]
-CITIES = ["上海", "北京", "广州", "深圳", "杭州", "成都", "南京"]
 STORES = [
     ("SH001", "上海南京西路店", "上海"),
     ("SH002", "上海徐家汇店", "上海"),
@@ -72,8 +52,6 @@ def _var() -> Path:
 
 def sandbox_config() -> Path:
     """The sandbox's config file and platform key (created once; the merchant trusts this key)."""
-    from .sandbox import new_platform_key
-
     key_path = _var() / "wechatpay-sandbox-platform-key.pem"
     if not key_path.exists():
         from cryptography.hazmat.primitives import serialization
@@ -111,7 +89,7 @@ def services() -> list[list[str]]:
         [
             sys.executable,
             "-m",
-            "members.sandbox",
+            "devtools.sandboxes.wechatpay",
             "--port",
             str(SANDBOX_PORT),
             "--config",
@@ -123,8 +101,7 @@ def services() -> list[list[str]]:
 def _setup():
     from cryptography.hazmat.primitives import serialization
 
-    from .models import CouponTemplate, MerchantConfig, Store, Tier
-    from .sandbox import PLATFORM_SERIAL, public_pem
+    from members.models import CouponTemplate, MerchantConfig, Store, Tier
 
     for name, rank, basis, threshold, benefits in TIERS:
         Tier.objects.get_or_create(
@@ -180,9 +157,9 @@ def _setup():
 
 
 def load(stdout) -> None:
-    from .actions import issue_coupon, redeem_coupon, refund_order
-    from .actions.coupons import CouponError
-    from .models import Coupon, Membership, Order
+    from members.actions import issue_coupon, redeem_coupon, refund_order
+    from members.actions.coupons import CouponError
+    from members.models import Coupon, Membership, Order
 
     stores, templates = _setup()
     if Order.objects.filter(out_trade_no__startswith="DEMO").exists():
@@ -195,7 +172,7 @@ def load(stdout) -> None:
         unionid = f"demo-union-{n}"
         person = {
             "unionid": unionid,
-            "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+            "name": chinese_name(rng),
             "city": rng.choice(CITIES),
         }
         start = now - timedelta(days=rng.randint(7, 56), minutes=rng.randint(0, 1440))
@@ -265,9 +242,9 @@ def load(stdout) -> None:
 
 def after_start(stdout) -> None:
     """Three POS charges at the till, each paid in the sandbox: QR code → notification → points."""
-    from .actions.pos import start_pos_charge
-    from .models import Membership, Order, Store
-    from .qr import member_code
+    from members.actions.pos import start_pos_charge
+    from members.models import Membership, Order, Store
+    from members.qr import member_code
 
     base = settings.WECHATPAY_API_BASE.rstrip("/")
     if base != f"http://127.0.0.1:{SANDBOX_PORT}":

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .snapshots import CHANNELS, compute_snapshots, today
+from dashboards.snapshots import CHANNELS, compute_snapshots, today
 
 DAYS = 60
 QUESTIONS = {
@@ -22,7 +22,7 @@ QUESTIONS = {
     "博主推荐的那款精华，门店有货吗": "门店都有货，您可以在菜单「门店」里查附近门店库存。",
     "看到微博活动来的，怎么领券？": "欢迎！在菜单「会员-领券中心」就能领取微博专享券。",
 }
-# The demo's customer-service team (channels_wechat.demo creates them).
+# The demo's customer-service team (devtools.demo.wechat creates them).
 AGENTS = ["xiaowang", "xiaoli", "azhen"]
 
 

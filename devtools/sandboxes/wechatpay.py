@@ -6,9 +6,10 @@ merchant's API key) and WeChat OAuth (`/connect/oauth2/authorize`, `/sns/oauth2/
 correctly signed notification (v2 XML, or v3 JSON signed with the sandbox's platform key and
 encrypted with the APIv3 key) to the order's `notify_url`, i.e. the CRM's hook.
 
-Run: `python -m members.sandbox --port 8103 --config var/wechatpay-sandbox.json`, where the JSON
-has `{"merchants": [{"mchid", "appid", "app_secret", "api_key", "apiv3_key", "sign_type"}],
-"platform_key": "<path of a PEM private key>"}` (created by `members.demo`).
+Run: `python -m devtools.sandboxes.wechatpay --port 8103 --config var/wechatpay-sandbox.json`,
+where the JSON has `{"merchants": [{"mchid", "appid", "app_secret", "api_key", "apiv3_key",
+"sign_type"}], "platform_key": "<path of a PEM private key>"}` (created by
+`devtools.demo.members`).
 """
 
 import argparse
@@ -28,7 +29,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import protocol
+from members import protocol
 
 NICKNAMES = ["小王", "李娜", "张伟", "晓明", "欣怡", "子涵", "浩然", "雨桐", "一诺", "思远"]
 

@@ -1,4 +1,4 @@
-"""A local Weibo API sandbox: `python -m channels_weibo.sandbox --port 8102`.
+"""A local Weibo API sandbox: `python -m devtools.sandboxes.weibo --port 8102`.
 
 Speaks the subset the CRM calls (OAuth authorize/access_token, statuses/mentions,
 comments/mentions, comments/to_me, statuses/repost_timeline, statuses/user_timeline,
@@ -32,7 +32,8 @@ from datetime import timezone as dt_timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .protocol import format_time, signature
+from channels_weibo.protocol import format_time, signature
+from devtools.names import SURNAMES
 
 CST = timedelta(hours=8)
 BRAND: dict[str, Any] = {
@@ -49,7 +50,6 @@ KOLS = [
     ("6100000003", "时尚头条君", "media", 2450000, 3),
     ("6100000004", "护肤达人Lily", "grassroots", 128000, 0),
 ]
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"
 NICKS = [
     "小仙女",
     "爱吃草莓",
