@@ -13,7 +13,6 @@ from crm.privacy import redact_deliveries, tombstone
 
 from . import protocol
 from .hooks import SOURCE
-from .ingest import decode_push
 from .models import WeChatUser
 
 
@@ -38,7 +37,7 @@ def _unprocessed_from(user: WeChatUser) -> list[int]:
     )
     for delivery in rows.only("pk", "body", "query").iterator():
         try:
-            message = decode_push(user.account, bytes(delivery.body), delivery.query or {})
+            message = protocol.decode_push(user.account, bytes(delivery.body), delivery.query or {})
         except protocol.ProtocolError:
             # Unreadable: look for the openid in the bytes (a plaintext body that failed).
             if user.openid.encode() in bytes(delivery.body):

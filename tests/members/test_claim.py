@@ -101,7 +101,7 @@ def test_admin_edits_the_claim_fields(admin_client):
 
 
 def test_demo_marks_only_its_campaign_template_claimable(db, settings, tmp_path):
-    from members import demo
+    from devtools.demo import members as demo
 
     settings.BASE_DIR = tmp_path
     demo._setup()

@@ -153,8 +153,8 @@ def test_proxy_settings_are_off_unless_configured():
         (
             "LOGIN_FAILURE_LIMIT",
             "five",
-            "django.core.exceptions.ImproperlyConfigured: LOGIN_FAILURE_LIMIT must be a whole "
-            "number, not 'five'.",
+            "django.core.exceptions.ImproperlyConfigured: LOGIN_FAILURE_LIMIT='five' is not a "
+            "whole number",
         ),
     ],
     ids=["bool", "proxies", "ssl-header", "int"],
