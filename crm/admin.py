@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from .actions import merge_customers, tag_customers
 from .api.views import _customer_csv
 from .audit import record_audit
-from .filtersets import CustomerFilterSet
+from .filtersets import CustomerFilterSet, segment_customers
 from .identity import duplicate_candidates, duplicate_groups
 from .models import (
     AuditAction,
@@ -553,7 +553,7 @@ class SegmentAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         segment = get_object_or_404(Segment, pk=pk)
-        rows = segment.customers().select_related("owner").prefetch_related("tags")
+        rows = segment_customers(segment).select_related("owner").prefetch_related("tags")
         total = rows.count()
         return render(
             request,

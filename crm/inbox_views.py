@@ -14,7 +14,6 @@ them. crm imports no channel app: canned responses come from any installed app's
 
 from datetime import datetime
 
-import django_filters
 from django.apps import apps
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
@@ -26,74 +25,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
+from .filtersets import ConversationFilterSet, visible_conversations
 from .inbox import (
     InboxError,
     SendError,
     assign_conversation,
     reply,
     resolve_conversation,
-    send_error_text,
 )
-from .models import ACTIVE_STATUSES, Channel, Conversation, ConversationStatus
+from .models import ACTIVE_STATUSES, Conversation, ConversationStatus
 from .panels import customer_panels
-
-PRIVATE_CHANNELS = [(Channel.WECHAT, _lazy("WeChat")), (Channel.WEIBO, _lazy("Weibo"))]
-
-
-class ConversationFilterSet(django_filters.FilterSet):
-    """Inbox and API filters: `assigned` = mine | unassigned | all, status, channel, kind
-    (service | complaint), account."""
-
-    assigned = django_filters.ChoiceFilter(
-        method="filter_assigned",
-        choices=[
-            ("mine", _lazy("Mine")),
-            ("unassigned", _lazy("Unassigned")),
-            ("all", _lazy("All")),
-        ],
-        label=_lazy("assigned"),
-    )
-    status = django_filters.MultipleChoiceFilter(choices=ConversationStatus.choices)
-    channel = django_filters.ChoiceFilter(choices=PRIVATE_CHANNELS)
-    kind = django_filters.ChoiceFilter(choices=Conversation.Kind.choices)
-    account = django_filters.CharFilter()
-    assignee = django_filters.NumberFilter(field_name="assignee_id")
-    customer = django_filters.NumberFilter(field_name="customer_id")
-    opened = django_filters.DateFromToRangeFilter(field_name="opened_at")
-
-    class Meta:
-        model = Conversation
-        fields = [
-            "assigned",
-            "status",
-            "channel",
-            "kind",
-            "account",
-            "assignee",
-            "customer",
-            "opened",
-        ]
-
-    def filter_assigned(self, queryset, name, value):
-        if value == "mine":
-            return queryset.filter(assignee=self.request.user)
-        if value == "unassigned":
-            return queryset.filter(assignee__isnull=True)
-        return queryset
-
-
-def visible_conversations(user):
-    """The conversations of the inbox this user may see (all, with the permission): service
-    conversations of the private channels, and complaint cases opened from public posts."""
-    if not user.has_perm("crm.view_conversation"):
-        return Conversation.objects.none()
-    return Conversation.objects.filter(
-        channel__in=[c for c, _label in PRIVATE_CHANNELS],
-        kind__in=[Conversation.Kind.SERVICE, Conversation.Kind.COMPLAINT],
-    ).select_related("customer", "assignee")
+from .send_errors import send_error_text
 
 
 def public_reply_url(conversation: Conversation) -> str | None:

@@ -14,7 +14,13 @@ from rest_framework.response import Response
 
 from ..actions import add_note, create_lead, merge_customers, tag_customers
 from ..audit import record_audit
-from ..filtersets import CustomerFilterSet, LeadFilterSet, SegmentFilterSet, TagFilterSet
+from ..filtersets import (
+    CustomerFilterSet,
+    LeadFilterSet,
+    SegmentFilterSet,
+    TagFilterSet,
+    segment_customers,
+)
 from ..identity import duplicate_candidates
 from ..models import AuditAction, Customer, Interaction, Lead, Segment, Tag
 from ..privacy import audited_export, erase_customer
@@ -258,7 +264,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def customers(self, request, pk=None):
         segment = self.get_object()
-        rows = segment.customers().select_related("owner").prefetch_related("tags")
+        rows = segment_customers(segment).select_related("owner").prefetch_related("tags")
         rows = rows.order_by("-created_at", "-id")
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.actions import record_interaction
+from crm.filtersets import segment_customers
 from crm.models import Channel, Customer, InteractionKind, Segment
 from crm.tasks_queue import enqueue_on_commit
 
@@ -110,7 +111,7 @@ def issue_to_segment(template: CouponTemplate, segment: Segment, *, at=None) -> 
     transaction, so a failure part-way keeps what was issued. Returns {"issued", "skipped"}.
     """
     issued = skipped = 0
-    for customer in segment.customers().order_by("pk").iterator():
+    for customer in segment_customers(segment).order_by("pk").iterator():
         try:
             issue_coupon(template, customer, via=IssuedVia.SEGMENT, campaign=segment.name, at=at)
             issued += 1
