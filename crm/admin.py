@@ -12,8 +12,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from .actions import merge_customers, tag_customers
-from .api.views import _customer_csv
 from .audit import record_audit
+from .exports import customer_csv
 from .filtersets import CustomerFilterSet, segment_customers
 from .identity import duplicate_candidates, duplicate_groups
 from .models import (
@@ -282,7 +282,7 @@ class CustomerAdmin(admin.ModelAdmin):
             by=request.user,
         )
         return StreamingHttpResponse(
-            _customer_csv(queryset.prefetch_related("tags")),
+            customer_csv(queryset.prefetch_related("tags")),
             content_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
         )

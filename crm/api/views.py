@@ -1,10 +1,7 @@
-import csv
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, Prefetch, ProtectedError
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -14,6 +11,7 @@ from rest_framework.response import Response
 
 from ..actions import add_note, create_lead, merge_customers, tag_customers
 from ..audit import record_audit
+from ..exports import customer_csv
 from ..filtersets import (
     CustomerFilterSet,
     LeadFilterSet,
@@ -156,7 +154,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
             by=request.user,
         )
         return StreamingHttpResponse(
-            _customer_csv(rows),
+            customer_csv(rows),
             content_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
         )
@@ -199,44 +197,6 @@ class CustomerViewSet(viewsets.ModelViewSet):
     def data_export(self, request, pk=None):
         """Everything stored about the customer, as JSON (PIPL right of access)."""
         return Response(audited_export(self.get_object(), by=request.user))
-
-
-CSV_HEADER = [
-    "编号",
-    "姓名",
-    "手机",
-    "邮箱",
-    "性别",
-    "城市",
-    "生命周期阶段",
-    "首次接触渠道",
-    "标签",
-    "创建时间",
-]
-
-
-def _customer_csv(rows):
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-    yield "\ufeff" + writer.writerow(CSV_HEADER)
-    for c in rows.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [
-                c.pk,
-                c.name,
-                c.phone,
-                c.email,
-                c.get_gender_display(),
-                c.city,
-                c.get_stage_display(),
-                c.get_first_channel_display(),
-                " ".join(t.name for t in c.tags.all()),
-                timezone.localtime(c.created_at).strftime("%Y-%m-%d %H:%M"),
-            ]
-        )
 
 
 class TagViewSet(viewsets.ModelViewSet):
