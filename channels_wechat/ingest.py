@@ -152,7 +152,7 @@ def ingest_messages(
             }
         )
     results = receive_messages(items)
-    rules = list(AutoReplyRule.objects.filter(account=account, is_active=True)) if live else []
+    rules = list(AutoReplyRule.objects.filter(account=account, active=True)) if live else []
     changed: dict[int, WeChatUser] = {}
     for (_key, message, at), (stored, created, opened) in zip(run, results, strict=True):
         if not created:
@@ -324,7 +324,7 @@ def automate_reply(account: OfficialAccount, user: WeChatUser, message: Message,
     if conversation is None or conversation.status == "resolved":
         return
     earlier = conversation.messages.filter(direction="in", pk__lt=message.pk)
-    rules = AutoReplyRule.objects.filter(account=account, is_active=True)
+    rules = AutoReplyRule.objects.filter(account=account, active=True)
     text, kind = automatic_reply(
         account,
         rules if message.msg_type == "text" else [],

@@ -42,7 +42,7 @@ class OfficialAccountViewSet(
 
     queryset = OfficialAccount.objects.all()
     serializer_class = OfficialAccountSerializer
-    filterset_fields = ["mode", "is_active"]
+    filterset_fields = ["mode", "active"]
     ordering_fields = ["name", "appid", "created_at"]
     ordering = ["name"]
 
