@@ -17,9 +17,12 @@ class ChannelsWechatConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from crm.canned import register_canned_responses
+        from crm.history import register_history_handlers
         from crm.inbox import register_sender
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
+        from crm.privacy import register_personal_fields
 
         from . import tasks  # noqa: F401  (registers the tasks)
 
@@ -33,4 +36,7 @@ class ChannelsWechatConfig(AppConfig):
             "channels_wechat.client.send_message",
             "channels_wechat.client.resolve_address",
         )
-        register_customer_panel("channels_wechat.views.customer_panel")
+        register_customer_panel("channels_wechat.panels.customer_panel")
+        register_canned_responses("channels_wechat.panels.canned_responses")
+        register_history_handlers("channels_wechat.history.HANDLERS")
+        register_personal_fields({"channels_wechat.WeChatUser": ["nickname", "remark"]})

@@ -1,9 +1,11 @@
-"""Pages of the WeChat channel: the customer panel shown beside a customer (inbox, admin)."""
+"""What WeChat adds to crm's pages, registered in ChannelsWechatConfig.ready: the panel beside a
+customer (inbox, admin) and the canned responses of the inbox's reply box."""
 
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
-from .models import WeChatUser
+from .models import CannedResponse, WeChatUser
 
 
 def customer_panel(customer) -> tuple[str, str] | None:
@@ -13,3 +15,9 @@ def customer_panel(customer) -> tuple[str, str] | None:
         return None
     html = render_to_string("channels_wechat/customer_panel.html", {"users": users})
     return _("WeChat"), html
+
+
+def canned_responses(account: str) -> list[dict[str, str]]:
+    """The canned responses for this official account (appid) and those for every account."""
+    rows = CannedResponse.objects.filter(Q(account__isnull=True) | Q(account__appid=account))
+    return list(rows.values("title", "text"))

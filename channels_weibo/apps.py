@@ -24,9 +24,11 @@ class ChannelsWeiboConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from crm.history import register_history_handlers
         from crm.inbox import register_sender
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
+        from crm.privacy import register_personal_fields
 
         from . import tasks  # noqa: F401  (registers the tasks)
 
@@ -36,4 +38,13 @@ class ChannelsWeiboConfig(AppConfig):
             "channels_weibo.fanservice.send_message",
             "channels_weibo.fanservice.address_for",
         )
-        register_customer_panel("channels_weibo.views.customer_panel")
+        register_customer_panel("channels_weibo.panels.customer_panel")
+        register_history_handlers("channels_weibo.history.HANDLERS")
+        register_personal_fields(
+            {
+                "channels_weibo.WeiboUser": ["screen_name", "location", "gender", "avatar_url"],
+                "channels_weibo.WeiboPost": ["text", "parent_name", "raw"],
+                "channels_weibo.WeiboComment": ["text", "raw"],
+                "channels_weibo.KeywordAlert": ["text"],
+            }
+        )

@@ -8,13 +8,12 @@ timeline beside it). New messages appear without a reload: the page polls a frag
 Permissions: seeing the inbox needs `crm.view_conversation`; replying `crm.add_message`;
 assigning and resolving `crm.change_conversation`. Every holder of the view permission sees
 every conversation (one team inbox). The writes are crm.inbox actions; these views only call
-them. crm imports no channel app: canned responses come from any installed app's
-`CannedResponse` model (title, text), and platform refusals are explained by error code.
+them. crm imports no channel app: canned responses come from the apps that register them
+(crm.canned), and platform refusals are explained by error code.
 """
 
 from datetime import datetime
 
-from django.apps import apps
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
@@ -27,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from .canned import canned_responses
 from .filtersets import ConversationFilterSet, visible_conversations
 from .inbox import (
     InboxError,
@@ -49,19 +49,6 @@ def public_reply_url(conversation: Conversation) -> str | None:
         return reverse(f"{conversation.channel}-case-reply", args=[conversation.pk])
     except NoReverseMatch:
         return None
-
-
-def canned_responses(account: str) -> list[dict[str, str]]:
-    """Canned responses of the channel apps for this account (and those for every account)."""
-    found = []
-    for model in apps.get_models():
-        if model.__name__ != "CannedResponse":
-            continue
-        rows = model._default_manager.all()
-        if any(f.name == "account" for f in model._meta.fields):
-            rows = rows.filter(Q(account__isnull=True) | Q(account__appid=account))
-        found += [{"title": r["title"], "text": r["text"]} for r in rows.values("title", "text")]
-    return found
 
 
 def _waited(conversation: Conversation, now: datetime) -> int | None:
