@@ -23,8 +23,10 @@ class ChannelsWechatConfig(AppConfig):
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
         from crm.privacy import register_personal_fields
+        from crm.send_errors import register_send_errors
 
         from . import tasks  # noqa: F401  (registers the tasks)
+        from .panels import SEND_ERRORS
 
         register_processor(
             "wechat",
@@ -38,5 +40,6 @@ class ChannelsWechatConfig(AppConfig):
         )
         register_customer_panel("channels_wechat.panels.customer_panel")
         register_canned_responses("channels_wechat.panels.canned_responses")
+        register_send_errors(SEND_ERRORS)
         register_history_handlers("channels_wechat.history.HANDLERS")
         register_personal_fields({"channels_wechat.WeChatUser": ["nickname", "remark"]})

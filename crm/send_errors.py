@@ -2,20 +2,18 @@
 and the conversation APIs all use `send_error_text`. A module of its own, importing nothing from
 crm, because the models need it and crm.inbox imports the models."""
 
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from typing import Any
 
-# Platform refusals an agent must understand (errcodes of WeChat's customer-service API).
-SEND_ERRORS = {
-    "45015": _lazy(
-        "WeChat refused: the customer has not written in the last 48 hours (or unfollowed), so "
-        "no customer-service message can be sent until they write again."
-    ),
-    "45047": _lazy(
-        "WeChat refused: five messages were already sent since the customer last wrote; wait "
-        "for the customer to write again."
-    ),
-}
+from django.utils.translation import gettext as _
+
+# Platform refusals an agent must understand, by error code: each channel app registers its own
+# (`register_send_errors` in its AppConfig.ready).
+SEND_ERRORS: dict[str, Any] = {}
+
+
+def register_send_errors(texts: dict[str, Any]) -> None:
+    """Declare what the agent reads for these platform error codes (lazy translated strings)."""
+    SEND_ERRORS.update(texts)
 
 
 def send_error_text(code: str, message: str = "") -> str:
