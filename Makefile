@@ -32,6 +32,7 @@ demo: install
 # The whole suite against real PostgreSQL and Redis (found or started by tests/services.py).
 test: install browsers
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/lint-imports
 	$(PY) tests/services.py $(VENV)/bin/pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
 
 # The suite without the browser tests, for a quick loop.
@@ -44,6 +45,7 @@ fuzz: install
 	FUZZ_RANDOM=1 FUZZ_EXAMPLES=5000 API_FUZZ_EXAMPLES=200 $(PY) tests/services.py $(VENV)/bin/pytest -n 2 -p no:cacheprovider tests/security/test_fuzz.py tests/security/test_api_fuzz.py
 
 lint: install
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .

@@ -21,7 +21,7 @@ class OfficialAccountForm(forms.ModelForm):
             "name",
             "appid",
             "original_id",
-            "is_active",
+            "active",
             "app_secret",
             "token",
             "encoding_aes_key",
@@ -45,18 +45,18 @@ class OfficialAccountForm(forms.ModelForm):
 class AutoReplyInline(admin.TabularInline):
     model = AutoReplyRule
     extra = 1
-    fields = ["keyword", "match", "reply", "priority", "is_active"]
+    fields = ["keyword", "match", "reply", "priority", "active"]
 
 
 @admin.register(OfficialAccount)
 class OfficialAccountAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     form = OfficialAccountForm
-    list_display = ["name", "appid", "original_id", "mode", "is_active", "created_at"]
-    list_filter = ["mode", "is_active"]
+    list_display = ["name", "appid", "original_id", "mode", "active", "created_at"]
+    list_filter = ["mode", "active"]
     search_fields = ["name", "appid", "original_id"]
     inlines = [AutoReplyInline]
     fieldsets = [
-        (None, {"fields": ["name", "appid", "original_id", "is_active"]}),
+        (None, {"fields": ["name", "appid", "original_id", "active"]}),
         (
             _("Developer credentials"),
             {"fields": ["app_secret", "token", "encoding_aes_key", "mode"]},
@@ -109,10 +109,10 @@ class WeChatUserAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
 
 @admin.register(AutoReplyRule)
 class AutoReplyRuleAdmin(admin.ModelAdmin):
-    list_display = ["keyword", "match", "account", "priority", "is_active"]
-    list_filter = ["account", "match", "is_active"]
+    list_display = ["keyword", "match", "account", "priority", "active"]
+    list_filter = ["account", "match", "active"]
     search_fields = ["keyword", "reply"]
-    list_editable = ["priority", "is_active"]
+    list_editable = ["priority", "active"]
 
 
 @admin.register(CannedResponse)

@@ -17,12 +17,16 @@ class ChannelsWechatConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from crm.canned import register_canned_responses
+        from crm.history import register_history_handlers
         from crm.inbox import register_sender
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
-        from crm.privacy import register_erasure_step
+        from crm.privacy import register_erasure_step, register_personal_fields
+        from crm.send_errors import register_send_errors
 
         from . import tasks  # noqa: F401  (registers the tasks)
+        from .panels import SEND_ERRORS
 
         register_processor(
             "wechat",
@@ -34,5 +38,9 @@ class ChannelsWechatConfig(AppConfig):
             "channels_wechat.actions.send_message",
             "channels_wechat.actions.resolve_address",
         )
-        register_customer_panel("channels_wechat.views.customer_panel")
+        register_customer_panel("channels_wechat.panels.customer_panel")
+        register_canned_responses("channels_wechat.panels.canned_responses")
+        register_send_errors(SEND_ERRORS)
+        register_history_handlers("channels_wechat.history.HANDLERS")
+        register_personal_fields({"channels_wechat.WeChatUser": ["nickname", "remark"]})
         register_erasure_step("channels_wechat.erasure.erase_wechat_identities")

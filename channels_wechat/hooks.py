@@ -33,7 +33,7 @@ def _text(body: str, status: int = 200) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def wechat_hook(request, appid: str):
-    account = get_object_or_404(OfficialAccount, appid=appid, is_active=True)
+    account = get_object_or_404(OfficialAccount, appid=appid, active=True)
     query = request.GET
     if not protocol.check_signature(
         account.token,

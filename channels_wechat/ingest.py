@@ -20,7 +20,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from celery import current_app
 from django.db import IntegrityError, transaction
 
 from crm.actions import record_interaction
@@ -36,6 +35,7 @@ from crm.models import (
     Message,
     SenderKind,
 )
+from crm.tasks_queue import enqueue_on_commit
 
 from . import protocol
 from .models import AutoReplyRule, OfficialAccount, WeChatUser
@@ -124,7 +124,7 @@ def ingest_messages(
             }
         )
     results = receive_messages(items)
-    rules = list(AutoReplyRule.objects.filter(account=account, is_active=True)) if live else []
+    rules = list(AutoReplyRule.objects.filter(account=account, active=True)) if live else []
     changed: dict[int, WeChatUser] = {}
     for (_key, message, at), (stored, created, opened) in zip(run, results, strict=True):
         if not created:
@@ -296,7 +296,7 @@ def automate_reply(account: OfficialAccount, user: WeChatUser, message: Message,
     if conversation is None or conversation.status == "resolved":
         return
     earlier = conversation.messages.filter(direction="in", pk__lt=message.pk)
-    rules = AutoReplyRule.objects.filter(account=account, is_active=True)
+    rules = AutoReplyRule.objects.filter(account=account, active=True)
     text, kind = automatic_reply(
         account,
         rules if message.msg_type == "text" else [],
@@ -337,17 +337,8 @@ def queue_automatic(conversation, user: WeChatUser, text: str, kind: str) -> Mes
         account=user.account.appid,
         external_user=user.openid,
     )
-    _enqueue_on_commit("channels_wechat.tasks.deliver_message_task", outbound.pk)
+    enqueue_on_commit("channels_wechat.tasks.deliver_message_task", outbound.pk)
     return outbound
-
-
-def _enqueue_on_commit(task_name: str, *args) -> None:
-    """Queue a task once the transaction commits, found by name: the tasks module imports this
-    one, so importing it back would be a cycle."""
-    transaction.on_commit(lambda: current_app.tasks[task_name].delay(*args))
-
-
-# --- events ------------------------------------------------------------------------------------
 
 
 def ingest_event(
@@ -420,7 +411,7 @@ def _subscribed(account, user: WeChatUser, stored: Message, data: dict, *, at, l
     if account.welcome_message:
         queue_automatic(None, user, account.welcome_message, SenderKind.WELCOME)
     if user.info_fetched_at is None:
-        _enqueue_on_commit("channels_wechat.tasks.fetch_user_info_task", user.pk)
+        enqueue_on_commit("channels_wechat.tasks.fetch_user_info_task", user.pk)
 
 
 def _unsubscribed(user: WeChatUser, stored: Message, *, at) -> None:

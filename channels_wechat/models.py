@@ -43,7 +43,7 @@ class OfficialAccount(models.Model):
     out_of_hours_reply = models.TextField(_("out-of-hours reply"), blank=True)
     service_start = models.TimeField(_("service hours start"), null=True, blank=True)
     service_end = models.TimeField(_("service hours end"), null=True, blank=True)
-    is_active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
@@ -151,7 +151,7 @@ class AutoReplyRule(models.Model):
     match = models.CharField(_("match"), max_length=10, choices=Match.choices, default="contains")
     reply = models.TextField(_("reply"))
     priority = models.PositiveSmallIntegerField(_("priority"), default=100)
-    is_active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(_("active"), default=True)
 
     class Meta:
         ordering = ["priority", "id"]

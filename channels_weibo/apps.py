@@ -24,10 +24,11 @@ class ChannelsWeiboConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from crm.history import register_history_handlers
         from crm.inbox import register_sender
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
-        from crm.privacy import register_erasure_step
+        from crm.privacy import register_erasure_step, register_personal_fields
 
         from . import tasks  # noqa: F401  (registers the tasks)
 
@@ -37,5 +38,14 @@ class ChannelsWeiboConfig(AppConfig):
             "channels_weibo.fanservice.send_message",
             "channels_weibo.fanservice.address_for",
         )
-        register_customer_panel("channels_weibo.views.customer_panel")
+        register_customer_panel("channels_weibo.panels.customer_panel")
+        register_history_handlers("channels_weibo.history.HANDLERS")
+        register_personal_fields(
+            {
+                "channels_weibo.WeiboUser": ["screen_name", "location", "gender", "avatar_url"],
+                "channels_weibo.WeiboPost": ["text", "parent_name", "raw"],
+                "channels_weibo.WeiboComment": ["text", "raw"],
+                "channels_weibo.KeywordAlert": ["text"],
+            }
+        )
         register_erasure_step("channels_weibo.erasure.erase_weibo_identities")

@@ -1,5 +1,4 @@
-"""Staff pages of the Weibo app: listening, a post's cascade, campaigns, OAuth connect; the
-customer panel. Views are thin: they read through filtersets and call actions."""
+"""Staff pages of the Weibo app: listening, a post's cascade, campaigns, OAuth connect. Views are thin: they read through filtersets and call actions."""
 
 import secrets
 
@@ -11,7 +10,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -176,27 +174,3 @@ def oauth_callback(request):
         return redirect("admin:channels_weibo_weiboaccount_changelist")
     messages.success(request, _("Connected %(name)s.") % {"name": account})
     return redirect("admin:channels_weibo_weiboaccount_change", account.pk)
-
-
-def customer_panel(customer):
-    """Beside a customer: their Weibo identities and latest posts and comments about the brand."""
-    users = list(customer.weibo_users.all())
-    if not users:
-        return None
-    posts = (
-        WeiboPost.objects.filter(author__in=users, is_brand_post=False, account__isnull=False)
-        .select_related("account")
-        .order_by("-created_at")[:5]
-    )
-    comments = WeiboComment.objects.filter(author__in=users).order_by("-created_at")[:5]
-    cases = Conversation.objects.filter(
-        customer=customer,
-        channel="weibo",
-        kind=Conversation.Kind.COMPLAINT,
-        status__in=["open", "pending"],
-    )
-    html = render_to_string(
-        "channels_weibo/customer_panel.html",
-        {"users": users, "posts": posts, "comments": comments, "cases": cases},
-    )
-    return _("Weibo"), html

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -12,12 +12,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from .actions import merge_customers, tag_customers
-from .api.views import _customer_csv
-from .audit import record_audit
-from .filtersets import CustomerFilterSet
+from .csvexport import csv_response
+from .filtersets import CustomerFilterSet, segment_customers
 from .identity import duplicate_candidates, duplicate_groups
 from .models import (
-    AuditAction,
     Customer,
     Interaction,
     Lead,
@@ -28,7 +26,7 @@ from .models import (
     normalize_phone,
 )
 from .panels import customer_panels
-from .privacy import audited_export, erase_customer
+from .privacy import audited_export, delete_customers, erase_customer, export_customers
 from .security import mask_phone, may_see_phone
 from .staff_phones import MaskedPhoneField, PhoneSearchAdminMixin, shown_phone
 
@@ -287,17 +285,8 @@ class CustomerAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Export the selected customers (CSV)"), permissions=["export"])
     def export_csv(self, request, queryset):
-        record_audit(
-            AuditAction.EXPORT,
-            "crm.Customer",
-            "",
-            f"CSV export in the admin of {queryset.count()} customers",
-            by=request.user,
-        )
-        return StreamingHttpResponse(
-            _customer_csv(queryset.prefetch_related("tags")),
-            content_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
+        return csv_response(
+            export_customers(queryset, by=request.user, via="in the admin"), "customers.csv"
         )
 
     @admin.action(
@@ -336,25 +325,10 @@ class CustomerAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
             self.message_user(request, message, messages.ERROR)
 
     def delete_model(self, request, obj):
-        record_audit(
-            AuditAction.DELETE,
-            "crm.Customer",
-            obj.pk,
-            f"customer #{obj.pk} deleted in the admin",
-            by=request.user,
-        )
-        super().delete_model(request, obj)
+        delete_customers(Customer.objects.filter(pk=obj.pk), by=request.user, via="in the admin")
 
     def delete_queryset(self, request, queryset):
-        for pk in queryset.values_list("pk", flat=True):
-            record_audit(
-                AuditAction.DELETE,
-                "crm.Customer",
-                pk,
-                f"customer #{pk} deleted in the admin (bulk)",
-                by=request.user,
-            )
-        super().delete_queryset(request, queryset)
+        delete_customers(queryset, by=request.user, via="in the admin (bulk)")
 
     def merge_view(self, request):
         """Choose the surviving customer among the selected ones and merge the others into it."""
@@ -574,7 +548,7 @@ class SegmentAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         segment = get_object_or_404(Segment, pk=pk)
-        rows = segment.customers().select_related("owner").prefetch_related("tags")
+        rows = segment_customers(segment).select_related("owner").prefetch_related("tags")
         total = rows.count()
         return render(
             request,

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -43,6 +43,9 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, tasks  # noqa: F401  (registers deploy checks and tasks)
+        from .audit import audit_secret_changes
         from .roles import sync_roles
 
         post_migrate.connect(sync_roles, dispatch_uid="crm.sync_roles")
+        # Every model of every app: a secret change is audited wherever it happens.
+        pre_save.connect(audit_secret_changes, dispatch_uid="crm.audit_secret_changes")

@@ -9,7 +9,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from drf_spectacular.utils import extend_schema_field
 
-from .models import Channel, Customer, Lead, LeadStatus, Segment, Stage, Tag, normalize_phone
+from .models import (
+    Channel,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Lead,
+    LeadStatus,
+    Segment,
+    Stage,
+    Tag,
+    normalize_phone,
+)
 
 
 class UTCDateTimeRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
@@ -123,6 +134,12 @@ class CustomerFilterSet(django_filters.FilterSet):
         return filterset.qs.distinct()
 
 
+def segment_customers(segment: Segment):
+    """Active customers matching the segment's saved filters, as of now. Raises ValidationError
+    if the filters no longer apply (a tag deleted since, say)."""
+    return CustomerFilterSet.apply_saved(segment.filters)
+
+
 def _as_query(filters: dict):
     from django.http import QueryDict
 
@@ -163,3 +180,59 @@ class LeadFilterSet(django_filters.FilterSet):
     class Meta:
         model = Lead
         fields = ["status", "source_channel", "owner", "customer", "created"]
+
+
+PRIVATE_CHANNELS = [(Channel.WECHAT, _lazy("WeChat")), (Channel.WEIBO, _lazy("Weibo"))]
+
+
+class ConversationFilterSet(django_filters.FilterSet):
+    """Inbox and API filters: `assigned` = mine | unassigned | all, status, channel, kind
+    (service | complaint), account."""
+
+    assigned = django_filters.ChoiceFilter(
+        method="filter_assigned",
+        choices=[
+            ("mine", _lazy("Mine")),
+            ("unassigned", _lazy("Unassigned")),
+            ("all", _lazy("All")),
+        ],
+        label=_lazy("assigned"),
+    )
+    status = django_filters.MultipleChoiceFilter(choices=ConversationStatus.choices)
+    channel = django_filters.ChoiceFilter(choices=PRIVATE_CHANNELS)
+    kind = django_filters.ChoiceFilter(choices=Conversation.Kind.choices)
+    account = django_filters.CharFilter()
+    assignee = django_filters.NumberFilter(field_name="assignee_id")
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    opened = django_filters.DateFromToRangeFilter(field_name="opened_at")
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "assigned",
+            "status",
+            "channel",
+            "kind",
+            "account",
+            "assignee",
+            "customer",
+            "opened",
+        ]
+
+    def filter_assigned(self, queryset, name, value):
+        if value == "mine":
+            return queryset.filter(assignee=self.request.user)
+        if value == "unassigned":
+            return queryset.filter(assignee__isnull=True)
+        return queryset
+
+
+def visible_conversations(user):
+    """The conversations of the inbox this user may see (all, with the permission): service
+    conversations of the private channels, and complaint cases opened from public posts."""
+    if not user.has_perm("crm.view_conversation"):
+        return Conversation.objects.none()
+    return Conversation.objects.filter(
+        channel__in=[c for c, _label in PRIVATE_CHANNELS],
+        kind__in=[Conversation.Kind.SERVICE, Conversation.Kind.COMPLAINT],
+    ).select_related("customer", "assignee")

@@ -1,31 +1,33 @@
 """History import: JSON Lines events fed through each channel's own ingestion code.
 
-Each project app may have a `history` module (found by name, so crm imports none of them) with
-`HANDLERS = {"event type": handler}`; `handler(event: dict) -> "created" | "duplicate"` applies
+An app that imports history registers its table of handlers, `{"event type": handler}`, by dotted
+path in its AppConfig.ready (`register_history_handlers`, so crm imports none of them);
+`handler(event: dict) -> "created" | "duplicate"` applies
 one event with its own timestamp, idempotently, and raises ValueError with a one-line message for
 a bad event. The event types are those of DESIGN.md section 4; the README documents their fields.
 """
 
-import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils.module_loading import import_string
 
-PROJECT_APPS = ["crm", "channels_wechat", "channels_weibo", "members", "dashboards"]
+HANDLER_TABLES: list[str] = []
+
+
+def register_history_handlers(path: str) -> None:
+    """Declare `path`, the dotted path of an app's {"event type": handler} table."""
+    if path not in HANDLER_TABLES:
+        HANDLER_TABLES.append(path)
 
 
 def handlers() -> dict[str, Callable[[dict], str]]:
+    """Every registered handler by event type (imported on first use, not at start-up)."""
     found: dict[str, Callable[[dict], str]] = {}
-    for label in PROJECT_APPS:
-        try:
-            module = importlib.import_module(f"{label}.history")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{label}.history":
-                raise
-            continue
-        found.update(getattr(module, "HANDLERS", {}))
+    for path in HANDLER_TABLES:
+        found.update(import_string(path))
     return found
 
 

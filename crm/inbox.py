@@ -24,7 +24,6 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 
 from .actions import record_interaction, record_interactions
 from .bulk import update_rows
@@ -42,27 +41,6 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
-
-# Platform refusals an agent must understand (errcodes of WeChat's customer-service API).
-SEND_ERRORS = {
-    "45015": _lazy(
-        "WeChat refused: the customer has not written in the last 48 hours (or unfollowed), so "
-        "no customer-service message can be sent until they write again."
-    ),
-    "45047": _lazy(
-        "WeChat refused: five messages were already sent since the customer last wrote; wait "
-        "for the customer to write again."
-    ),
-}
-
-
-def send_error_text(code: str, message: str = "") -> str:
-    """What the agent reads when a send failed."""
-    known = SEND_ERRORS.get(str(code))
-    if known:
-        return f"{known} ({code})"
-    return _("Not delivered: %(code)s %(message)s") % {"code": code, "message": message}
-
 
 RATING_WINDOW = timedelta(hours=24)
 _RATING = re.compile(r"^\s*([1-5])\s*$")

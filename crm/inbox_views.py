@@ -8,14 +8,12 @@ timeline beside it). New messages appear without a reload: the page polls a frag
 Permissions: seeing the inbox needs `crm.view_conversation`; replying `crm.add_message`;
 assigning and resolving `crm.change_conversation`. Every holder of the view permission sees
 every conversation (one team inbox). The writes are crm.inbox actions; these views only call
-them. crm imports no channel app: canned responses come from any installed app's
-`CannedResponse` model (title, text), and platform refusals are explained by error code.
+them. crm imports no channel app: canned responses come from the apps that register them
+(crm.canned), and platform refusals are explained by error code.
 """
 
 from datetime import datetime
 
-import django_filters
-from django.apps import apps
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
@@ -26,75 +24,21 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
+from .canned import canned_responses
+from .filtersets import ConversationFilterSet, visible_conversations
 from .inbox import (
     InboxError,
     SendError,
     assign_conversation,
     reply,
     resolve_conversation,
-    send_error_text,
 )
-from .models import ACTIVE_STATUSES, Channel, Conversation, ConversationStatus
+from .models import ACTIVE_STATUSES, Conversation, ConversationStatus
 from .panels import customer_panels
+from .send_errors import send_error_text
 from .staff_phones import shown_phone
-
-PRIVATE_CHANNELS = [(Channel.WECHAT, _lazy("WeChat")), (Channel.WEIBO, _lazy("Weibo"))]
-
-
-class ConversationFilterSet(django_filters.FilterSet):
-    """Inbox and API filters: `assigned` = mine | unassigned | all, status, channel, kind
-    (service | complaint), account."""
-
-    assigned = django_filters.ChoiceFilter(
-        method="filter_assigned",
-        choices=[
-            ("mine", _lazy("Mine")),
-            ("unassigned", _lazy("Unassigned")),
-            ("all", _lazy("All")),
-        ],
-        label=_lazy("assigned"),
-    )
-    status = django_filters.MultipleChoiceFilter(choices=ConversationStatus.choices)
-    channel = django_filters.ChoiceFilter(choices=PRIVATE_CHANNELS)
-    kind = django_filters.ChoiceFilter(choices=Conversation.Kind.choices)
-    account = django_filters.CharFilter()
-    assignee = django_filters.NumberFilter(field_name="assignee_id")
-    customer = django_filters.NumberFilter(field_name="customer_id")
-    opened = django_filters.DateFromToRangeFilter(field_name="opened_at")
-
-    class Meta:
-        model = Conversation
-        fields = [
-            "assigned",
-            "status",
-            "channel",
-            "kind",
-            "account",
-            "assignee",
-            "customer",
-            "opened",
-        ]
-
-    def filter_assigned(self, queryset, name, value):
-        if value == "mine":
-            return queryset.filter(assignee=self.request.user)
-        if value == "unassigned":
-            return queryset.filter(assignee__isnull=True)
-        return queryset
-
-
-def visible_conversations(user):
-    """The conversations of the inbox this user may see (all, with the permission): service
-    conversations of the private channels, and complaint cases opened from public posts."""
-    if not user.has_perm("crm.view_conversation"):
-        return Conversation.objects.none()
-    return Conversation.objects.filter(
-        channel__in=[c for c, _label in PRIVATE_CHANNELS],
-        kind__in=[Conversation.Kind.SERVICE, Conversation.Kind.COMPLAINT],
-    ).select_related("customer", "assignee")
 
 
 def public_reply_url(conversation: Conversation) -> str | None:
@@ -106,19 +50,6 @@ def public_reply_url(conversation: Conversation) -> str | None:
         return reverse(f"{conversation.channel}-case-reply", args=[conversation.pk])
     except NoReverseMatch:
         return None
-
-
-def canned_responses(account: str) -> list[dict[str, str]]:
-    """Canned responses of the channel apps for this account (and those for every account)."""
-    found = []
-    for model in apps.get_models():
-        if model.__name__ != "CannedResponse":
-            continue
-        rows = model._default_manager.all()
-        if any(f.name == "account" for f in model._meta.fields):
-            rows = rows.filter(Q(account__isnull=True) | Q(account__appid=account))
-        found += [{"title": r["title"], "text": r["text"]} for r in rows.values("title", "text")]
-    return found
 
 
 def _waited(conversation: Conversation, now: datetime) -> int | None:

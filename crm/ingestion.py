@@ -34,6 +34,7 @@ from django.utils.module_loading import import_string
 
 from .bulk import update_rows
 from .models import RawDelivery
+from .tasks_queue import publish
 
 logger = logging.getLogger(__name__)
 
@@ -128,17 +129,8 @@ def _publish(source: str, delivery_id: int) -> bool:
     if task_name is None:
         logger.error("no processor registered for raw deliveries of %s", source)
         return False
-    try:
-        current_app.tasks[task_name].apply_async(args=[delivery_id], ignore_result=True)
-    except Exception:  # noqa: BLE001  broker down or inline processing failed: the sweep retries
-        logger.warning(
-            "could not hand raw delivery %s to %s; the sweep will retry",
-            delivery_id,
-            task_name,
-            exc_info=True,
-        )
-        return False
-    return True
+    # False leaves the row pending: the sweep publishes it again.
+    return publish(task_name, delivery_id)
 
 
 def enqueue_delivery(delivery: RawDelivery) -> None:
@@ -171,13 +163,8 @@ def request_drain(source: str, slot: int = 0) -> bool:
             return True
     except Exception:  # noqa: BLE001, S110  cache down: publish without the flag
         pass
-    try:
-        current_app.tasks[DRAIN_TASK].apply_async(args=[source, slot], ignore_result=True)
-    except Exception:  # noqa: BLE001  broker down or inline drain failed: the sweep retries
-        logger.warning(
-            "could not request a drain of %s; the sweep will retry", source, exc_info=True
-        )
-        _clear_flag(flag)
+    if not publish(DRAIN_TASK, source, slot):
+        _clear_flag(flag)  # the sweep requests the drain again
         return False
     return True
 

@@ -10,7 +10,8 @@ crm imports no channel app: the rows to export or erase are found by walking the
 relations of `Customer` (every model of every app with a ForeignKey or OneToOne to it, hidden
 ones included), then one level further (rows that point at those rows: a Weibo user's posts, an
 order's refunds, a membership's points). What is personal in each model is listed in
-`PERSONAL_FIELDS`; a model that is not listed falls back to its text fields named like personal
+`PERSONAL_FIELDS` (crm's own models here; every other app registers its models with
+`register_personal_fields` in its AppConfig.ready); a model that is not listed falls back to its text fields named like personal
 data (`_GENERIC_PERSONAL`). Erasure keeps every row, count, amount, status, id and timestamp, so
 aggregates and KPIs do not change; it blanks the personal values and deletes the strong identity
 keys (unionid, verified phone) so the person can no longer be recognised through them. The
@@ -47,19 +48,14 @@ PERSONAL_FIELDS: dict[str, list[str]] = {
     "crm.Message": ["content", "media_id", "data"],
     "crm.CustomerKey": [],  # deleted
     "crm.MergeRecord": ["snapshot"],
-    "channels_wechat.WeChatUser": ["nickname", "remark"],
-    "channels_weibo.WeiboUser": ["screen_name", "location", "gender", "avatar_url"],
-    "channels_weibo.WeiboPost": ["text", "parent_name", "raw"],
-    "channels_weibo.WeiboComment": ["text", "raw"],
-    "channels_weibo.KeywordAlert": ["text"],
-    "members.Membership": [],
-    "members.Order": ["description"],
-    "members.Refund": ["reason"],
-    "members.PaymentNotification": ["data"],
-    "members.PointsEntry": [],
-    "members.PayerOpenid": [],
-    "members.Coupon": [],
 }
+
+
+def register_personal_fields(fields: dict[str, list[str]]) -> None:
+    """Declare, per model label ("members.Order"), the fields erasure blanks (see PERSONAL_FIELDS);
+    called by each app's AppConfig.ready for its own models."""
+    PERSONAL_FIELDS.update(fields)
+
 
 _GENERIC_PERSONAL = re.compile(
     r"(^|_)(name|nickname|screen_name|content|text|summary|body|address|phone|mobile|email|"

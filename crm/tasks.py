@@ -4,6 +4,7 @@ from celery import shared_task
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from .filtersets import segment_customers
 from .models import Segment
 
 
@@ -12,7 +13,7 @@ def refresh_segment_counts() -> int:
     count = 0
     for segment in Segment.objects.all():
         try:
-            segment.member_count = segment.customers().count()
+            segment.member_count = segment_customers(segment).count()
         except ValidationError:  # its filter names a tag that was deleted since
             continue
         segment.counted_at = timezone.now()

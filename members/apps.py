@@ -40,12 +40,25 @@ class MembersConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from crm.history import register_history_handlers
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
-        from crm.privacy import register_erasure_step
+        from crm.privacy import register_erasure_step, register_personal_fields
 
         from . import tasks  # noqa: F401  (registers the tasks)
 
         register_processor("wechatpay", "members.tasks.process_payment_notification_task")
         register_customer_panel("members.panels.customer_panel")
+        register_history_handlers("members.history.HANDLERS")
+        register_personal_fields(
+            {
+                "members.Membership": [],
+                "members.Order": ["description"],
+                "members.Refund": ["reason"],
+                "members.PaymentNotification": ["data"],
+                "members.PointsEntry": [],
+                "members.PayerOpenid": [],
+                "members.Coupon": [],
+            }
+        )
         register_erasure_step("members.erasure.erase_payer_identities")

@@ -35,7 +35,7 @@ class OfficialAccountSerializer(serializers.ModelSerializer):
             "out_of_hours_reply",
             "service_start",
             "service_end",
-            "is_active",
+            "active",
             "created_at",
             "callback_path",
         ]

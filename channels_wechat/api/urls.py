@@ -1,9 +1,9 @@
-from rest_framework.routers import SimpleRouter
+from crm.api.routers import api_router
 
 from . import views
 
-# DRF uses trailing_slash as the URL pattern's slash regex; the stubs type it as bool.
-router = SimpleRouter(trailing_slash="/?")  # type: ignore[arg-type]
+app_name = "channels_wechat-api"
+router = api_router()
 router.register("accounts", views.OfficialAccountViewSet)
 router.register("conversations", views.ConversationViewSet)
 router.register("messages", views.MessageViewSet)

@@ -1,4 +1,3 @@
-import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -6,18 +5,18 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from crm.filtersets import UTCDateTimeRangeFilter
+from crm.filtersets import visible_conversations
 from crm.inbox import (
     InboxError,
     SendError,
     assign_conversation,
     reply,
     resolve_conversation,
-    send_error_text,
 )
-from crm.inbox_views import ConversationFilterSet, visible_conversations
 from crm.models import Conversation, Message
+from crm.send_errors import send_error_text
 
+from ..filtersets import MessageFilterSet, WeChatConversationFilterSet
 from ..models import OfficialAccount
 from .serializers import (
     AssignSerializer,
@@ -43,14 +42,9 @@ class OfficialAccountViewSet(
 
     queryset = OfficialAccount.objects.all()
     serializer_class = OfficialAccountSerializer
-    filterset_fields = ["mode", "is_active"]
+    filterset_fields = ["mode", "active"]
     ordering_fields = ["name", "appid", "created_at"]
     ordering = ["name"]
-
-
-class WeChatConversationFilterSet(ConversationFilterSet):
-    class Meta(ConversationFilterSet.Meta):
-        fields = ["assigned", "status", "account", "assignee", "customer", "opened"]
 
 
 class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
@@ -118,22 +112,6 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         except InboxError as exc:
             raise _as_drf_error(exc) from exc
         return Response(ConversationSerializer(conversation).data)
-
-
-class MessageFilterSet(django_filters.FilterSet):
-    sent = UTCDateTimeRangeFilter(field_name="sent_at")
-
-    class Meta:
-        model = Message
-        fields = [
-            "conversation",
-            "direction",
-            "msg_type",
-            "sender_kind",
-            "delivery_status",
-            "account",
-            "sent",
-        ]
 
 
 class MessageViewSet(viewsets.ReadOnlyModelViewSet):

@@ -1,8 +1,9 @@
-from rest_framework.routers import SimpleRouter
+from crm.api.routers import api_router
 
 from . import views
 
-router = SimpleRouter(trailing_slash="/?")  # type: ignore[arg-type]  # slash optional
+app_name = "channels_weibo-api"
+router = api_router()
 router.register("accounts", views.AccountViewSet, basename="weibo-account")
 router.register("posts", views.PostViewSet, basename="weibo-post")
 router.register("mentions", views.MentionViewSet, basename="weibo-mention")

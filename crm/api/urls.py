@@ -1,9 +1,8 @@
-from rest_framework.routers import DefaultRouter
-
 from . import views
+from .routers import api_router
 
-# DRF uses trailing_slash as the URL pattern's slash regex; the stubs type it as bool.
-router = DefaultRouter(trailing_slash="/?")  # type: ignore[arg-type]
+app_name = "crm-api"
+router = api_router(root=True)
 router.register("customers", views.CustomerViewSet)
 router.register("tags", views.TagViewSet)
 router.register("segments", views.SegmentViewSet)

@@ -8,13 +8,18 @@ from rest_framework.response import Response
 
 from ..actions import add_note, create_lead, merge_customers, tag_customers
 from ..csvexport import csv_response
-from ..filtersets import CustomerFilterSet, LeadFilterSet, SegmentFilterSet, TagFilterSet
+from ..filtersets import (
+    CustomerFilterSet,
+    LeadFilterSet,
+    SegmentFilterSet,
+    TagFilterSet,
+    segment_customers,
+)
 from ..identity import duplicate_candidates
 from ..models import Customer, Interaction, Lead, Segment, Tag
 from ..privacy import (
     DeletionError,
     audited_export,
-    customer_csv_lines,
     delete_customers,
     erase_customer,
     export_customers,
@@ -174,10 +179,6 @@ class CustomerViewSet(viewsets.ModelViewSet):
         return Response(audited_export(self.get_object(), by=request.user))
 
 
-# crm.admin's export action still streams these lines itself (it audits on its own).
-_customer_csv = customer_csv_lines
-
-
 class TagViewSet(viewsets.ModelViewSet):
     queryset = Tag.objects.annotate(customer_count=Count("customers"))
     serializer_class = TagSerializer
@@ -203,7 +204,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def customers(self, request, pk=None):
         segment = self.get_object()
-        rows = segment.customers().select_related("owner").prefetch_related("tags")
+        rows = segment_customers(segment).select_related("owner").prefetch_related("tags")
         rows = rows.order_by("-created_at", "-id")
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(

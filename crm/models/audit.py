@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models.signals import pre_save
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -48,12 +47,3 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action} {self.object_type}"
-
-
-def _connect_secret_audit() -> None:
-    from ..audit import audit_secret_changes
-
-    pre_save.connect(audit_secret_changes, dispatch_uid="crm.audit_secret_changes")
-
-
-_connect_secret_audit()

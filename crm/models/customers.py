@@ -428,7 +428,8 @@ class Segment(models.Model):
     """A saved customer filter that is re-run on demand.
 
     `filters` holds the query parameters of the customer list (`crm.filtersets.CustomerFilterSet`),
-    e.g. `{"stage": "lead", "tag": "VIP", "city": "上海"}`; its members are whoever matches now.
+    e.g. `{"stage": "lead", "tag": "VIP", "city": "上海"}`; its members are whoever matches now
+    (`crm.filtersets.segment_customers`).
     """
 
     name = models.CharField(_("name"), max_length=100, unique=True)
@@ -453,12 +454,6 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def customers(self) -> CustomerQuerySet:
-        """Active customers matching the saved filters, as of now."""
-        from ..filtersets import CustomerFilterSet
-
-        return CustomerFilterSet.apply_saved(self.filters)
 
 
 class MergeRecord(models.Model):

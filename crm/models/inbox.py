@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..send_errors import send_error_text
 from .customers import Channel, Customer
 
 
@@ -210,6 +211,4 @@ class Message(models.Model):
         """What the agent reads about a send that failed ("" for any other message)."""
         if self.delivery_status != DeliveryStatus.FAILED:
             return ""
-        from crm.inbox import send_error_text
-
         return send_error_text(self.error_code, self.error_message)

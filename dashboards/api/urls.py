@@ -2,6 +2,7 @@ from django.urls import re_path
 
 from . import views
 
+app_name = "dashboards-api"
 # With or without the trailing slash, like the other resources.
 urlpatterns = [
     re_path(r"^kpis/wechat/?$", views.WeChatKpis.as_view(), name="kpis-wechat"),

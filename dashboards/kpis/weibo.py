@@ -42,7 +42,7 @@ def _mention_rows(model, start: date, end: date, account: str | None):
     rows = model.objects.filter(
         created_at__gte=low, created_at__lt=high, account__isnull=False
     ).filter(Q(mentions_brand=True) | ~Q(keywords=[]))
-    if model.__name__ == "WeiboPost":
+    if model is _weibo_models().WeiboPost:
         rows = rows.filter(is_brand_post=False)
     rows = rows.exclude(author__uid=F("account__uid"))
     if account:

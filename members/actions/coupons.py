@@ -3,7 +3,6 @@
 import logging
 import secrets
 from datetime import datetime
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -11,7 +10,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.actions import record_interaction
+from crm.filtersets import segment_customers
 from crm.models import Channel, Customer, InteractionKind, Segment
+from crm.tasks_queue import enqueue_on_commit
 
 from ..models import Coupon, CouponTemplate, IssuedVia, Order, Store
 from .errors import ActionError
@@ -99,17 +100,8 @@ def issue_coupon(
             data={"code": coupon.code, "via": via},
         )
         if notify:
-            transaction.on_commit(partial(_queue_coupon_message, coupon.pk))
+            enqueue_on_commit("members.tasks.send_coupon_message_task", coupon.pk)
     return coupon
-
-
-def _queue_coupon_message(coupon_id: int) -> None:
-    from ..tasks import send_coupon_message_task
-
-    try:
-        send_coupon_message_task.delay(coupon_id)
-    except Exception:  # noqa: BLE001  a courtesy message; the coupon stands
-        logger.warning("could not queue the coupon message for %s", coupon_id, exc_info=True)
 
 
 def issue_to_segment(template: CouponTemplate, segment: Segment, *, at=None) -> dict[str, int]:
@@ -121,7 +113,7 @@ def issue_to_segment(template: CouponTemplate, segment: Segment, *, at=None) -> 
     issuing stops when stock runs out. Each coupon is its own transaction, so a failure
     part-way keeps what was issued. Returns {"issued", "skipped", "no_consent"}.
     """
-    customers = segment.customers()
+    customers = segment_customers(segment)
     no_consent = customers.filter(consent_marketing=False).count()
     issued = skipped = 0
     for customer in customers.filter(consent_marketing=True).order_by("pk").iterator():

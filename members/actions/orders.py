@@ -3,7 +3,6 @@
 import logging
 import secrets
 from datetime import datetime
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -11,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from crm.actions import mark_customer_paid, record_interaction
 from crm.models import Channel, Customer, InteractionKind
+from crm.tasks_queue import enqueue_on_commit
 
 from ..models import Membership, Order, OrderChannel, OrderStatus, PayerOpenid, Refund, Store
 from ..models.orders import PAID_STATUSES
@@ -184,17 +184,8 @@ def mark_order_paid(
                 order.save(update_fields=["flags"])
         apply_paid_effects(order)
         if notify and order.customer_id:
-            transaction.on_commit(partial(_queue_order_message, order.pk))
+            enqueue_on_commit("members.tasks.send_order_message_task", order.pk)
     return order, "paid"
-
-
-def _queue_order_message(order_id: int) -> None:
-    from ..tasks import send_order_message_task
-
-    try:
-        send_order_message_task.delay(order_id)
-    except Exception:  # noqa: BLE001  the message is a courtesy; the payment stands
-        logger.warning("could not queue the order message for order %s", order_id, exc_info=True)
 
 
 def apply_paid_effects(order: Order) -> None:

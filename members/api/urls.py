@@ -1,19 +1,11 @@
 from django.urls import re_path
-from rest_framework.routers import SimpleRouter
+
+from crm.api.routers import api_router
 
 from . import views
 
-
-class OptionalSlashRouter(SimpleRouter):
-    """Routes that answer with or without the trailing slash (POS systems post to
-    `/api/v1/pos/charges`). DRF's `trailing_slash` argument only takes True/False."""
-
-    def __init__(self):
-        super().__init__()
-        self.trailing_slash = "/?"
-
-
-router = OptionalSlashRouter()
+app_name = "members-api"
+router = api_router(optional_slash=True)
 router.register("members", views.MembershipViewSet)
 router.register("coupon-templates", views.CouponTemplateViewSet)
 router.register("coupons", views.CouponViewSet)

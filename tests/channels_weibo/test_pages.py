@@ -20,7 +20,7 @@ from channels_weibo.models import (
     WeiboPost,
     WeiboUser,
 )
-from channels_weibo.views import customer_panel
+from channels_weibo.panels import customer_panel
 from crm.models import Lead
 
 from .factories import BRAND, status, user
