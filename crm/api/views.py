@@ -1,6 +1,5 @@
 import csv
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, Prefetch, ProtectedError
 from django.http import StreamingHttpResponse
@@ -29,10 +28,6 @@ from .serializers import (
     SegmentSerializer,
     TagSerializer,
 )
-
-
-def _as_drf_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 class CustomerViewSet(viewsets.ModelViewSet):
@@ -78,10 +73,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
         target = self.get_object()
         body = MergeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            record = merge_customers(body.validated_data["source"], target, by=request.user)
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc)
+        record = merge_customers(body.validated_data["source"], target, by=request.user)
         return Response(MergeRecordSerializer(record).data, status=status.HTTP_200_OK)
 
     @extend_schema(responses=InteractionSerializer(many=True))
@@ -130,10 +122,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
         missing = sorted(set(ids) - known)
         if missing:
             raise ValidationError({"customers": [f"Unknown customer: {missing[:20]}"]})
-        try:
-            added = tag_customers(ids, body.validated_data["tags"])
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc)
+        added = tag_customers(ids, body.validated_data["tags"])
         return Response({"added": added})
 
     @extend_schema(responses={(200, "text/csv"): str})
@@ -182,10 +171,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def erase(self, request, pk=None):
         """Erase the customer's personal data on their request (PIPL); rows and KPIs stay."""
-        try:
-            counts = erase_customer(self.get_object(), by=request.user)
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc)
+        counts = erase_customer(self.get_object(), by=request.user)
         return Response({"erased": counts})
 
     @extend_schema(responses={200: dict})

@@ -1,6 +1,5 @@
 import csv
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -45,10 +44,6 @@ from .serializers import (
     RefundRequestSerializer,
     RefundSerializer,
 )
-
-
-def as_drf_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 def _csv(header, rows, filename):
@@ -112,16 +107,13 @@ class MembershipViewSet(
             body.is_valid(raise_exception=True)
             data = body.validated_data
             reference = data.get("reference") or f"{timezone.now().timestamp():.6f}"
-            try:
-                entry, created = adjust_points(
-                    membership,
-                    data["points"],
-                    source_ref=f"adjust:{membership.pk}:{reference}",
-                    reason=data["reason"],
-                    by=request.user,
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            entry, created = adjust_points(
+                membership,
+                data["points"],
+                source_ref=f"adjust:{membership.pk}:{reference}",
+                reason=data["reason"],
+                by=request.user,
+            )
             return Response(
                 PointsEntrySerializer(entry).data,
                 status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -169,19 +161,16 @@ class CouponTemplateViewSet(viewsets.ModelViewSet):
         body = IssueSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            if data.get("segment"):
-                result = issue_to_segment(template, data["segment"])
-                return Response(result, status=status.HTTP_200_OK)
-            coupon = issue_coupon(
-                template,
-                data["customer"],
-                via=data["via"],
-                campaign=data["campaign"],
-                notify=data["via"] == "wechat",
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        if data.get("segment"):
+            result = issue_to_segment(template, data["segment"])
+            return Response(result, status=status.HTTP_200_OK)
+        coupon = issue_coupon(
+            template,
+            data["customer"],
+            via=data["via"],
+            campaign=data["campaign"],
+            notify=data["via"] == "wechat",
+        )
         return Response(CouponSerializer(coupon).data, status=status.HTTP_201_CREATED)
 
 
@@ -201,12 +190,9 @@ class CouponViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.G
     def redeem(self, request, code=None):
         body = RedeemSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            coupon = redeem_coupon(
-                code, store=body.validated_data["store"], order=body.validated_data.get("order")
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        coupon = redeem_coupon(
+            code, store=body.validated_data["store"], order=body.validated_data.get("order")
+        )
         return Response(CouponSerializer(coupon).data)
 
 
@@ -233,10 +219,7 @@ class OrderViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
         out_refund_no = f"R{order.out_trade_no}-{order.refunds.count() + 1}"
         refund_id = ""
         if order.merchant_id and order.channel != OrderChannel.CASH and order.transaction_id:
-            try:
-                check_refundable(order, amount)  # refuse before asking WeChat Pay
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            check_refundable(order, amount)  # refuse before asking WeChat Pay
             try:
                 reply = WeChatPayClient(order.merchant).refund(
                     order, out_refund_no=out_refund_no, refund_fee=amount
@@ -244,17 +227,14 @@ class OrderViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
             except PayError as exc:
                 raise ValidationError({"payment": [f"WeChat Pay: {exc.message}"]})
             refund_id = reply.get("refund_id", "")
-        try:
-            refund = refund_order(
-                order,
-                amount,
-                reason=body.validated_data["reason"],
-                out_refund_no=out_refund_no,
-                refund_id=refund_id,
-                by=request.user,
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        refund = refund_order(
+            order,
+            amount,
+            reason=body.validated_data["reason"],
+            out_refund_no=out_refund_no,
+            refund_id=refund_id,
+            by=request.user,
+        )
         return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={(200, "text/csv"): str})
@@ -316,9 +296,7 @@ class PosChargeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         except OrderError as exc:
             if exc.reason == "payment":
                 return Response(exc.message_dict, status=status.HTTP_502_BAD_GATEWAY)
-            raise as_drf_error(exc)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+            raise  # a refusal: crm.api.errors makes it a 400
         data = PosChargeSerializer(charge, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -339,18 +317,15 @@ class PosChargeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         body = PosSaleRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            membership = membership_from_code(data["member_code"]) if data["member_code"] else None
-            coupon = coupon_from_code(data["coupon_code"]) if data["coupon_code"] else None
-            order = record_cash_sale(
-                amount_fen=data["amount_fen"],
-                store=data["store"],
-                customer=membership.customer if membership else None,
-                coupon=coupon,
-                method=data["method"],
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        membership = membership_from_code(data["member_code"]) if data["member_code"] else None
+        coupon = coupon_from_code(data["coupon_code"]) if data["coupon_code"] else None
+        order = record_cash_sale(
+            amount_fen=data["amount_fen"],
+            store=data["store"],
+            customer=membership.customer if membership else None,
+            coupon=coupon,
+            method=data["method"],
+        )
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberCodeSerializer, responses=MembershipSerializer)
@@ -359,8 +334,5 @@ class PosChargeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         """Who is this? The member behind a scanned member card QR code."""
         body = MemberCodeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            membership = membership_from_code(body.validated_data["member_code"])
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        membership = membership_from_code(body.validated_data["member_code"])
         return Response(MembershipSerializer(membership).data)
