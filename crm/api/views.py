@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ..actions import add_note, create_lead, merge_customers, tag_customers
+from ..actions import add_note, merge_customers, tag_customers
 from ..audit import record_audit
 from ..filtersets import CustomerFilterSet, LeadFilterSet, SegmentFilterSet, TagFilterSet
 from ..identity import duplicate_candidates
@@ -267,21 +267,3 @@ class LeadViewSet(
     filterset_class = LeadFilterSet
     ordering_fields = ["created_at", "updated_at", "status", "next_step_at", "id"]
     ordering = ["-created_at", "-id"]
-
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        lead, _created = create_lead(
-            data["customer"],
-            data["title"],
-            source_channel=data.get("source_channel", "manual"),
-            owner=data.get("owner"),
-        )
-        extra = {
-            k: v
-            for k, v in data.items()
-            if k in ("status", "next_step", "next_step_at", "lost_reason", "lost_note")
-        }
-        if extra:
-            Lead.objects.filter(pk=lead.pk).update(**extra)
-            lead.refresh_from_db()
-        serializer.instance = lead
