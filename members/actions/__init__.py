@@ -1,6 +1,6 @@
 """Named multi-model writes of the members app. Each owns its transaction and says what it raises.
 
-- membership: join_membership, earn/spend/adjust/expire points, recompute_tier
+- membership: join_membership, join_with_phone, earn/spend/adjust/expire points, recompute_tier
 - orders: create_order, mark_order_paid, apply_paid_effects, refund_order, record_cash_sale,
   link_payer_openid
 - coupons: issue_coupon, issue_to_segment, redeem_coupon
@@ -15,6 +15,7 @@ from .membership import (  # noqa: F401
     earn_points,
     expire_points,
     join_membership,
+    join_with_phone,
     recompute_tier,
     spend_points,
 )

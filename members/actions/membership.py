@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.actions import mark_customer_member, record_interaction
-from crm.models import Channel, Customer, InteractionKind
+from crm.models import Channel, Customer, InteractionKind, normalize_phone
 
 from ..models import JoinedVia, Membership, Order, PointsEntry, PointsKind, Tier
 from ..models.orders import PAID_STATUSES
@@ -83,6 +83,44 @@ def join_membership(
             if existing:
                 return existing, False
     raise RuntimeError("could not allocate a member number")
+
+
+def join_with_phone(
+    customer: Customer, phone: str, *, consent: bool, at: datetime | None = None
+) -> tuple[Membership, bool]:
+    """The member page's join: the customer gives a mobile number and accepts the privacy terms.
+
+    The consent time, the phone (kept only if the customer has none: it is not verified, no SMS
+    code here, so it is contact data and never a key that could merge this person with someone
+    else) and the membership (`join_membership`) are written in one transaction: all or nothing.
+    A customer who is a member already gets their membership back and nothing is written.
+    Returns (membership, created). Raises ValidationError naming each field that is wrong
+    (`phone`: missing or not a mobile number; `consent`: not given); nothing is written.
+    """
+    errors: dict[str, str] = {}
+    try:
+        phone = normalize_phone(phone.strip())
+        if not phone:
+            errors["phone"] = _("Please enter your mobile number.")
+    except ValidationError as exc:
+        errors["phone"] = exc.messages[0]
+    if not consent:
+        errors["consent"] = _("Please accept the privacy terms to join.")
+    if errors:
+        raise ValidationError(errors)
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        existing = Membership.objects.filter(customer=locked).first()
+        if existing:
+            return existing, False
+        update: dict[str, object] = {"consent_privacy_at": at}
+        if not locked.phone:
+            update["phone"] = phone
+        Customer.objects.filter(pk=locked.pk).update(**update)
+        for field, value in update.items():
+            setattr(customer, field, value)
+        return join_membership(customer, via=JoinedVia.WECHAT, at=at)
 
 
 def points_for_amount(amount_fen: int) -> int:
