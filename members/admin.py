@@ -171,9 +171,22 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):
+    """Refunds as recorded, read-only: a refund is made through the order's API `refund`
+    (`members.actions.refund_through_platform`, which asks WeChat Pay) or recorded from WeChat
+    Pay's notification; a row written here would change neither the order nor the points."""
+
     list_display = ["out_refund_no", "order", "amount_fen", "points_reversed", "created_at"]
     search_fields = ["out_refund_no", "order__out_trade_no"]
     raw_id_fields = ["order"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(PaymentNotification)

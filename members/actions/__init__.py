@@ -1,8 +1,8 @@
 """Named multi-model writes of the members app. Each owns its transaction and says what it raises.
 
 - membership: join_membership, join_with_phone, earn/spend/adjust/expire points, recompute_tier
-- orders: create_order, mark_order_paid, apply_paid_effects, refund_order, record_cash_sale,
-  link_payer_openid
+- orders: create_order, mark_order_paid, apply_paid_effects, refund_order,
+  refund_through_platform, record_cash_sale, link_payer_openid
 - coupons: issue_coupon, issue_to_segment, redeem_coupon
 - payments: apply_payment_notification (what a stored WeChat Pay notification does)
 """
@@ -26,4 +26,5 @@ from .orders import (  # noqa: F401
     mark_order_paid,
     record_cash_sale,
     refund_order,
+    refund_through_platform,
 )

@@ -344,3 +344,44 @@ def refund_order(
                 subject=refund,
             )
     return refund
+
+
+def refund_through_platform(
+    order: Order, amount_fen: int, *, reason: str = "", by=None, at: datetime | None = None
+) -> Refund:
+    """Return money on a paid order: through WeChat Pay when WeChat Pay took it (the order has a
+    merchant and a transaction id, and was not paid in cash), then recorded (`refund_order`:
+    points taken back, tier, timeline). Returns the Refund, with WeChat Pay's `refund_id`.
+
+    One transaction with the order row locked (select_for_update) from the refundable check to
+    the record, so two refunds of one order cannot both pass the check and both reach the
+    platform; the refund number (`R<out_trade_no>-<n>`) is counted under the same lock.
+    Raises OrderError, and nothing is sent or written: `not_paid`, `too_much` (checked before
+    asking the platform); `payment` when WeChat Pay refuses or cannot be reached. Should the
+    record fail after the platform refunded, WeChat Pay's refund notification records it
+    (`apply_payment_notification`, idempotent on out_refund_no).
+    """
+    from ..client import PayError, WeChatPayClient
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        check_refundable(order, amount_fen)
+        out_refund_no = f"R{order.out_trade_no}-{order.refunds.count() + 1}"
+        refund_id = ""
+        if order.merchant_id and order.channel != OrderChannel.CASH and order.transaction_id:
+            try:
+                reply = WeChatPayClient(order.merchant).refund(
+                    order, out_refund_no=out_refund_no, refund_fee=amount_fen
+                )
+            except PayError as exc:
+                raise OrderError("payment", f"WeChat Pay: {exc.message}", "payment") from exc
+            refund_id = reply.get("refund_id", "")
+        return refund_order(
+            order,
+            amount_fen,
+            reason=reason,
+            out_refund_no=out_refund_no,
+            refund_id=refund_id,
+            by=by,
+            at=at,
+        )

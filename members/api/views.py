@@ -5,7 +5,6 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from .. import qr
@@ -16,18 +15,17 @@ from ..actions import (
     join_membership,
     record_cash_sale,
     redeem_coupon,
-    refund_order,
+    refund_through_platform,
 )
-from ..actions.orders import OrderError, check_refundable
+from ..actions.orders import OrderError
 from ..actions.pos import coupon_from_code, membership_from_code, start_pos_charge
-from ..client import PayError, WeChatPayClient
 from ..filtersets import (
     CouponFilterSet,
     CouponTemplateFilterSet,
     MembershipFilterSet,
     OrderFilterSet,
 )
-from ..models import Coupon, CouponTemplate, Membership, Order, OrderChannel, PosCharge
+from ..models import Coupon, CouponTemplate, Membership, Order, PosCharge
 from .serializers import (
     CouponSerializer,
     CouponTemplateSerializer,
@@ -215,24 +213,10 @@ class OrderViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
         order = self.get_object()
         body = RefundRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        amount = body.validated_data["amount_fen"]
-        out_refund_no = f"R{order.out_trade_no}-{order.refunds.count() + 1}"
-        refund_id = ""
-        if order.merchant_id and order.channel != OrderChannel.CASH and order.transaction_id:
-            check_refundable(order, amount)  # refuse before asking WeChat Pay
-            try:
-                reply = WeChatPayClient(order.merchant).refund(
-                    order, out_refund_no=out_refund_no, refund_fee=amount
-                )
-            except PayError as exc:
-                raise ValidationError({"payment": [f"WeChat Pay: {exc.message}"]})
-            refund_id = reply.get("refund_id", "")
-        refund = refund_order(
+        refund = refund_through_platform(
             order,
-            amount,
+            body.validated_data["amount_fen"],
             reason=body.validated_data["reason"],
-            out_refund_no=out_refund_no,
-            refund_id=refund_id,
             by=request.user,
         )
         return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
