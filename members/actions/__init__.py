@@ -2,7 +2,7 @@
 
 - membership: join_membership, join_with_phone, earn/spend/adjust/expire points, recompute_tier
 - orders: create_order, mark_order_paid, apply_paid_effects, refund_order,
-  refund_through_platform, record_cash_sale, link_payer_openid
+  refund_through_platform, record_cash_sale, link_payer_openid, reconcile_unpaid_orders
 - coupons: issue_coupon, issue_to_segment, redeem_coupon
 - payments: apply_payment_notification (what a stored WeChat Pay notification does)
 """
@@ -24,6 +24,7 @@ from .orders import (  # noqa: F401
     create_order,
     link_payer_openid,
     mark_order_paid,
+    reconcile_unpaid_orders,
     record_cash_sale,
     refund_order,
     refund_through_platform,
