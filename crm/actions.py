@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from .audit import record_audit
@@ -555,6 +556,16 @@ def tag_customer_by_name(customer: Customer, name: str) -> Tag:
 
 _FILLABLE = ("name", "phone", "email", "gender", "city", "birthday", "owner")
 
+# Models of other apps whose rows a merge cannot simply re-point (a one-to-one membership):
+# model label -> dotted path of `func(source, target, field_name) -> list of moved keys`, which
+# moves them itself. Registered in the app's AppConfig.ready, so crm imports no other app.
+MERGE_HANDLERS: dict[str, str] = {}
+
+
+def register_merge_handler(model_label: str, path: str) -> None:
+    """Let `merge_customers` call `path` for the rows of `model_label` ("app.Model")."""
+    MERGE_HANDLERS[model_label] = path
+
 
 def merge_customers(
     source: Customer, target: Customer, *, by=None, reason: str = MergeRecord.Reason.MANUAL
@@ -563,8 +574,8 @@ def merge_customers(
 
     Every row of every model that points at `source` through a ForeignKey (identities,
     interactions, leads, notes, conversations, orders, memberships...) is re-pointed at `target`;
-    a model that needs more than that (a one-to-one membership, say) defines a classmethod
-    `merge_customer_rows(source, target, field_name) -> list[pk]` and does it itself. Tags are
+    a model that needs more than that (a one-to-one membership, say) has a handler registered
+    (`register_merge_handler`), called in this transaction, that does it itself. Tags are
     united, the target's empty fields are filled from the source, the later lifecycle stage and
     the earlier first touch win. The source row stays, with `merged_into` set, and a MergeRecord
     lists every moved primary key and the source's fields as they were.
@@ -607,9 +618,9 @@ def merge_customers(
                 continue
             model = relation.related_model
             field_name = relation.field.name
-            hook = getattr(model, "merge_customer_rows", None)
-            if hook is not None:
-                pks = hook(source, target, field_name)
+            handler = MERGE_HANDLERS.get(model._meta.label)
+            if handler is not None:
+                pks = import_string(handler)(source, target, field_name)
             else:
                 rows = model._base_manager.filter(**{field_name: source})
                 pks = list(rows.values_list("pk", flat=True))

@@ -41,6 +41,7 @@ class MembersConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from crm.actions import register_merge_handler
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
 
@@ -48,3 +49,4 @@ class MembersConfig(AppConfig):
 
         register_processor("wechatpay", "members.tasks.process_payment_notification_task")
         register_customer_panel("members.panels.customer_panel")
+        register_merge_handler("members.Membership", "members.actions.membership.merge_memberships")

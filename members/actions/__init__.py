@@ -1,6 +1,7 @@
 """Named multi-model writes of the members app. Each owns its transaction and says what it raises.
 
-- membership: join_membership, join_with_phone, earn/spend/adjust/expire points, recompute_tier
+- membership: join_membership, join_with_phone, earn/spend/adjust/expire points, recompute_tier,
+  merge_memberships (the membership part of crm's merge_customers)
 - orders: create_order, mark_order_paid, apply_paid_effects, refund_order,
   refund_through_platform, record_cash_sale, link_payer_openid, reconcile_unpaid_orders
 - coupons: issue_coupon, issue_to_segment, redeem_coupon
@@ -16,6 +17,7 @@ from .membership import (  # noqa: F401
     expire_points,
     join_membership,
     join_with_phone,
+    merge_memberships,
     recompute_tier,
     spend_points,
 )

@@ -123,6 +123,45 @@ def join_with_phone(
         return join_membership(customer, via=JoinedVia.WECHAT, at=at)
 
 
+def merge_memberships(source: Customer, target: Customer, field_name: str) -> list:
+    """The membership part of `crm.actions.merge_customers` (registered in MembersConfig.ready):
+    the target keeps its membership and the source's ledger moves onto it, the balance is the
+    sum of the ledger and the earlier join date is kept; the source's membership, now empty, is
+    deleted and the timeline keeps what it was. If only the source is a member, its membership
+    moves to the target as it is.
+
+    Returns what the MergeRecord lists under members.Membership: the moved membership's pk, or
+    the merged member number. Runs in the merge's transaction (both customers locked); the
+    target's membership is locked too, so a points movement waits for the merge.
+    """
+    mine = Membership.objects.filter(**{field_name: source}).first()
+    if mine is None:
+        return []
+    theirs = Membership.objects.select_for_update().filter(**{field_name: target}).first()
+    if theirs is None:
+        Membership.objects.filter(pk=mine.pk).update(**{field_name: target})
+        return [mine.pk]
+    moved = list(mine.points_entries.values_list("pk", flat=True))
+    PointsEntry.objects.filter(membership=mine).update(membership=theirs)
+    Membership.objects.filter(pk=theirs.pk).update(
+        points_balance=theirs.ledger_sum(), joined_at=min(theirs.joined_at, mine.joined_at)
+    )
+    record_interaction(
+        target,
+        InteractionKind.MERGE,
+        Channel.SYSTEM,
+        summary=f"{mine.member_number} → {theirs.member_number}",
+        data={
+            "merged_membership": mine.member_number,
+            "joined_at": mine.joined_at.isoformat(),
+            "joined_via": mine.joined_via,
+            "points_entries_moved": moved,
+        },
+    )
+    mine.delete()
+    return [mine.member_number]
+
+
 def points_for_amount(amount_fen: int) -> int:
     """Points earned for paying `amount_fen`: MEMBERS_POINTS_PER_YUAN per whole yuan."""
     return (amount_fen // 100) * settings.MEMBERS_POINTS_PER_YUAN
