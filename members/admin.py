@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from .actions import join_membership
 from .models import (
     Coupon,
     CouponTemplate,
@@ -53,6 +54,20 @@ class MembershipAdmin(admin.ModelAdmin):
     readonly_fields = ["points_balance", "tier_changed_at"]
     inlines = [PointsEntryInline]
     date_hierarchy = "joined_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        # A new member's number and entry tier are join_membership's to give.
+        if obj is None:
+            return [*self.readonly_fields, "member_number", "tier"]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        # Joining here is joining as through the API: stage `member`, leads converted, timeline.
+        if change:
+            return super().save_model(request, obj, form, change)
+        membership, _created = join_membership(obj.customer, via=obj.joined_via, at=obj.joined_at)
+        obj.pk = membership.pk
+        obj.refresh_from_db()
 
 
 @admin.register(PointsEntry)

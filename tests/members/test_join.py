@@ -72,3 +72,28 @@ def test_join_keeps_a_phone_the_customer_already_has(client, customer, tiers):
     assert (customer.phone, customer.phone_verified) == ("13900001111", True)
     assert customer.consent_privacy_at is not None
     assert Membership.objects.filter(customer=customer).count() == 1
+
+
+def test_a_member_added_in_the_admin_joins_as_through_the_api(admin_client, customer, tiers):
+    response = admin_client.post(
+        "/admin/members/membership/add/",
+        {
+            "customer": str(customer.pk),
+            "joined_via": "pos",
+            "joined_at_0": "2026-12-01",
+            "joined_at_1": "10:00:00",
+            "points_entries-TOTAL_FORMS": "0",
+            "points_entries-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    membership = Membership.objects.get()
+    customer.refresh_from_db()
+    assert (membership.customer, membership.joined_via, membership.tier) == (
+        customer,
+        "pos",
+        tiers[0],
+    )
+    assert membership.member_number == "M2026000001"
+    assert customer.stage == "member"
+    assert Interaction.objects.filter(customer=customer, kind="member_join").count() == 1
