@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from .audit import record_audit
@@ -160,6 +161,107 @@ def set_stage(customer: Customer, stage: str, *, by=None) -> None:
         )
 
 
+# The fields a person edits on a customer (the API and the admin form offer the same ones).
+CUSTOMER_EDITABLE = frozenset(
+    {
+        "name",
+        "phone",
+        "email",
+        "gender",
+        "city",
+        "birthday",
+        "owner",
+        "stage",
+        "first_channel",
+        "tags",
+        "consent_marketing",
+        "consent_privacy_at",
+    }
+)
+
+
+def update_customer(customer: Customer, changes: dict[str, Any], *, by=None) -> Customer:
+    """A person edits a customer (the API, the admin form): the one write path for that edit.
+
+    `changes` maps fields of CUSTOMER_EDITABLE to values already cleaned by the form or
+    serializer (phone normalised); `tags` replaces the customer's tags. Compared with the row as
+    stored, not with the caller's instance (a model form has already written its values onto
+    it): a different phone is unverified until verified again, and a different stage is set
+    through `set_stage`, so the timeline records it and who made it. Returns `customer`, saved.
+
+    Atomic; the row is locked, so two concurrent edits each see the other's phone and stage.
+    Raises ValueError for a field that is not editable (a programming error, not user input).
+    """
+    unknown = set(changes) - CUSTOMER_EDITABLE
+    if unknown:
+        raise ValueError(f"not editable on a customer: {sorted(unknown)}")
+    changes = dict(changes)
+    stage = changes.pop("stage", None)
+    tags = changes.pop("tags", None)
+    with transaction.atomic():
+        stored = Customer.objects.select_for_update().get(pk=customer.pk)
+        for field, value in changes.items():
+            setattr(customer, field, value)
+        if "phone" in changes and changes["phone"] != stored.phone:
+            customer.phone_verified = False
+        customer.stage = stored.stage  # `set_stage` below moves it and records the move
+        customer.save()
+        if tags is not None:
+            customer.tags.set(tags)
+        if stage is not None and stage != stored.stage:
+            set_stage(customer, stage, by=by)
+    return customer
+
+
+# The fields a person edits on a lead; `converted_at` follows `status` (see `_apply_lead_status`).
+LEAD_EDITABLE = frozenset(
+    {
+        "customer",
+        "title",
+        "source_channel",
+        "status",
+        "owner",
+        "next_step",
+        "next_step_at",
+        "lost_reason",
+        "lost_note",
+    }
+)
+# What `create_lead` takes as `details`: the rest are its arguments.
+LEAD_DETAILS = LEAD_EDITABLE - {"customer", "title", "source_channel", "owner"}
+
+
+def _apply_lead_status(lead: Lead, *, at: datetime) -> None:
+    """The rules of a lead's status, for every caller: the lost-reason rule of `Lead.clean`
+    (raises ValidationError on `lost_reason`), and a lead that is converted has `converted_at`
+    (set to `at` when it has none yet; a lead converted once keeps the first time)."""
+    lead.clean()
+    if lead.status == LeadStatus.CONVERTED and lead.converted_at is None:
+        lead.converted_at = at
+
+
+def update_lead(lead: Lead, changes: dict[str, Any], *, at: datetime | None = None) -> Lead:
+    """A person edits a lead (the API, the admin form and list, the customer page's inline): the
+    one write path for a lead's status set by hand.
+
+    `changes` maps fields of LEAD_EDITABLE to cleaned values. The status rules are
+    `_apply_lead_status`'s. Returns `lead`, saved. Atomic, the row locked. Raises
+    ValidationError ({"lost_reason": [...]}) for a lost lead without a reason or a reason on a
+    lead that is not lost, and nothing is written; ValueError for a field that is not editable.
+    """
+    unknown = set(changes) - LEAD_EDITABLE
+    if unknown:
+        raise ValueError(f"not editable on a lead: {sorted(unknown)}")
+    with transaction.atomic():
+        stored = Lead.objects.select_for_update().get(pk=lead.pk)
+        lead.converted_at = stored.converted_at
+        for field, value in changes.items():
+            setattr(lead, field, value)
+        _apply_lead_status(lead, at=at or timezone.now())
+        lead.save()
+    return lead
+
+
 def convert_open_leads(customer: Customer, *, at: datetime) -> int:
     """Convert the customer's open leads created at or before `at`. Returns how many."""
     return Lead.objects.filter(
@@ -222,13 +324,21 @@ def create_lead(
     owner=None,
     at: datetime | None = None,
     assign: bool = True,
+    details: dict[str, Any] | None = None,
 ) -> tuple[Lead, bool]:
     """Open a lead for the customer (idempotent per customer and source object).
 
     Moves the customer to stage `lead` (forward only), assigns an owner round-robin within the
-    marketing team when none is given, and records the lead on the timeline.
-    Returns (lead, created). Atomic.
+    marketing team when none is given, and records the lead on the timeline. `details` are
+    the other fields a person gave (LEAD_DETAILS: status, next step, lost reason and note),
+    under the status rules of `update_lead`: a lead created as converted has `converted_at`.
+    Returns (lead, created). Atomic. Raises ValidationError on `lost_reason` as `update_lead`
+    does, and nothing is written; ValueError for a detail that is not editable.
     """
+    details = dict(details or {})
+    unknown = set(details) - LEAD_DETAILS
+    if unknown:
+        raise ValueError(f"not editable on a lead: {sorted(unknown)}")
     at = at or timezone.now()
     with transaction.atomic():
         lookup: dict[str, Any] = {"customer": customer}
@@ -245,6 +355,9 @@ def create_lead(
             created_at=at,
             **lookup,
         )
+        for field, value in details.items():
+            setattr(lead, field, value)
+        _apply_lead_status(lead, at=at)
         if origin is not None:
             lead.origin_type = ContentType.objects.get_for_model(origin)
             lead.origin_id = str(origin.pk)
@@ -443,6 +556,16 @@ def tag_customer_by_name(customer: Customer, name: str) -> Tag:
 
 _FILLABLE = ("name", "phone", "email", "gender", "city", "birthday", "owner")
 
+# Models of other apps whose rows a merge cannot simply re-point (a one-to-one membership):
+# model label -> dotted path of `func(source, target, field_name) -> list of moved keys`, which
+# moves them itself. Registered in the app's AppConfig.ready, so crm imports no other app.
+MERGE_HANDLERS: dict[str, str] = {}
+
+
+def register_merge_handler(model_label: str, path: str) -> None:
+    """Let `merge_customers` call `path` for the rows of `model_label` ("app.Model")."""
+    MERGE_HANDLERS[model_label] = path
+
 
 def merge_customers(
     source: Customer, target: Customer, *, by=None, reason: str = MergeRecord.Reason.MANUAL
@@ -451,8 +574,8 @@ def merge_customers(
 
     Every row of every model that points at `source` through a ForeignKey (identities,
     interactions, leads, notes, conversations, orders, memberships...) is re-pointed at `target`;
-    a model that needs more than that (a one-to-one membership, say) defines a classmethod
-    `merge_customer_rows(source, target, field_name) -> list[pk]` and does it itself. Tags are
+    a model that needs more than that (a one-to-one membership, say) has a handler registered
+    (`register_merge_handler`), called in this transaction, that does it itself. Tags are
     united, the target's empty fields are filled from the source, the later lifecycle stage and
     the earlier first touch win; marketing consent stays only if both had it (a withdrawal wins,
     recorded on the timeline). The source row stays, with `merged_into` set, and a MergeRecord
@@ -496,9 +619,9 @@ def merge_customers(
                 continue
             model = relation.related_model
             field_name = relation.field.name
-            hook = getattr(model, "merge_customer_rows", None)
-            if hook is not None:
-                pks = hook(source, target, field_name)
+            handler = MERGE_HANDLERS.get(model._meta.label)
+            if handler is not None:
+                pks = import_string(handler)(source, target, field_name)
             else:
                 rows = model._base_manager.filter(**{field_name: source})
                 pks = list(rows.values_list("pk", flat=True))

@@ -11,7 +11,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .actions import merge_customers, tag_customers
+from .actions import (
+    LEAD_DETAILS,
+    add_note,
+    create_lead,
+    merge_customers,
+    tag_customers,
+    update_customer,
+    update_lead,
+)
 from .csvexport import csv_response
 from .filtersets import CustomerFilterSet, segment_customers
 from .identity import duplicate_candidates, duplicate_groups
@@ -178,6 +186,34 @@ class CustomerAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("tags")
+
+    def save_model(self, request, obj, form, change):
+        # An edit goes through the API's action: a new phone is unverified, a new stage is on
+        # the timeline.
+        if change:
+            changes = {field: form.cleaned_data[field] for field in form.changed_data}
+            update_customer(obj, changes, by=request.user)
+        else:
+            super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        # Leads and notes added or edited on the customer page go through their actions, as in
+        # the API (a lead's status rules, a note on the timeline).
+        if formset.model not in (Lead, Note):
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)  # lists the new, changed and deleted rows
+        for row in formset.new_objects:
+            if formset.model is Note:
+                add_note(form.instance, row.body, author=request.user)
+            else:
+                _create_lead_from_form(row)
+        for row, changed in formset.changed_objects:
+            if formset.model is Note:
+                row.save()
+            else:
+                update_lead(row, {field: getattr(row, field) for field in changed})
+        for row in formset.deleted_objects:
+            row.delete()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # What the channel apps know about this customer (membership, WeChat, Weibo...).
@@ -401,6 +437,20 @@ class CustomerAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
         )
 
 
+def _create_lead_from_form(lead: Lead) -> None:
+    """`create_lead` with what an admin form put on the unsaved `lead`, which then is the row
+    (stage `lead`, an owner in turn if none was chosen, the timeline, the status rules)."""
+    created, _new = create_lead(
+        lead.customer,
+        lead.title,
+        source_channel=lead.source_channel,
+        owner=lead.owner,
+        details={field: getattr(lead, field) for field in LEAD_DETAILS},
+    )
+    lead.pk = created.pk
+    lead.refresh_from_db()
+
+
 @admin.register(Lead)
 class LeadAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -439,6 +489,13 @@ class LeadAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    def save_model(self, request, obj, form, change):
+        # The form, the list's editable columns and the API write a lead through one action.
+        if change:
+            update_lead(obj, {field: form.cleaned_data[field] for field in form.changed_data})
+        else:
+            _create_lead_from_form(obj)
 
     @admin.display(description=_("customer"))
     def customer_link(self, obj):

@@ -260,6 +260,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.Pagination",
+    # Actions refuse with Django's ValidationError; this makes it a field-level 400.
+    "EXCEPTION_HANDLER": "crm.api.errors.api_exception_handler",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PARSER_CLASSES": [

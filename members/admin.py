@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.fields import SecretFieldsAdminMixin
 from crm.staff_phones import PhoneSearchAdminMixin
 
+from .actions import join_membership
 from .models import (
     Coupon,
     CouponTemplate,
@@ -57,6 +58,20 @@ class MembershipAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
     readonly_fields = ["points_balance", "tier_changed_at"]
     inlines = [PointsEntryInline]
     date_hierarchy = "joined_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        # A new member's number and entry tier are join_membership's to give.
+        if obj is None:
+            return [*self.readonly_fields, "member_number", "tier"]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        # Joining here is joining as through the API: stage `member`, leads converted, timeline.
+        if change:
+            return super().save_model(request, obj, form, change)
+        membership, _created = join_membership(obj.customer, via=obj.joined_via, at=obj.joined_at)
+        obj.pk = membership.pk
+        obj.refresh_from_db()
 
 
 @admin.register(PointsEntry)
@@ -159,9 +174,22 @@ class OrderAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):
+    """Refunds as recorded, read-only: a refund is made through the order's API `refund`
+    (`members.actions.refund_through_platform`, which asks WeChat Pay) or recorded from WeChat
+    Pay's notification; a row written here would change neither the order nor the points."""
+
     list_display = ["out_refund_no", "order", "amount_fen", "points_reversed", "created_at"]
     search_fields = ["out_refund_no", "order__out_trade_no"]
     raw_id_fields = ["order"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(PaymentNotification)

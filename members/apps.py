@@ -40,6 +40,7 @@ class MembersConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from crm.actions import register_merge_handler
         from crm.history import register_history_handlers
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
@@ -62,3 +63,4 @@ class MembersConfig(AppConfig):
             }
         )
         register_erasure_step("members.erasure.erase_payer_identities")
+        register_merge_handler("members.Membership", "members.actions.membership.merge_memberships")

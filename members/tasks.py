@@ -1,13 +1,11 @@
 """Celery tasks of the members app: thin wrappers around plain functions that tests call."""
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
-CHARGE_LIFETIME_HOURS = 2
 
 
 @shared_task(name="members.tasks.process_payment_notification_task")
@@ -98,55 +96,8 @@ def recompute_tiers_task() -> int:
     return recompute_all_tiers()
 
 
-def reconcile_unpaid_orders(older_than_minutes: int = 10, within_days: int = 2) -> int:
-    """Ask WeChat Pay about unpaid orders (a lost notification) and apply the paid ones; orders
-    still unpaid after CHARGE_LIFETIME_HOURS (or closed on the platform) are closed.
-
-    Returns how many orders were found paid.
-    """
-    from .actions import mark_order_paid
-    from .client import PayError, WeChatPayClient
-    from .models import Order, OrderChannel, OrderStatus
-
-    now = timezone.now()
-    rows = Order.objects.filter(
-        status=OrderStatus.CREATED,
-        merchant__isnull=False,
-        channel__in=[OrderChannel.JSAPI, OrderChannel.NATIVE, OrderChannel.POS],
-        created_at__lt=now - timedelta(minutes=older_than_minutes),
-        created_at__gt=now - timedelta(days=within_days),
-    ).select_related("merchant")
-    paid = 0
-    for order in rows:
-        try:
-            result = WeChatPayClient(order.merchant).order_query(order.out_trade_no)
-        except PayError as exc:
-            logger.warning("order query for %s failed: %s", order.out_trade_no, exc)
-            continue
-        state = result.get("trade_state")
-        if state in ("CLOSED", "REVOKED", "PAYERROR") or (
-            state == "NOTPAY" and order.created_at < now - timedelta(hours=CHARGE_LIFETIME_HOURS)
-        ):
-            # Nobody paid (a QR code left on the POS screen): the order will not be paid now.
-            Order.objects.filter(pk=order.pk, status=OrderStatus.CREATED).update(
-                status=OrderStatus.CLOSED
-            )
-            continue
-        if state != "SUCCESS":
-            continue
-        from .protocol import parse_time_end
-
-        _order, outcome = mark_order_paid(
-            order,
-            transaction_id=result.get("transaction_id") or None,
-            paid_at=parse_time_end(result["time_end"]) if result.get("time_end") else now,
-            amount_fen=int(result["total_fee"]) if result.get("total_fee") else None,
-            payer_openid=result.get("openid", ""),
-        )
-        paid += outcome == "paid"
-    return paid
-
-
 @shared_task(name="members.tasks.reconcile_unpaid_orders_task")
 def reconcile_unpaid_orders_task() -> int:
+    from .actions import reconcile_unpaid_orders
+
     return reconcile_unpaid_orders()

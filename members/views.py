@@ -19,13 +19,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from crm.identity import resolve_customer
-from crm.models import Channel, Customer, CustomerKey, normalize_phone
+from crm.models import Channel, Customer, CustomerKey
 
 from . import client, qr
-from .actions import CouponError, join_membership, link_payer_openid
+from .actions import CouponError, join_with_phone, link_payer_openid
 from .actions.coupons import claim_coupon
 from .actions.orders import customer_for_openid
-from .models import Coupon, CouponTemplate, JoinedVia, Membership, MerchantConfig, Order
+from .models import Coupon, CouponTemplate, Membership, MerchantConfig, Order
 
 SESSION_KEY = "members_customer"
 
@@ -150,22 +150,10 @@ def join(request):
     if request.method == "POST":
         phone = request.POST.get("phone", "").strip()
         try:
-            phone = normalize_phone(phone)
-            if not phone:
-                errors["phone"] = _("Please enter your mobile number.")
+            join_with_phone(customer, phone, consent=request.POST.get("consent") == "on")
         except ValidationError as exc:
-            errors["phone"] = exc.messages[0]
-        if request.POST.get("consent") != "on":
-            errors["consent"] = _("Please accept the privacy terms to join.")
-        if not errors:
-            now = timezone.now()
-            update = {"consent_privacy_at": now}
-            if not customer.phone:
-                # Not verified (no SMS code here), so it is kept as contact data only and never
-                # used as a strong key that could merge this person with someone else.
-                update["phone"] = phone
-            Customer.objects.filter(pk=customer.pk).update(**update)
-            join_membership(customer, via=JoinedVia.WECHAT, at=now)
+            errors = {field: texts[0] for field, texts in exc.message_dict.items()}
+        else:
             messages.success(request, _("Welcome! You are now a member."))
             return redirect("members:home")
     return render(

@@ -1,13 +1,10 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from crm.filtersets import visible_conversations
 from crm.inbox import (
-    InboxError,
     SendError,
     assign_conversation,
     reply,
@@ -25,10 +22,6 @@ from .serializers import (
     OfficialAccountSerializer,
     ReplySerializer,
 )
-
-
-def _as_drf_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 class OfficialAccountViewSet(
@@ -73,8 +66,6 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         body.is_valid(raise_exception=True)
         try:
             message = reply(conversation, body.validated_data["text"], agent=request.user)
-        except InboxError as exc:
-            raise _as_drf_error(exc) from exc
         except SendError as exc:
             failed = Message.objects.filter(conversation=conversation, direction="out").last()
             return Response(
@@ -96,10 +87,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         conversation = self.get_object()
         body = AssignSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            assign_conversation(conversation, body.validated_data["agent"], by=request.user)
-        except InboxError as exc:
-            raise _as_drf_error(exc) from exc
+        assign_conversation(conversation, body.validated_data["agent"], by=request.user)
         return Response(ConversationSerializer(conversation).data)
 
     @extend_schema(request=None, responses=ConversationSerializer)
@@ -107,10 +95,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
     def resolve(self, request, pk=None):
         """Resolve the conversation and send the satisfaction survey."""
         conversation = self.get_object()
-        try:
-            conversation = resolve_conversation(conversation, by=request.user)
-        except InboxError as exc:
-            raise _as_drf_error(exc) from exc
+        conversation = resolve_conversation(conversation, by=request.user)
         return Response(ConversationSerializer(conversation).data)
 
 

@@ -1,17 +1,16 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..actions import set_stage
+from ..actions import create_lead, update_customer, update_lead
 from ..filtersets import CustomerFilterSet
 from ..models import (
+    Channel,
     Customer,
     Interaction,
     Lead,
-    LeadStatus,
     MergeRecord,
     Note,
     Segment,
@@ -85,14 +84,7 @@ class CustomerSerializer(serializers.ModelSerializer):
         return (value or "").strip().lower()
 
     def update(self, instance, validated_data):
-        stage = validated_data.pop("stage", instance.stage)
-        with transaction.atomic():
-            if "phone" in validated_data and validated_data["phone"] != instance.phone:
-                instance.phone_verified = False
-            instance = super().update(instance, validated_data)
-            if stage != instance.stage:
-                set_stage(instance, stage, by=self.context["request"].user)
-        return instance
+        return update_customer(instance, validated_data, by=self.context["request"].user)
 
 
 class InteractionSerializer(serializers.ModelSerializer):
@@ -231,19 +223,19 @@ class LeadSerializer(serializers.ModelSerializer):
         ct = ContentType.objects.get_for_id(obj.source_type_id)
         return {"type": f"{ct.app_label}.{ct.model}", "id": obj.source_id}
 
-    def validate(self, attrs):
-        status = attrs.get("status", getattr(self.instance, "status", LeadStatus.NEW))
-        reason = attrs.get("lost_reason", getattr(self.instance, "lost_reason", ""))
-        if status == LeadStatus.LOST and not reason:
-            raise serializers.ValidationError(
-                {"lost_reason": _("A lost lead needs a lost reason.")}
-            )
-        if status != LeadStatus.LOST and reason:
-            raise serializers.ValidationError(
-                {"lost_reason": _("Only a lost lead has a lost reason.")}
-            )
-        if status == LeadStatus.CONVERTED and not getattr(self.instance, "converted_at", None):
-            from django.utils import timezone
+    # The status rules (lost reason, converted_at) are the actions' (`create_lead`,
+    # `update_lead`); their ValidationError becomes a 400 in `crm.api.errors`.
 
-            attrs["converted_at"] = timezone.now()
-        return attrs
+    def create(self, validated_data):
+        data = dict(validated_data)
+        lead, _created = create_lead(
+            data.pop("customer"),
+            data.pop("title"),
+            source_channel=data.pop("source_channel", Channel.MANUAL),
+            owner=data.pop("owner", None),
+            details=data,
+        )
+        return lead
+
+    def update(self, instance, validated_data):
+        return update_lead(instance, validated_data)

@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -6,7 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ..actions import add_note, create_lead, merge_customers, tag_customers
+from ..actions import add_note, merge_customers, tag_customers
 from ..csvexport import csv_response
 from ..filtersets import (
     CustomerFilterSet,
@@ -35,10 +34,6 @@ from .serializers import (
     SegmentSerializer,
     TagSerializer,
 )
-
-
-def _as_drf_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 class CustomerViewSet(viewsets.ModelViewSet):
@@ -84,10 +79,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
         target = self.get_object()
         body = MergeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            record = merge_customers(body.validated_data["source"], target, by=request.user)
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc)
+        record = merge_customers(body.validated_data["source"], target, by=request.user)
         return Response(MergeRecordSerializer(record).data, status=status.HTTP_200_OK)
 
     @extend_schema(responses=InteractionSerializer(many=True))
@@ -136,10 +128,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
         missing = sorted(set(ids) - known)
         if missing:
             raise ValidationError({"customers": [f"Unknown customer: {missing[:20]}"]})
-        try:
-            added = tag_customers(ids, body.validated_data["tags"])
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc)
+        added = tag_customers(ids, body.validated_data["tags"])
         return Response({"added": added})
 
     @extend_schema(responses={(200, "text/csv"): str})
@@ -166,10 +155,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def erase(self, request, pk=None):
         """Erase the customer's personal data on their request (PIPL); rows and KPIs stay."""
-        try:
-            counts = erase_customer(self.get_object(), by=request.user)
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc)
+        counts = erase_customer(self.get_object(), by=request.user)
         return Response({"erased": counts})
 
     @extend_schema(responses={200: dict})
@@ -227,21 +213,3 @@ class LeadViewSet(
     filterset_class = LeadFilterSet
     ordering_fields = ["created_at", "updated_at", "status", "next_step_at", "id"]
     ordering = ["-created_at", "-id"]
-
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        lead, _created = create_lead(
-            data["customer"],
-            data["title"],
-            source_channel=data.get("source_channel", "manual"),
-            owner=data.get("owner"),
-        )
-        extra = {
-            k: v
-            for k, v in data.items()
-            if k in ("status", "next_step", "next_step_at", "lost_reason", "lost_note")
-        }
-        if extra:
-            Lead.objects.filter(pk=lead.pk).update(**extra)
-            lead.refresh_from_db()
-        serializer.instance = lead

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.actions import mark_customer_member, record_interaction
-from crm.models import Channel, Customer, InteractionKind
+from crm.models import Channel, Customer, InteractionKind, normalize_phone
 
 from ..models import JoinedVia, Membership, Order, PointsEntry, PointsKind, Tier
 from ..models.orders import PAID_STATUSES
@@ -83,6 +83,83 @@ def join_membership(
             if existing:
                 return existing, False
     raise RuntimeError("could not allocate a member number")
+
+
+def join_with_phone(
+    customer: Customer, phone: str, *, consent: bool, at: datetime | None = None
+) -> tuple[Membership, bool]:
+    """The member page's join: the customer gives a mobile number and accepts the privacy terms.
+
+    The consent time, the phone (kept only if the customer has none: it is not verified, no SMS
+    code here, so it is contact data and never a key that could merge this person with someone
+    else) and the membership (`join_membership`) are written in one transaction: all or nothing.
+    A customer who is a member already gets their membership back and nothing is written.
+    Returns (membership, created). Raises ValidationError naming each field that is wrong
+    (`phone`: missing or not a mobile number; `consent`: not given); nothing is written.
+    """
+    errors: dict[str, str] = {}
+    try:
+        phone = normalize_phone(phone.strip())
+        if not phone:
+            errors["phone"] = _("Please enter your mobile number.")
+    except ValidationError as exc:
+        errors["phone"] = exc.messages[0]
+    if not consent:
+        errors["consent"] = _("Please accept the privacy terms to join.")
+    if errors:
+        raise ValidationError(errors)
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        existing = Membership.objects.filter(customer=locked).first()
+        if existing:
+            return existing, False
+        update: dict[str, object] = {"consent_privacy_at": at}
+        if not locked.phone:
+            update["phone"] = phone
+        Customer.objects.filter(pk=locked.pk).update(**update)
+        for field, value in update.items():
+            setattr(customer, field, value)
+        return join_membership(customer, via=JoinedVia.WECHAT, at=at)
+
+
+def merge_memberships(source: Customer, target: Customer, field_name: str) -> list:
+    """The membership part of `crm.actions.merge_customers` (registered in MembersConfig.ready):
+    the target keeps its membership and the source's ledger moves onto it, the balance is the
+    sum of the ledger and the earlier join date is kept; the source's membership, now empty, is
+    deleted and the timeline keeps what it was. If only the source is a member, its membership
+    moves to the target as it is.
+
+    Returns what the MergeRecord lists under members.Membership: the moved membership's pk, or
+    the merged member number. Runs in the merge's transaction (both customers locked); the
+    target's membership is locked too, so a points movement waits for the merge.
+    """
+    mine = Membership.objects.filter(**{field_name: source}).first()
+    if mine is None:
+        return []
+    theirs = Membership.objects.select_for_update().filter(**{field_name: target}).first()
+    if theirs is None:
+        Membership.objects.filter(pk=mine.pk).update(**{field_name: target})
+        return [mine.pk]
+    moved = list(mine.points_entries.values_list("pk", flat=True))
+    PointsEntry.objects.filter(membership=mine).update(membership=theirs)
+    Membership.objects.filter(pk=theirs.pk).update(
+        points_balance=theirs.ledger_sum(), joined_at=min(theirs.joined_at, mine.joined_at)
+    )
+    record_interaction(
+        target,
+        InteractionKind.MERGE,
+        Channel.SYSTEM,
+        summary=f"{mine.member_number} → {theirs.member_number}",
+        data={
+            "merged_membership": mine.member_number,
+            "joined_at": mine.joined_at.isoformat(),
+            "joined_via": mine.joined_via,
+            "points_entries_moved": moved,
+        },
+    )
+    mine.delete()
+    return [mine.member_number]
 
 
 def points_for_amount(amount_fen: int) -> int:

@@ -2,7 +2,7 @@
 
 import logging
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -340,3 +340,101 @@ def refund_order(
                 subject=refund,
             )
     return refund
+
+
+def refund_through_platform(
+    order: Order, amount_fen: int, *, reason: str = "", by=None, at: datetime | None = None
+) -> Refund:
+    """Return money on a paid order: through WeChat Pay when WeChat Pay took it (the order has a
+    merchant and a transaction id, and was not paid in cash), then recorded (`refund_order`:
+    points taken back, tier, timeline). Returns the Refund, with WeChat Pay's `refund_id`.
+
+    One transaction with the order row locked (select_for_update) from the refundable check to
+    the record, so two refunds of one order cannot both pass the check and both reach the
+    platform; the refund number (`R<out_trade_no>-<n>`) is counted under the same lock.
+    Raises OrderError, and nothing is sent or written: `not_paid`, `too_much` (checked before
+    asking the platform); `payment` when WeChat Pay refuses or cannot be reached. Should the
+    record fail after the platform refunded, WeChat Pay's refund notification records it
+    (`apply_payment_notification`, idempotent on out_refund_no).
+    """
+    from ..client import PayError, WeChatPayClient
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        check_refundable(order, amount_fen)
+        out_refund_no = f"R{order.out_trade_no}-{order.refunds.count() + 1}"
+        refund_id = ""
+        if order.merchant_id and order.channel != OrderChannel.CASH and order.transaction_id:
+            try:
+                reply = WeChatPayClient(order.merchant).refund(
+                    order, out_refund_no=out_refund_no, refund_fee=amount_fen
+                )
+            except PayError as exc:
+                raise OrderError("payment", f"WeChat Pay: {exc.message}", "payment") from exc
+            refund_id = reply.get("refund_id", "")
+        return refund_order(
+            order,
+            amount_fen,
+            reason=reason,
+            out_refund_no=out_refund_no,
+            refund_id=refund_id,
+            by=by,
+            at=at,
+        )
+
+
+# A WeChat Pay charge nobody paid within this time (a QR code left on the POS screen) is closed.
+CHARGE_LIFETIME_HOURS = 2
+
+
+def reconcile_unpaid_orders(
+    older_than_minutes: int = 10, within_days: int = 2, *, now: datetime | None = None
+) -> int:
+    """Ask WeChat Pay about our unpaid WeChat Pay orders (a notification may have been lost) and
+    apply what it says: paid ones through `mark_order_paid` (idempotent: a notification arriving
+    meanwhile has one effect); those closed on the platform, or still unpaid after
+    CHARGE_LIFETIME_HOURS, closed. Orders created in the last `older_than_minutes` (the customer
+    may be paying now) or more than `within_days` ago are left alone.
+
+    Returns how many orders were found paid. Each order is its own transaction (a failure leaves
+    the others done); closing is conditional on the order still being unpaid, so a payment
+    recorded meanwhile is never closed. A platform error on one order is logged and skipped (the
+    next run asks again); it raises nothing.
+    """
+    from ..client import PayError, WeChatPayClient
+    from ..protocol import parse_time_end
+
+    now = now or timezone.now()
+    rows = Order.objects.filter(
+        status=OrderStatus.CREATED,
+        merchant__isnull=False,
+        channel__in=[OrderChannel.JSAPI, OrderChannel.NATIVE, OrderChannel.POS],
+        created_at__lt=now - timedelta(minutes=older_than_minutes),
+        created_at__gt=now - timedelta(days=within_days),
+    ).select_related("merchant")
+    paid = 0
+    for order in rows:
+        try:
+            result = WeChatPayClient(order.merchant).order_query(order.out_trade_no)
+        except PayError as exc:
+            logger.warning("order query for %s failed: %s", order.out_trade_no, exc)
+            continue
+        state = result.get("trade_state")
+        if state in ("CLOSED", "REVOKED", "PAYERROR") or (
+            state == "NOTPAY" and order.created_at < now - timedelta(hours=CHARGE_LIFETIME_HOURS)
+        ):
+            Order.objects.filter(pk=order.pk, status=OrderStatus.CREATED).update(
+                status=OrderStatus.CLOSED
+            )
+            continue
+        if state != "SUCCESS":
+            continue
+        _order, outcome = mark_order_paid(
+            order,
+            transaction_id=result.get("transaction_id") or None,
+            paid_at=parse_time_end(result["time_end"]) if result.get("time_end") else now,
+            amount_fen=int(result["total_fee"]) if result.get("total_fee") else None,
+            payer_openid=result.get("openid", ""),
+        )
+        paid += outcome == "paid"
+    return paid

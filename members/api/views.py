@@ -1,10 +1,9 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated, ValidationError
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.response import Response
 
 from crm.csvexport import csv_lines, csv_response
@@ -17,18 +16,22 @@ from ..actions import (
     issue_to_segment,
     join_membership,
     redeem_coupon,
-    refund_order,
+    refund_through_platform,
 )
-from ..actions.orders import OrderError, check_refundable
-from ..actions.pos import device_store, membership_from_code, record_pos_sale, start_pos_charge
-from ..client import PayError, WeChatPayClient
+from ..actions.orders import OrderError
+from ..actions.pos import (
+    device_store,
+    membership_from_code,
+    record_pos_sale,
+    start_pos_charge,
+)
 from ..filtersets import (
     CouponFilterSet,
     CouponTemplateFilterSet,
     MembershipFilterSet,
     OrderFilterSet,
 )
-from ..models import Coupon, CouponTemplate, Membership, Order, OrderChannel, PosCharge
+from ..models import Coupon, CouponTemplate, Membership, Order, PosCharge
 from .pos_auth import NEEDS_DEVICE, IsPosDevice, PosDeviceAuthentication, PosDeviceThrottle
 from .serializers import (
     CouponSerializer,
@@ -46,10 +49,6 @@ from .serializers import (
     RefundRequestSerializer,
     RefundSerializer,
 )
-
-
-def as_drf_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 def _csv(header, rows, filename):
@@ -99,16 +98,13 @@ class MembershipViewSet(
             body.is_valid(raise_exception=True)
             data = body.validated_data
             reference = data.get("reference") or f"{timezone.now().timestamp():.6f}"
-            try:
-                entry, created = adjust_points(
-                    membership,
-                    data["points"],
-                    source_ref=f"adjust:{membership.pk}:{reference}",
-                    reason=data["reason"],
-                    by=request.user,
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            entry, created = adjust_points(
+                membership,
+                data["points"],
+                source_ref=f"adjust:{membership.pk}:{reference}",
+                reason=data["reason"],
+                by=request.user,
+            )
             return Response(
                 PointsEntrySerializer(entry).data,
                 status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -159,19 +155,16 @@ class CouponTemplateViewSet(viewsets.ModelViewSet):
         body = IssueSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            if data.get("segment"):
-                result = issue_to_segment(template, data["segment"])
-                return Response(result, status=status.HTTP_200_OK)
-            coupon = issue_coupon(
-                template,
-                data["customer"],
-                via=data["via"],
-                campaign=data["campaign"],
-                notify=data["via"] == "wechat",
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        if data.get("segment"):
+            result = issue_to_segment(template, data["segment"])
+            return Response(result, status=status.HTTP_200_OK)
+        coupon = issue_coupon(
+            template,
+            data["customer"],
+            via=data["via"],
+            campaign=data["campaign"],
+            notify=data["via"] == "wechat",
+        )
         return Response(CouponSerializer(coupon).data, status=status.HTTP_201_CREATED)
 
 
@@ -191,12 +184,9 @@ class CouponViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.G
     def redeem(self, request, code=None):
         body = RedeemSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            coupon = redeem_coupon(
-                code, store=body.validated_data["store"], order=body.validated_data.get("order")
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        coupon = redeem_coupon(
+            code, store=body.validated_data["store"], order=body.validated_data.get("order")
+        )
         return Response(CouponSerializer(coupon).data)
 
 
@@ -219,32 +209,12 @@ class OrderViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
         order = self.get_object()
         body = RefundRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        amount = body.validated_data["amount_fen"]
-        out_refund_no = f"R{order.out_trade_no}-{order.refunds.count() + 1}"
-        refund_id = ""
-        if order.merchant_id and order.channel != OrderChannel.CASH and order.transaction_id:
-            try:
-                check_refundable(order, amount)  # refuse before asking WeChat Pay
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
-            try:
-                reply = WeChatPayClient(order.merchant).refund(
-                    order, out_refund_no=out_refund_no, refund_fee=amount
-                )
-            except PayError as exc:
-                raise ValidationError({"payment": [f"WeChat Pay: {exc.message}"]})
-            refund_id = reply.get("refund_id", "")
-        try:
-            refund = refund_order(
-                order,
-                amount,
-                reason=body.validated_data["reason"],
-                out_refund_no=out_refund_no,
-                refund_id=refund_id,
-                by=request.user,
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        refund = refund_through_platform(
+            order,
+            body.validated_data["amount_fen"],
+            reason=body.validated_data["reason"],
+            by=request.user,
+        )
         return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={(200, "text/csv"): str})
@@ -313,9 +283,7 @@ class PosChargeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         except OrderError as exc:
             if exc.reason == "payment":
                 return Response(exc.message_dict, status=status.HTTP_502_BAD_GATEWAY)
-            raise as_drf_error(exc)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+            raise  # a refusal: crm.api.errors makes it a 400
         data = PosChargeSerializer(charge, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -337,10 +305,7 @@ class PosChargeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         data.pop("description")  # a sale's description is its payment method
-        try:
-            order = record_pos_sale(device=request.auth, **data)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        order = record_pos_sale(device=request.auth, **data)
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberCodeSerializer, responses=MembershipSerializer)
@@ -349,8 +314,5 @@ class PosChargeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         """Who is this? The member behind a scanned member card QR code."""
         body = MemberCodeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            membership = membership_from_code(body.validated_data["member_code"])
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        membership = membership_from_code(body.validated_data["member_code"])
         return Response(MembershipSerializer(membership).data)

@@ -81,46 +81,6 @@ class Membership(models.Model):
     def ledger_sum(self) -> int:
         return self.points_entries.aggregate(s=Sum("points"))["s"] or 0
 
-    @classmethod
-    def merge_customer_rows(cls, source, target, field_name):
-        """A merge keeps the target's membership; the source's ledger moves onto it.
-
-        If only the source is a member, its membership moves to the target as is. Returns what
-        the MergeRecord lists under members.Membership (the moved membership's pk, or the merged
-        member number).
-        """
-        mine = cls.objects.filter(customer=source).first()
-        if mine is None:
-            return []
-        theirs = cls.objects.select_for_update().filter(customer=target).first()
-        if theirs is None:
-            cls.objects.filter(pk=mine.pk).update(customer=target)
-            return [mine.pk]
-        moved = list(mine.points_entries.values_list("pk", flat=True))
-        PointsEntry.objects.filter(membership=mine).update(membership=theirs)
-        total = theirs.ledger_sum()
-        cls.objects.filter(pk=theirs.pk).update(
-            points_balance=total, joined_at=min(theirs.joined_at, mine.joined_at)
-        )
-        # The source's membership has nothing left; the timeline keeps what it was.
-        from crm.actions import record_interaction
-        from crm.models import Channel, InteractionKind
-
-        record_interaction(
-            target,
-            InteractionKind.MERGE,
-            Channel.SYSTEM,
-            summary=f"{mine.member_number} → {theirs.member_number}",
-            data={
-                "merged_membership": mine.member_number,
-                "joined_at": mine.joined_at.isoformat(),
-                "joined_via": mine.joined_via,
-                "points_entries_moved": moved,
-            },
-        )
-        mine.delete()
-        return [mine.member_number]
-
 
 class PointsKind(models.TextChoices):
     EARN = "earn", _("Earned")

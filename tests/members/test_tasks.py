@@ -7,7 +7,12 @@ from django.utils import timezone
 
 from crm.panels import customer_panels
 from members import tasks
-from members.actions import create_order, earn_points, join_membership
+from members.actions import (
+    create_order,
+    earn_points,
+    join_membership,
+    reconcile_unpaid_orders,
+)
 from members.actions.pos import notify_url
 from members.client import WeChatPayClient
 from members.models import Order, PaymentNotification, Tier
@@ -37,7 +42,7 @@ def test_reconcile_applies_an_order_whose_notification_was_lost(
         abandoned, trade_type="NATIVE", notify_url=notify_url(merchant)
     )
     Order.objects.filter(pk=abandoned.pk).update(created_at=timezone.now() - timedelta(hours=3))
-    assert tasks.reconcile_unpaid_orders() == 1
+    assert reconcile_unpaid_orders() == 1
     abandoned.refresh_from_db()
     assert abandoned.status == "closed"
     order.refresh_from_db()
@@ -49,6 +54,17 @@ def test_reconcile_applies_an_order_whose_notification_was_lost(
     )
     assert customer.membership.points_entries.get().points == 300
     assert PaymentNotification.objects.count() == 0
+
+
+def test_the_reconcile_task_runs_the_action(pay_sandbox, merchant):
+    abandoned = create_order(amount_fen=200, channel="pos", merchant=merchant)
+    WeChatPayClient(merchant).unified_order(
+        abandoned, trade_type="NATIVE", notify_url=notify_url(merchant)
+    )
+    Order.objects.filter(pk=abandoned.pk).update(created_at=timezone.now() - timedelta(hours=3))
+    assert tasks.reconcile_unpaid_orders_task.apply().get() == 0
+    abandoned.refresh_from_db()
+    assert abandoned.status == "closed"
 
 
 def test_expire_and_recompute_tasks(tiers, customer):

@@ -1,0 +1,99 @@
+"""Joining on the member page (`/m/join`): phone, consent and membership in one transaction
+(`members.actions.join_with_phone`)."""
+
+import pytest
+
+from crm.models import Customer, Interaction
+from members.models import Membership
+from members.views import SESSION_KEY
+
+
+def _signed_in(client, customer):
+    session = client.session
+    session[SESSION_KEY] = customer.pk
+    session.save()
+    return client
+
+
+def test_join_writes_the_phone_the_consent_and_the_membership(client, customer, tiers):
+    response = _signed_in(client, customer).post(
+        "/m/join", {"phone": "+86 138 0013 8000", "consent": "on"}
+    )
+    assert (response.status_code, response["Location"]) == (302, "/m/")
+    customer.refresh_from_db()
+    membership = Membership.objects.get()
+    assert (membership.customer, membership.joined_via, membership.tier) == (
+        customer,
+        "wechat",
+        tiers[0],
+    )
+    assert (customer.phone, customer.phone_verified, customer.stage) == (
+        "13800138000",
+        False,
+        "member",
+    )
+    assert customer.consent_privacy_at == membership.joined_at
+
+
+def test_a_join_that_fails_writes_neither_phone_nor_consent(client, customer, tiers, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the timeline is down")
+
+    monkeypatch.setattr("members.actions.membership.mark_customer_member", broken)
+    with pytest.raises(RuntimeError):
+        _signed_in(client, customer).post("/m/join", {"phone": "13800138000", "consent": "on"})
+    customer.refresh_from_db()
+    assert (customer.phone, customer.consent_privacy_at) == ("", None)
+    assert Membership.objects.count() == 0
+
+
+def test_a_refused_join_names_each_field_and_writes_nothing(client, customer, tiers):
+    response = _signed_in(client, customer).post("/m/join", {"phone": " "})
+    assert response.status_code == 400
+    assert response.context["errors"] == {
+        "phone": "Please enter your mobile number.",
+        "consent": "Please accept the privacy terms to join.",
+    }
+    customer.refresh_from_db()
+    assert (customer.phone, customer.consent_privacy_at) == ("", None)
+    assert (Membership.objects.count(), Interaction.objects.filter(kind="member_join").count()) == (
+        0,
+        0,
+    )
+
+
+def test_join_keeps_a_phone_the_customer_already_has(client, customer, tiers):
+    Customer.objects.filter(pk=customer.pk).update(phone="13900001111", phone_verified=True)
+    response = _signed_in(client, customer).post(
+        "/m/join", {"phone": "13800138000", "consent": "on"}
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert (customer.phone, customer.phone_verified) == ("13900001111", True)
+    assert customer.consent_privacy_at is not None
+    assert Membership.objects.filter(customer=customer).count() == 1
+
+
+def test_a_member_added_in_the_admin_joins_as_through_the_api(admin_client, customer, tiers):
+    response = admin_client.post(
+        "/admin/members/membership/add/",
+        {
+            "customer": str(customer.pk),
+            "joined_via": "pos",
+            "joined_at_0": "2026-12-01",
+            "joined_at_1": "10:00:00",
+            "points_entries-TOTAL_FORMS": "0",
+            "points_entries-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    membership = Membership.objects.get()
+    customer.refresh_from_db()
+    assert (membership.customer, membership.joined_via, membership.tier) == (
+        customer,
+        "pos",
+        tiers[0],
+    )
+    assert membership.member_number == "M2026000001"
+    assert customer.stage == "member"
+    assert Interaction.objects.filter(customer=customer, kind="member_join").count() == 1
