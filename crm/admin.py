@@ -623,3 +623,4 @@ class SegmentAdmin(admin.ModelAdmin):
 
 # The record-keeping admins (merges, raw deliveries, conversations, the audit log) live apart.
 from . import admin_records  # noqa: E402, F401  (registers them)
+from . import admin_tokens  # noqa: E402, F401  (API tokens without their keys)

@@ -131,6 +131,10 @@ def seeded(db, marketing_user, agent_user, manager_user, admin_user):
         for f in m._meta.concrete_fields
         if isinstance(f, EncryptedTextField) and m in made
     }
+    # API token keys are secrets too (whoever reads one acts as its user through the API).
+    from rest_framework.authtoken.models import Token
+
+    secrets |= set(Token.objects.values_list("key", flat=True))
     return {"rows": rows, "secrets": secrets, "second_customer": second}
 
 
@@ -313,7 +317,7 @@ def test_admin_matrix(seeded, role, marketing_user, agent_user, manager_user, ad
         client.force_login(user)
     cells = cells_for(user, admin_user, seeded)
     secrets = seeded["secrets"]
-    assert len(secrets) >= 7  # OfficialAccount x3, WeiboAccount x2, MerchantConfig x3
+    assert len(secrets) >= 8  # OfficialAccount x3, WeiboAccount x2, MerchantConfig x3, a token
     refused = [c for c in cells if c.method == "post" and not c.permitted]
     permitted_actions = [c for c in cells if c.permitted]
     reads = [c for c in cells if c.method == "get"]

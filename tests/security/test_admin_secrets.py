@@ -180,3 +180,31 @@ def test_merchant_config_answers_a_view_only_manager_without_its_secrets(manager
     assert _leaks(html) == []
     assert html.count('class="secret-state secret-set"') == 3
     assert 'type="password"' not in html  # read-only: nothing to type
+
+
+def test_api_token_key_is_shown_once_when_added_and_never_again(admin_user, marketing_user):
+    """DRF's token admin listed every key and named each token by it (titles, breadcrumbs, the
+    recent-actions log); now the key appears once, in the message right after adding it."""
+    from rest_framework.authtoken.models import Token
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(admin_user)
+    added = client.post(
+        "/admin/authtoken/tokenproxy/add/", {"user": marketing_user.pk}, follow=True
+    )
+    key = Token.objects.get(user=marketing_user).key
+    body = added.content.decode()
+    assert (added.status_code, body.count(key)) == (200, 1)
+    assert "Copy it now: it is not shown again." in body
+
+    pages = [
+        "/admin/",
+        "/admin/authtoken/tokenproxy/",
+        f"/admin/authtoken/tokenproxy/{marketing_user.pk}/change/",
+        f"/admin/authtoken/tokenproxy/{marketing_user.pk}/delete/",
+        f"/admin/authtoken/tokenproxy/{marketing_user.pk}/history/",
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert (url, response.status_code, key in response.content.decode()) == (url, 200, False)
+    assert "API token of mkt" in client.get("/admin/").content.decode()
