@@ -29,6 +29,7 @@ from django.utils import timezone
 from crm.bulk import placeholders, upsert_rows
 from crm.identity import create_customers, resolve_customer
 from crm.models import Channel, Customer, Gender, InteractionKind
+from crm.privacy import TOMBSTONE_PREFIX
 
 from .analysis import (
     analyse_comments,
@@ -305,7 +306,28 @@ def ingest_statuses(
         return _ingest_statuses(account, statuses, mention_stream=mention_stream, analyse=analyse)
 
 
+def _erased(model, keys: list[str]) -> dict[str, int]:
+    """Stored posts or comments (idstr -> pk) whose author was erased. The platform serves them
+    again on the next poll; storing them again would bring back the erased text and, through the
+    author's uid, make the erased person a new customer (README "Erasure")."""
+    return dict(
+        model.objects.filter(idstr__in=keys, author__uid__startswith=TOMBSTONE_PREFIX).values_list(
+            "idstr", "pk"
+        )
+    )
+
+
 def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestResult:
+    erased = _erased(
+        WeiboPost,
+        [idstr(o) for o in statuses]
+        + [
+            idstr(o["retweeted_status"])
+            for o in statuses
+            if isinstance(o.get("retweeted_status"), dict)
+        ],
+    )
+    statuses = [o for o in statuses if idstr(o) not in erased]
     originals: dict[str, dict] = {}
     reposts: dict[str, dict] = {}
     mentioned: set[str] = set()
@@ -313,7 +335,8 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
         key = idstr(obj)
         root = obj.get("retweeted_status")
         if isinstance(root, dict) and _has_author(root):
-            originals.setdefault(idstr(root), root)
+            if idstr(root) not in erased:
+                originals.setdefault(idstr(root), root)
             reposts[key] = obj
         else:
             originals[key] = obj
@@ -385,7 +408,7 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
         returning=["idstr", "id"],
     )
     if reposts:
-        root_ids = dict(stored)
+        root_ids = {**erased, **dict(stored)}
         stored_reposts = upsert_rows(
             WeiboPost,
             _POST_COLUMNS,
@@ -451,6 +474,8 @@ def ingest_comments(
     for obj in comments:
         _validate_comment(obj)
     with transaction.atomic():
+        erased = _erased(WeiboComment, [idstr(c) for c in comments])
+        comments = [c for c in comments if idstr(c) not in erased]
         statuses = {idstr(c["status"]): c["status"] for c in comments}
         brand_statuses = [s for s in statuses.values() if idstr(s["user"]) == account.uid]
         other_statuses = [s for s in statuses.values() if idstr(s["user"]) != account.uid]
@@ -517,6 +542,8 @@ def ingest_comments(
 
 
 def _store_embedded_statuses(account: WeiboAccount, statuses: list[dict]) -> None:
+    erased = _erased(WeiboPost, [idstr(s) for s in statuses])
+    statuses = [s for s in statuses if idstr(s) not in erased]
     users = upsert_users(
         [s["user"] for s in statuses],
         first_seen={idstr(s["user"]): parse_time(s["created_at"]) for s in statuses},

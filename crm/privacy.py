@@ -216,9 +216,12 @@ def register_erasure_step(path: str) -> None:
         ERASURE_STEPS.append(path)
 
 
+TOMBSTONE_PREFIX = "erased-"
+
+
 def tombstone(pk: Any) -> str:
     """What an erased unique identifier becomes: unique per row, never a platform id."""
-    return f"erased-{pk}"
+    return f"{TOMBSTONE_PREFIX}{pk}"
 
 
 def redact_values(value: Any, needles: Iterable[str]) -> Any:

@@ -6,14 +6,14 @@ import json
 from datetime import UTC, datetime
 
 from channels_wechat.models import WeChatUser
-from channels_weibo.ingest import ingest_statuses
-from channels_weibo.models import WeiboAccount, WeiboPost, WeiboUser
+from channels_weibo.ingest import ingest_comments, ingest_statuses
+from channels_weibo.models import WeiboAccount, WeiboComment, WeiboPost, WeiboUser
 from crm.models import Conversation, Customer, CustomerKey, Interaction, Message, RawDelivery
 from crm.privacy import erase_customer
 from members.actions.orders import link_payer_openid, mark_order_paid
 from members.models import MerchantConfig, Order, PayerOpenid, PaymentNotification
 from tests.channels_wechat.conftest import account, post_push, push_xml  # noqa: F401
-from tests.channels_weibo.factories import BRAND, status, user
+from tests.channels_weibo.factories import BRAND, comment, status, user
 
 AT = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 
@@ -93,6 +93,34 @@ def test_returning_weibo_author_is_a_new_customer_and_raw_posts_forget_the_uid(d
     assert returning.pk != weibo_user.pk and returning.customer_id not in (None, old)
     assert WeiboPost.objects.get(idstr="5000000000000002").author_id == returning.pk
     _erased(old)
+
+
+def test_polling_an_erased_persons_old_post_and_comment_again_brings_nothing_back(db):
+    """The platform serves an erased person's old post and comment again on the next poll (and
+    embedded in someone's repost): their text stays erased and no new customer is made of them."""
+    brand = WeiboAccount.objects.create(uid=BRAND["idstr"], screen_name="花漾美妆")
+    fan, other = user(7000000009, "张伟在北京"), user(7000000010, "路人甲")
+    post = status(5000000000000001, fan, "张伟的净水器 @花漾美妆", 10)
+    brand_post = status(5000000000000009, BRAND, "新品上市", 1)
+    reply = comment(6000000000000001, fan, "张伟说好用 @花漾美妆", brand_post, 12)
+    ingest_statuses(brand, [post], analyse=False)
+    ingest_comments(brand, [reply], mention_stream=True, analyse=False)
+    old = WeiboUser.objects.get(uid="7000000009").customer_id
+    erase_customer(Customer.objects.get(pk=old))
+    customers, users = Customer.objects.count(), WeiboUser.objects.count()
+
+    repost = status(5000000000000003, other, "转发 @花漾美妆", 30, root=post)
+    ingest_statuses(brand, [post, repost], analyse=False)
+    ingest_comments(brand, [reply], mention_stream=True, analyse=False)
+
+    assert not WeiboUser.objects.filter(uid="7000000009").exists()
+    # The repost's author is the only new person.
+    assert (Customer.objects.count(), WeiboUser.objects.count()) == (customers + 1, users + 1)
+    stored = WeiboPost.objects.get(idstr="5000000000000001")
+    assert ("张伟" in stored.text, "7000000009" in str(stored.raw)) == (False, False)
+    assert WeiboPost.objects.get(idstr="5000000000000003").root_id == stored.pk
+    stored_reply = WeiboComment.objects.get(idstr="6000000000000001")
+    assert ("张伟" in stored_reply.text, "7000000009" in str(stored_reply.raw)) == (False, False)
 
 
 def test_returning_payer_is_not_the_erased_customer_and_payer_openids_are_gone(db):
