@@ -8,6 +8,18 @@ from rest_framework.test import APIClient
 ROLES = ("marketing", "agent", "manager")
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language (zh-hans): a request sent in English activates
+    English in the thread (LocaleMiddleware), which would otherwise carry into the next test."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 def make_staff(username: str, role: str | None = None, superuser: bool = False) -> User:
     user = User.objects.create_user(
         username, password="pw-" + username, is_staff=True, is_superuser=superuser

@@ -1,10 +1,10 @@
 """The admin's record-keeping pages: merges, raw webhook deliveries, conversations (assignment
-only; the inbox does the rest) and the audit log. Registered when crm.admin is imported."""
+only; the inbox does the rest) and the audit log. Registered by crm/admin/__init__.py."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from .models import AuditEntry, Conversation, MergeRecord, Message, RawDelivery
+from ..models import AuditEntry, Conversation, MergeRecord, Message, RawDelivery
 
 
 @admin.register(MergeRecord)

@@ -1,46 +1,38 @@
-"""The admin marketing staff work in: customers, leads (as a pipeline), tags, segments."""
+"""The customer admin marketing staff and agents work in: the record, its timeline, leads and notes
+inline, merge, duplicates, export and erasure."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .actions import (
-    LEAD_DETAILS,
+from ..actions import (
     add_note,
-    create_lead,
     merge_customers,
     tag_customers,
     update_customer,
     update_lead,
 )
-from .csvexport import csv_response
-from .filtersets import CustomerFilterSet, segment_customers
-from .identity import duplicate_candidates, duplicate_groups
-from .models import (
+from ..csvexport import csv_response
+from ..identity import duplicate_candidates, duplicate_groups
+from ..models import (
     Customer,
     Interaction,
     Lead,
-    LeadStatus,
     Note,
-    Segment,
     Tag,
     normalize_phone,
 )
-from .panels import customer_panels
-from .privacy import audited_export, delete_customers, erase_customer, export_customers
-from .security import mask_phone, may_see_phone
-from .staff_phones import MaskedPhoneField, PhoneSearchAdminMixin, shown_phone
-
-admin.site.site_header = _("Social CRM")
-admin.site.site_title = _("Social CRM")
-admin.site.index_title = _("Weibo acquires, WeChat retains: one customer record")
+from ..panels import customer_panels
+from ..privacy import audited_export, delete_customers, erase_customer, export_customers
+from ..security import mask_phone, may_see_phone
+from ..staff_phones import MaskedPhoneField, PhoneSearchAdminMixin, shown_phone
+from .leads import _create_lead_from_form
 
 
 class InteractionInline(admin.TabularInline):
@@ -435,192 +427,3 @@ class CustomerAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
                 "can_merge": self.has_merge_permission(request),
             },
         )
-
-
-def _create_lead_from_form(lead: Lead) -> None:
-    """`create_lead` with what an admin form put on the unsaved `lead`, which then is the row
-    (stage `lead`, an owner in turn if none was chosen, the timeline, the status rules)."""
-    created, _new = create_lead(
-        lead.customer,
-        lead.title,
-        source_channel=lead.source_channel,
-        owner=lead.owner,
-        details={field: getattr(lead, field) for field in LEAD_DETAILS},
-    )
-    lead.pk = created.pk
-    lead.refresh_from_db()
-
-
-@admin.register(Lead)
-class LeadAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "title",
-        "customer_link",
-        "status",
-        "source_channel",
-        "source_object",
-        "owner",
-        "next_step",
-        "next_step_at",
-        "created_at",
-    ]
-    list_filter = ["status", "source_channel", "owner", ("created_at", admin.DateFieldListFilter)]
-    list_editable = ["status", "owner", "next_step"]
-
-    class Media:
-        css = {"all": ["crm/admin.css"]}
-
-    search_fields = ["title", "customer__name", "customer__phone"]
-    list_select_related = ["customer", "owner", "source_type"]
-    autocomplete_fields = ["customer", "owner"]
-    readonly_fields = ["source_object", "converted_at", "created_at", "updated_at"]
-    fields = [
-        "customer",
-        "title",
-        "status",
-        "source_channel",
-        "source_object",
-        "owner",
-        "next_step",
-        "next_step_at",
-        "lost_reason",
-        "lost_note",
-        "converted_at",
-        "created_at",
-        "updated_at",
-    ]
-
-    def save_model(self, request, obj, form, change):
-        # The form, the list's editable columns and the API write a lead through one action.
-        if change:
-            update_lead(obj, {field: form.cleaned_data[field] for field in form.changed_data})
-        else:
-            _create_lead_from_form(obj)
-
-    @admin.display(description=_("customer"))
-    def customer_link(self, obj):
-        url = reverse("admin:crm_customer_change", args=[obj.customer_id])
-        return format_html('<a href="{}">{}</a>', url, obj.customer)
-
-    @admin.display(description=_("source"))
-    def source_object(self, obj):
-        if not obj.source_type_id:
-            return "-"
-        try:
-            url = reverse(
-                f"admin:{obj.source_type.app_label}_{obj.source_type.model}_change",
-                args=[obj.source_id],
-            )
-        except Exception:  # noqa: BLE001  the source model may have no admin page
-            return f"{obj.source_type.model} {obj.source_id}"
-        return format_html('<a href="{}">{} {}</a>', url, obj.source_type.model, obj.source_id)
-
-    def get_urls(self):
-        return [
-            path(
-                "pipeline/",
-                self.admin_site.admin_view(self.pipeline_view),
-                name="crm_lead_pipeline",
-            ),
-        ] + super().get_urls()
-
-    def pipeline_view(self, request):
-        """The leads as a pipeline: one column per status, newest first in each."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        leads = Lead.objects.select_related("customer", "owner").order_by("-created_at")
-        if request.GET.get("owner") == "me":
-            leads = leads.filter(owner=request.user)
-        columns = []
-        counts = dict(Lead.objects.values_list("status").annotate(n=Count("id")))
-        for status, label in LeadStatus.choices:
-            columns.append(
-                {
-                    "status": status,
-                    "label": label,
-                    "count": counts.get(status, 0),
-                    "leads": leads.filter(status=status)[:50],
-                }
-            )
-        return render(
-            request,
-            "admin/crm/pipeline.html",
-            {
-                **self.admin_site.each_context(request),
-                "columns": columns,
-                "title": _("Lead pipeline"),
-                "opts": self.model._meta,
-            },
-        )
-
-
-@admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
-    list_display = ["name", "color", "description", "customer_count"]
-    search_fields = ["name"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(n=Count("customers"))
-
-    @admin.display(description=_("customers"), ordering="n")
-    def customer_count(self, obj):
-        return obj.n
-
-
-class SegmentAdminForm(forms.ModelForm):
-    class Meta:
-        model = Segment
-        fields = ["name", "description", "filters", "owner"]
-
-    def clean_filters(self):
-        try:
-            return CustomerFilterSet.validate_saved(self.cleaned_data["filters"])
-        except ValidationError as exc:
-            raise forms.ValidationError(exc.message_dict.get("filters", exc.messages))
-
-
-@admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
-    form = SegmentAdminForm
-    list_display = ["name", "description", "member_count", "counted_at", "members_link"]
-    search_fields = ["name"]
-    readonly_fields = ["member_count", "counted_at"]
-
-    @admin.display(description=_("members"))
-    def members_link(self, obj):
-        url = reverse("admin:crm_segment_members", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, _("Show members"))
-
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/members/",
-                self.admin_site.admin_view(self.members_view),
-                name="crm_segment_members",
-            ),
-        ] + super().get_urls()
-
-    def members_view(self, request, pk):
-        """The customers matching the segment now (the filter is re-run)."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        segment = get_object_or_404(Segment, pk=pk)
-        rows = segment_customers(segment).select_related("owner").prefetch_related("tags")
-        total = rows.count()
-        return render(
-            request,
-            "admin/crm/segment_members.html",
-            {
-                **self.admin_site.each_context(request),
-                "segment": segment,
-                "customers": rows.order_by("-created_at")[:200],
-                "total": total,
-                "title": _("Members of segment %(name)s") % {"name": segment.name},
-                "opts": self.model._meta,
-            },
-        )
-
-
-# The record-keeping admins (merges, raw deliveries, conversations, the audit log) live apart.
-from . import admin_records  # noqa: E402, F401  (registers them)
-from . import admin_tokens  # noqa: E402, F401  (API tokens without their keys)

@@ -1,0 +1,13 @@
+"""The admin, one module per topic (the models' own split, crm/models/): customers with their
+timeline, notes and merges; leads and the pipeline; tags and segments; the record-keeping pages
+(merge records, raw deliveries, conversations, the audit log); API tokens without their keys.
+Importing the package registers them all (Django's admin autodiscovery imports `crm.admin`)."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from . import customers, leads, records, segments, tokens  # noqa: F401  (registers them)
+
+admin.site.site_header = _("Social CRM")
+admin.site.site_title = _("Social CRM")
+admin.site.index_title = _("Weibo acquires, WeChat retains: one customer record")
