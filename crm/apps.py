@@ -32,7 +32,7 @@ class CrmConfig(AppConfig):
             "view_note",
             "add_note",
             "view_interaction",
-            # The inbox (crm.inbox_views, the channels' conversation APIs): read, answer,
+            # The inbox (crm.inbox.pages, the channels' conversation APIs): read, answer,
             # assign and resolve the conversations of every channel.
             "view_conversation",
             "change_conversation",

@@ -24,7 +24,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
-    path("inbox/", include("crm.inbox_urls")),
+    path("inbox/", include("crm.inbox.urls")),
     path("", include("channels_wechat.urls")),
     path("", include("channels_weibo.urls")),
     path("", include("members.urls")),

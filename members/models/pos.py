@@ -22,7 +22,7 @@ def new_device_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-class PosDeviceQuerySet(models.QuerySet):
+class PosDeviceQuerySet(models.QuerySet["PosDevice"]):
     def for_key(self, key: str) -> "PosDevice | None":
         """The active device of an open store that holds `key`, or None."""
         if not key.startswith(KEY_PREFIX) or len(key) > 100:

@@ -26,19 +26,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from .canned import canned_responses
-from .filtersets import ConversationFilterSet, visible_conversations
-from .inbox import (
-    InboxError,
-    SendError,
-    assign_conversation,
-    reply,
-    resolve_conversation,
-)
-from .models import ACTIVE_STATUSES, Conversation, ConversationStatus
-from .panels import customer_panels
-from .send_errors import send_error_text
-from .staff_phones import shown_phone
+from ..canned import canned_responses
+from ..filtersets import ConversationFilterSet, visible_conversations
+from ..models import ACTIVE_STATUSES, Conversation, ConversationStatus
+from ..panels import customer_panels
+from ..send_errors import send_error_text
+from ..staff_phones import shown_phone
+from .agents import assign_conversation, reply, resolve_conversation
+from .common import InboxError, SendError
 
 
 def public_reply_url(conversation: Conversation) -> str | None:
