@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from ..actions import (
+    CUSTOMER_EDITABLE_FIELDS,
     add_note,
     merge_customers,
     tag_customers,
@@ -69,20 +70,8 @@ class LeadInline(admin.TabularInline):
 class CustomerAdminForm(forms.ModelForm):
     class Meta:
         model = Customer
-        fields = [
-            "name",
-            "phone",
-            "email",
-            "gender",
-            "city",
-            "birthday",
-            "stage",
-            "first_channel",
-            "owner",
-            "tags",
-            "consent_marketing",
-            "consent_privacy_at",
-        ]
+        # What `update_customer` accepts; the admin's fieldsets order them on the page.
+        fields = list(CUSTOMER_EDITABLE_FIELDS)
 
     def clean_phone(self):
         try:

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..actions import create_lead, update_customer, update_lead
+from ..actions import CUSTOMER_EDITABLE_FIELDS, create_lead, update_customer, update_lead
 from ..filtersets import CustomerFilterSet
 from ..models import (
     Channel,
@@ -38,26 +38,6 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = [
-            "id",
-            "name",
-            "phone",
-            "phone_verified",
-            "email",
-            "gender",
-            "city",
-            "birthday",
-            "owner",
-            "stage",
-            "first_channel",
-            "tags",
-            "consent_marketing",
-            "consent_privacy_at",
-            "created_at",
-            "updated_at",
-            "merged_into",
-            "erased_at",
-        ]
         read_only_fields = [
             "phone_verified",
             "created_at",
@@ -65,6 +45,8 @@ class CustomerSerializer(serializers.ModelSerializer):
             "merged_into",
             "erased_at",
         ]
+        # What a person may write is what `update_customer` accepts (CUSTOMER_EDITABLE_FIELDS).
+        fields = ["id", *CUSTOMER_EDITABLE_FIELDS, *read_only_fields]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

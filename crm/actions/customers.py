@@ -1,0 +1,125 @@
+"""A person's edits on a customer record: its editable fields, notes and tags."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from ..models import Channel, Customer, InteractionKind, Note, Tag
+from .timeline import record_interaction, set_stage
+
+# The fields a person edits on a customer, in the order the API shows them. The API serializer
+# and the admin form build their field lists from this, so the three cannot drift apart.
+CUSTOMER_EDITABLE_FIELDS = (
+    "name",
+    "phone",
+    "email",
+    "gender",
+    "city",
+    "birthday",
+    "owner",
+    "stage",
+    "first_channel",
+    "tags",
+    "consent_marketing",
+    "consent_privacy_at",
+)
+CUSTOMER_EDITABLE = frozenset(CUSTOMER_EDITABLE_FIELDS)
+
+
+def update_customer(customer: Customer, changes: dict[str, Any], *, by=None) -> Customer:
+    """A person edits a customer (the API, the admin form): the one write path for that edit.
+
+    `changes` maps fields of CUSTOMER_EDITABLE to values already cleaned by the form or
+    serializer (phone normalised); `tags` replaces the customer's tags. Compared with the row as
+    stored, not with the caller's instance (a model form has already written its values onto
+    it): a different phone is unverified until verified again, and a different stage is set
+    through `set_stage`, so the timeline records it and who made it. Returns `customer`, saved.
+
+    Atomic; the row is locked, so two concurrent edits each see the other's phone and stage.
+    Raises ValueError for a field that is not editable (a programming error, not user input).
+    """
+    unknown = set(changes) - CUSTOMER_EDITABLE
+    if unknown:
+        raise ValueError(f"not editable on a customer: {sorted(unknown)}")
+    changes = dict(changes)
+    stage = changes.pop("stage", None)
+    tags = changes.pop("tags", None)
+    with transaction.atomic():
+        stored = Customer.objects.select_for_update().get(pk=customer.pk)
+        for field, value in changes.items():
+            setattr(customer, field, value)
+        if "phone" in changes and changes["phone"] != stored.phone:
+            customer.phone_verified = False
+        customer.stage = stored.stage  # `set_stage` below moves it and records the move
+        customer.save()
+        if tags is not None:
+            customer.tags.set(tags)
+        if stage is not None and stage != stored.stage:
+            set_stage(customer, stage, by=by)
+    return customer
+
+
+def attach_tags(pairs: Iterable[tuple[int, str]]) -> int:
+    """`tag_customer_by_name` for many (customer id, tag name) pairs: tags created if needed,
+    links already there kept. Returns the links offered. Caller's transaction."""
+    pairs = {(customer_id, name[:64]) for customer_id, name in pairs}
+    if not pairs:
+        return 0
+    names = {name for _customer, name in pairs}
+    tags = dict(Tag.objects.filter(name__in=names).values_list("name", "pk"))
+    for name in sorted(names - set(tags)):
+        tags[name] = Tag.objects.get_or_create(name=name)[0].pk
+    through = Customer.tags.through
+    through.objects.bulk_create(
+        [through(customer_id=c, tag_id=tags[name]) for c, name in sorted(pairs)],
+        ignore_conflicts=True,
+    )
+    return len(pairs)
+
+
+def add_note(customer: Customer, body: str, *, author=None) -> Note:
+    """Write a note on the customer and show it on the timeline. Atomic."""
+    with transaction.atomic():
+        note = Note.objects.create(customer=customer, body=body, author=author)
+        record_interaction(
+            customer,
+            InteractionKind.NOTE,
+            Channel.MANUAL,
+            occurred_at=note.created_at,
+            summary=body[:200],
+            subject=note,
+        )
+    return note
+
+
+def tag_customers(customer_ids: Iterable[int], tag_names: Iterable[str]) -> int:
+    """Add existing tags to customers. Unknown tag names raise ValidationError; nothing is written.
+
+    Returns the number of (customer, tag) links added. Atomic.
+    """
+    names = sorted({n.strip() for n in tag_names if n and n.strip()})
+    tags = list(Tag.objects.filter(name__in=names))
+    unknown = sorted(set(names) - {t.name for t in tags})
+    if unknown:
+        raise ValidationError(
+            {"tags": _("Unknown tag: %(names)s.") % {"names": ", ".join(unknown)}}, code="unknown"
+        )
+    through = Customer.tags.through
+    ids = list(customer_ids)
+    with transaction.atomic():
+        before = through.objects.filter(customer_id__in=ids, tag__in=tags).count()
+        through.objects.bulk_create(
+            [through(customer_id=c, tag_id=t.pk) for c in ids for t in tags], ignore_conflicts=True
+        )
+        after = through.objects.filter(customer_id__in=ids, tag__in=tags).count()
+    return after - before
+
+
+def tag_customer_by_name(customer: Customer, name: str) -> Tag:
+    """Attach a tag by name, creating the tag if needed (used by automation such as keyword rules)."""
+    tag, _created = Tag.objects.get_or_create(name=name[:64])
+    customer.tags.add(tag)
+    return tag
