@@ -45,7 +45,8 @@ from .models import WeiboAccount, WeiboComment, WeiboPost, WeiboUser
 from .protocol import as_int, idstr, parse_time, repost_chain
 
 _GENDER = {"m": Gender.MALE, "f": Gender.FEMALE}
-_USER_FIELDS = [
+# A user's profile as the API gives it: stored on first sight, refreshed on every later one.
+_PROFILE = [
     "screen_name",
     "location",
     "gender",
@@ -55,8 +56,8 @@ _USER_FIELDS = [
     "verified",
     "verified_type",
     "avatar_url",
-    "updated_at",
 ]
+_USER_FIELDS = [*_PROFILE, "updated_at"]
 
 
 @dataclass
@@ -84,21 +85,7 @@ class Author(NamedTuple):
     customer_id: int | None
 
 
-_USER_COLUMNS = [
-    "uid",
-    "screen_name",
-    "location",
-    "gender",
-    "followers_count",
-    "friends_count",
-    "statuses_count",
-    "verified",
-    "verified_type",
-    "avatar_url",
-    "kol_category",
-    "created_at",
-    "updated_at",
-]
+_USER_COLUMNS = ["uid", *_PROFILE, "kol_category", "created_at", "updated_at"]
 
 
 def _user_values(obj: dict[str, Any], now) -> tuple:
@@ -230,13 +217,7 @@ def link_customer(user: WeiboUser, *, at=None) -> None:
 # -- posts ----------------------------------------------------------------------------------
 
 _POST_COLUMNS = [
-    "idstr",
-    "mid",
-    "account",
-    "author",
-    "text",
-    "created_at",
-    "is_brand_post",
+    *WeiboPost.HEAD_FIELDS,
     "root",
     "parent_name",
     "reposts_count",
@@ -270,15 +251,21 @@ def _has_author(obj: dict[str, Any]) -> bool:
     )
 
 
-def _validate_status(obj: Any) -> None:
+def _validate_item(obj: Any, kind: str) -> None:
+    """A status or comment object has an id, an author and a readable created_at, or ValueError
+    names what is missing."""
     if not isinstance(obj, dict):
-        raise ValueError("a status must be a JSON object")
+        raise ValueError(f"a {kind} must be a JSON object")
     idstr(obj)
     if not _has_author(obj):
-        raise ValueError(f"status {obj.get('idstr') or obj.get('id')} has no user object")
+        raise ValueError(f"{kind} {obj.get('idstr') or obj.get('id')} has no user object")
     if not obj.get("created_at"):
-        raise ValueError(f"status {idstr(obj)} has no created_at")
+        raise ValueError(f"{kind} {idstr(obj)} has no created_at")
     parse_time(obj["created_at"])
+
+
+def _validate_status(obj: Any) -> None:
+    _validate_item(obj, "status")
 
 
 def _mentions(text: str, account: WeiboAccount) -> bool:
@@ -446,14 +433,7 @@ def _ingest_statuses(account, statuses, *, mention_stream, analyse) -> IngestRes
 
 
 def _validate_comment(obj: Any) -> None:
-    if not isinstance(obj, dict):
-        raise ValueError("a comment must be a JSON object")
-    idstr(obj)
-    if not _has_author(obj):
-        raise ValueError(f"comment {obj.get('idstr') or obj.get('id')} has no user object")
-    if not obj.get("created_at"):
-        raise ValueError(f"comment {idstr(obj)} has no created_at")
-    parse_time(obj["created_at"])
+    _validate_item(obj, "comment")
     if not isinstance(obj.get("status"), dict):
         raise ValueError(f"comment {idstr(obj)} has no status object")
     _validate_status(obj["status"])

@@ -135,6 +135,17 @@ class WeiboPost(models.Model):
     the sentiment (SnowNLP score 0..1 and its label) are set on posts by others only.
     """
 
+    # What identifies a post and who wrote it when (ingestion's columns and the API start so).
+    HEAD_FIELDS = (
+        "idstr",
+        "mid",
+        "account",
+        "author",
+        "text",
+        "created_at",
+        "is_brand_post",
+    )
+
     idstr = models.CharField(_("id"), max_length=20, unique=True)
     mid = models.CharField(_("mid"), max_length=24, blank=True)
     account = models.ForeignKey(

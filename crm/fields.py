@@ -141,3 +141,16 @@ def _state_display(field):
     display.short_description = field.verbose_name  # type: ignore[attr-defined]
     display.__name__ = field.name
     return display
+
+
+def staff_reference(verbose_name) -> models.ForeignKey:
+    """The staff member who did something to a row (resolved it, refunded it, merged it...): kept
+    as None when that user is deleted, and no reverse accessor on the user."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=verbose_name,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )

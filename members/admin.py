@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin.readonly import ReadOnlyAdmin
 from crm.fields import SecretFieldsAdminMixin
 from crm.staff_phones import PhoneSearchAdminMixin
 
@@ -75,19 +76,10 @@ class MembershipAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(admin.ModelAdmin):
+class PointsEntryAdmin(ReadOnlyAdmin):
     list_display = ["occurred_at", "membership", "kind", "points", "balance_after", "reason"]
     list_filter = ["kind", "occurred_at"]
     search_fields = ["membership__member_number", "source_ref", "reason"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Store)
@@ -121,15 +113,7 @@ class RefundInline(admin.TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    readonly_fields = (
-        "out_refund_no",
-        "refund_id",
-        "amount_fen",
-        "reason",
-        "points_reversed",
-        "created_at",
-    )
-    fields = ("out_refund_no", "refund_id", "amount_fen", "reason", "points_reversed", "created_at")
+    readonly_fields = fields = Refund.RECORD_FIELDS
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -173,7 +157,7 @@ class OrderAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdmin):
     """Refunds as recorded, read-only: a refund is made through the order's API `refund`
     (`members.actions.refund_through_platform`, which asks WeChat Pay) or recorded from WeChat
     Pay's notification; a row written here would change neither the order nor the points."""
@@ -181,15 +165,6 @@ class RefundAdmin(admin.ModelAdmin):
     list_display = ["out_refund_no", "order", "amount_fen", "points_reversed", "created_at"]
     search_fields = ["out_refund_no", "order__out_trade_no"]
     raw_id_fields = ["order"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PaymentNotification)

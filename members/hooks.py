@@ -142,14 +142,7 @@ def wechatpay_v3(request, mchid: str):
         return _fail("签名验证失败", 403)
     try:
         envelope = json.loads(body)
-        resource = envelope["resource"]
-        plain = protocol.aes_gcm_decrypt(
-            merchant.apiv3_key,
-            resource.get("nonce", ""),
-            resource.get("associated_data", ""),
-            resource.get("ciphertext", ""),
-        )
-        data = json.loads(plain)
+        data = protocol.v3_resource(merchant.apiv3_key, envelope)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         _reject(request, mchid, body, f"{type(exc).__name__}: {exc}")
         return _fail("malformed or undecryptable notification", 400)

@@ -8,8 +8,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography import x509
@@ -244,6 +246,20 @@ def aes_gcm_decrypt(
         return AESGCM(_key_bytes(key)).decrypt(nonce_b, data, aad or None)
     except (InvalidTag, ValueError, TypeError) as exc:
         raise ProtocolError("the resource cannot be decrypted with the APIv3 key") from exc
+
+
+def v3_resource(apiv3_key: str | bytes, envelope: dict) -> Any:
+    """The decrypted `resource` of a v3 notification envelope, parsed as JSON. A malformed
+    envelope raises KeyError, TypeError, AttributeError or ValueError; a forged one fails to
+    decrypt (ProtocolError)."""
+    resource = envelope["resource"]
+    plain = aes_gcm_decrypt(
+        apiv3_key,
+        resource.get("nonce", ""),
+        resource.get("associated_data", ""),
+        resource.get("ciphertext", ""),
+    )
+    return json.loads(plain)
 
 
 def aes_gcm_encrypt(key: str | bytes, nonce: str, associated_data: str, plaintext: bytes) -> str:

@@ -55,13 +55,7 @@ class PostSerializer(serializers.ModelSerializer):
     class Meta:
         model = WeiboPost
         fields = [
-            "idstr",
-            "mid",
-            "account",
-            "author",
-            "text",
-            "created_at",
-            "is_brand_post",
+            *WeiboPost.HEAD_FIELDS,
             "root",
             "parent",
             "parent_name",

@@ -31,9 +31,16 @@ from .leads import (
     update_lead,
 )
 from .merge import MERGE_HANDLERS, MergeError, merge_customers, register_merge_handler
-from .timeline import advance_stage, record_interaction, record_interactions, set_stage
+from .timeline import (
+    TIMELINE_FIELDS,
+    advance_stage,
+    record_interaction,
+    record_interactions,
+    set_stage,
+)
 
 __all__ = [
+    "TIMELINE_FIELDS",
     "CUSTOMER_EDITABLE",
     "CUSTOMER_EDITABLE_FIELDS",
     "LEAD_DETAILS",

@@ -52,8 +52,8 @@ def record_interaction(
     return interaction
 
 
-_TIMELINE_COLUMNS = [
-    "customer",
+# What a timeline entry says (the API's timeline shows these, with the id).
+TIMELINE_FIELDS = (
     "kind",
     "channel",
     "occurred_at",
@@ -61,8 +61,8 @@ _TIMELINE_COLUMNS = [
     "data",
     "subject_type",
     "subject_id",
-    "created_at",
-]
+)
+_TIMELINE_COLUMNS = ["customer", *TIMELINE_FIELDS, "created_at"]
 
 
 def record_interactions(rows: Iterable[Interaction]) -> int:

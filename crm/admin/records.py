@@ -5,22 +5,14 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from ..models import AuditEntry, Conversation, MergeRecord, Message, RawDelivery
+from .readonly import ReadOnlyAdmin
 
 
 @admin.register(MergeRecord)
-class MergeRecordAdmin(admin.ModelAdmin):
+class MergeRecordAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "source", "target", "reason", "merged_by"]
     list_filter = ["reason"]
     readonly_fields = ["source", "target", "reason", "merged_by", "moved", "snapshot", "created_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RawDelivery)
@@ -105,15 +97,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "external_user",
         "customer",
         "kind",
-        "opened_at",
-        "first_response_at",
-        "last_inbound_at",
-        "last_message_at",
-        "resolved_at",
-        "resolved_by",
-        "survey_sent_at",
-        "rating",
-        "rated_at",
+        *Conversation.COURSE_FIELDS,
     ]
     fields = [*readonly_fields[:5], "status", "assignee", *readonly_fields[5:]]
 
@@ -125,7 +109,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """The audit log, read-only: superusers and managers (view_auditentry) read it."""
 
     list_display = ["at", "actor_name", "action", "object_type", "object_id", "summary"]
@@ -136,12 +120,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

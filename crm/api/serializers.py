@@ -4,7 +4,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..actions import CUSTOMER_EDITABLE_FIELDS, create_lead, update_customer, update_lead
+from ..actions import (
+    CUSTOMER_EDITABLE_FIELDS,
+    TIMELINE_FIELDS,
+    create_lead,
+    update_customer,
+    update_lead,
+)
 from ..filtersets import CustomerFilterSet
 from ..models import (
     Channel,
@@ -74,16 +80,7 @@ class InteractionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Interaction
-        fields = [
-            "id",
-            "kind",
-            "channel",
-            "occurred_at",
-            "summary",
-            "data",
-            "subject_type",
-            "subject_id",
-        ]
+        fields = ["id", *TIMELINE_FIELDS]
 
     def get_subject_type(self, obj) -> str | None:
         if obj.subject_type_id is None:

@@ -94,20 +94,22 @@ def receive_message(
         existing = _stored(lookup)
         if existing:
             return existing, False
+
+    args = (
+        channel,
+        account,
+        external_user,
+        customer,
+        msg_type,
+        content,
+        sent_at,
+        platform_msg_id,
+        media_id,
+        data or {},
+    )
     try:
         with transaction.atomic():
-            return _receive(
-                channel,
-                account,
-                external_user,
-                customer,
-                msg_type,
-                content,
-                sent_at,
-                platform_msg_id,
-                media_id,
-                data or {},
-            ), True
+            return _receive(*args), True
     except IntegrityError:
         # A concurrent delivery stored the same message, or opened the conversation first.
         if platform_msg_id:
@@ -115,18 +117,7 @@ def receive_message(
             if existing:
                 return existing, False
         with transaction.atomic():
-            return _receive(
-                channel,
-                account,
-                external_user,
-                customer,
-                msg_type,
-                content,
-                sent_at,
-                platform_msg_id,
-                media_id,
-                data or {},
-            ), True
+            return _receive(*args), True
 
 
 def receive_one_by_one(msg_type: str, content: str, platform_msg_id: str) -> bool:

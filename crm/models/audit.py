@@ -1,9 +1,10 @@
 """The audit log: who exported, merged, deleted, erased or changed a secret, and when."""
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from ..fields import staff_reference
 
 
 class AuditAction(models.TextChoices):
@@ -24,14 +25,7 @@ class AuditEntry(models.Model):
     change names the field, never the old or new value).
     """
 
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("who"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    actor = staff_reference(_("who"))
     actor_name = models.CharField(_("username"), max_length=150, blank=True)
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("action"), max_length=16, choices=AuditAction.choices)

@@ -18,6 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..fields import staff_reference
+
 
 class Channel(models.TextChoices):
     WECHAT = "wechat", _("WeChat")
@@ -435,14 +437,7 @@ class Segment(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     description = models.CharField(_("description"), max_length=255, blank=True)
     filters = models.JSONField(_("filters"), default=dict, blank=True)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("owner"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    owner = staff_reference(_("owner"))
     member_count = models.PositiveIntegerField(_("members (last counted)"), default=0)
     counted_at = models.DateTimeField(_("counted at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -476,14 +471,7 @@ class MergeRecord(models.Model):
         Customer, verbose_name=_("surviving customer"), on_delete=models.PROTECT, related_name="+"
     )
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
-    merged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("merged by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    merged_by = staff_reference(_("merged by"))
     moved = models.JSONField(_("moved rows"), default=dict)
     snapshot = models.JSONField(_("merged customer's fields"), default=dict)
     created_at = models.DateTimeField(_("merged at"), default=timezone.now)

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..fields import staff_reference
 from ..send_errors import send_error_text
 from .customers import Channel, Customer
 
@@ -27,6 +28,19 @@ ACTIVE_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
 
 
 class Conversation(models.Model):
+    # The conversation's course, set by the inbox actions only (read-only in the admin and API).
+    COURSE_FIELDS = (
+        "opened_at",
+        "first_response_at",
+        "last_inbound_at",
+        "last_message_at",
+        "resolved_at",
+        "resolved_by",
+        "survey_sent_at",
+        "rating",
+        "rated_at",
+    )
+
     """One customer-service thread with one user on one account, from opening to resolution.
 
     It opens with the user's first inbound message (not an event) while the user has no open or
@@ -68,14 +82,7 @@ class Conversation(models.Model):
     last_inbound_at = models.DateTimeField(_("last customer message at"), null=True, blank=True)
     last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("resolved by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    resolved_by = staff_reference(_("resolved by"))
     survey_sent_at = models.DateTimeField(_("survey sent at"), null=True, blank=True)
     rating = models.PositiveSmallIntegerField(_("rating (1-5)"), null=True, blank=True)
     rated_at = models.DateTimeField(_("rated at"), null=True, blank=True)
@@ -167,14 +174,7 @@ class Message(models.Model):
     data = models.JSONField(_("data"), default=dict, blank=True)
     platform_msg_id = models.CharField(_("platform message id"), max_length=64, blank=True)
     sent_at = models.DateTimeField(_("time"), default=timezone.now)
-    sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("agent"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    sender = staff_reference(_("agent"))
     sender_kind = models.CharField(_("sender"), max_length=12, choices=SenderKind.choices)
     delivery_status = models.CharField(
         _("delivery"),

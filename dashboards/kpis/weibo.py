@@ -244,10 +244,11 @@ def _by_local_day(rows, field: str, aggregates: dict[str, Any]) -> dict[date, di
     }
 
 
-def _followers_by_day(
+def _snapshot_days(
     start: date, end: date, account: str | None
-) -> dict[date, tuple[int | None, int | None]]:
-    """_followers of each single day of the period, from one read of the snapshots."""
+) -> tuple[dict[str, int], dict[date, list[tuple[str, int]]]]:
+    """One read of the follower snapshots up to `end`: each account's last count before `start`,
+    and the (account, count) pairs of each day of the period that has snapshots."""
     m = _weibo_models()
     snapshots = m.FollowerSnapshot.objects.filter(day__lte=end)
     if account:
@@ -261,6 +262,14 @@ def _followers_by_day(
             latest[uid] = count
         else:
             on_day.setdefault(day, []).append((uid, count))
+    return latest, on_day
+
+
+def _followers_by_day(
+    start: date, end: date, account: str | None
+) -> dict[date, tuple[int | None, int | None]]:
+    """_followers of each single day of the period, from one read of the snapshots."""
+    latest, on_day = _snapshot_days(start, end, account)
     result: dict[date, tuple[int | None, int | None]] = {}
     for day in days(start, end):
         before = dict(latest)
@@ -320,16 +329,11 @@ def weibo_top_posts(
     start: date, end: date, account: str | None = None, limit: int = 10
 ) -> list[dict[str, Any]]:
     """The brand's original posts of the period with the most reposts + comments."""
-    m = _weibo_models()
-    low, high = local_bounds(start, end)
-    rows = m.WeiboPost.objects.filter(
-        is_brand_post=True, root__isnull=True, created_at__gte=low, created_at__lt=high
+    rows = (
+        _brand_post_rows(start, end, account)
+        .annotate(engagement=F("reposts_count") + F("comments_count"))
+        .order_by("-engagement", "-created_at")[:limit]
     )
-    if account:
-        rows = rows.filter(account__uid=account)
-    rows = rows.annotate(engagement=F("reposts_count") + F("comments_count")).order_by(
-        "-engagement", "-created_at"
-    )[:limit]
     return [
         {
             "idstr": post.idstr,
@@ -390,19 +394,7 @@ def weibo_top_kols(
 
 def follower_series(start: date, end: date, account: str | None = None) -> list[dict[str, Any]]:
     """Followers per local day (summed over accounts), carrying the last snapshot forward."""
-    m = _weibo_models()
-    snapshots = m.FollowerSnapshot.objects.filter(day__lte=end)
-    if account:
-        snapshots = snapshots.filter(account__uid=account)
-    latest: dict[str, int] = {}
-    by_day: dict[date, list[tuple[str, int]]] = {}
-    for uid, day, count in snapshots.order_by("day").values_list(
-        "account__uid", "day", "followers_count"
-    ):
-        if day < start:
-            latest[uid] = count
-        else:
-            by_day.setdefault(day, []).append((uid, count))
+    latest, by_day = _snapshot_days(start, end, account)
     series = []
     for day in days(start, end):
         latest.update(by_day.get(day, []))

@@ -23,14 +23,7 @@ def parse_delivery(delivery: RawDelivery, merchant: MerchantConfig) -> tuple[str
     body = bytes(delivery.body)
     if delivery.path.rstrip("/").endswith("/v3"):
         envelope = json.loads(body)
-        resource = envelope.get("resource") or {}
-        plain = protocol.aes_gcm_decrypt(
-            merchant.apiv3_key,
-            resource.get("nonce", ""),
-            resource.get("associated_data", ""),
-            resource.get("ciphertext", ""),
-        )
-        data = json.loads(plain)
+        data = protocol.v3_resource(merchant.apiv3_key, envelope)
         protocol.check_v3_owner(envelope, data, merchant.mchid, merchant.appid)
         return "v3", {"event": envelope, "transaction": data}
     params = protocol.parse_xml(body)

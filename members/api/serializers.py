@@ -167,15 +167,7 @@ class RefundRequestSerializer(serializers.Serializer):
 class RefundSerializer(serializers.ModelSerializer):
     class Meta:
         model = Refund
-        fields = [
-            "id",
-            "out_refund_no",
-            "refund_id",
-            "amount_fen",
-            "reason",
-            "points_reversed",
-            "created_at",
-        ]
+        fields = ["id", *Refund.RECORD_FIELDS]
 
 
 class PosChargeRequestSerializer(serializers.Serializer):

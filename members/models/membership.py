@@ -5,6 +5,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import staff_reference
 from crm.models import Customer
 
 
@@ -109,14 +110,7 @@ class PointsEntry(models.Model):
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     source_ref = models.CharField(_("source reference"), max_length=128, unique=True)
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
-    created_by = models.ForeignKey(
-        "auth.User",
-        verbose_name=_("created by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = staff_reference(_("created by"))
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

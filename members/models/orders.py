@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.fields import EncryptedTextField
+from crm.fields import EncryptedTextField, staff_reference
 from crm.models import Customer, RawDelivery
 
 
@@ -167,6 +167,16 @@ class Order(models.Model):
 class Refund(models.Model):
     """Money returned on a paid order (whole or part), with the points it took back."""
 
+    # What a refund records; written by the refund actions only, so read-only everywhere.
+    RECORD_FIELDS = (
+        "out_refund_no",
+        "refund_id",
+        "amount_fen",
+        "reason",
+        "points_reversed",
+        "created_at",
+    )
+
     order = models.ForeignKey(
         Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="refunds"
     )
@@ -176,14 +186,7 @@ class Refund(models.Model):
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     points_reversed = models.BigIntegerField(_("points taken back"), default=0)
     created_at = models.DateTimeField(_("refunded at"), default=timezone.now)
-    created_by = models.ForeignKey(
-        "auth.User",
-        verbose_name=_("refunded by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = staff_reference(_("refunded by"))
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -258,14 +261,7 @@ class PosCharge(models.Model):
         Store, verbose_name=_("store"), on_delete=models.PROTECT, related_name="charges"
     )
     code_url = models.CharField(_("code_url"), max_length=255, blank=True)
-    created_by = models.ForeignKey(
-        "auth.User",
-        verbose_name=_("created by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = staff_reference(_("created by"))
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
