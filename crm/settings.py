@@ -380,6 +380,16 @@ MEMBERS_POINTS_PER_YUAN = env_int("MEMBERS_POINTS_PER_YUAN", 1)
 MEMBERS_POINTS_VALID_DAYS = env_int("MEMBERS_POINTS_VALID_DAYS", 365)
 # Minutes a member card QR code is accepted at the till; the card page fetches a fresh one before.
 MEMBERS_CARD_CODE_MINUTES = env_int("MEMBERS_CARD_CODE_MINUTES", 5)
+# SMS verification codes on the member join page (members.sms): `tencent` (Tencent Cloud SMS,
+# SendSms 2021-01-11; TENCENT_SMS_API_BASE points at devtools/sandboxes/sms.py in the demo) or
+# `sandbox` (codes kept in the cache, nothing sent).
+SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "tencent")
+TENCENT_SMS_API_BASE = os.environ.get("TENCENT_SMS_API_BASE", "https://sms.tencentcloudapi.com")
+TENCENT_SMS_SECRET_ID = os.environ.get("TENCENT_SMS_SECRET_ID", "")
+TENCENT_SMS_SECRET_KEY = os.environ.get("TENCENT_SMS_SECRET_KEY", "")
+TENCENT_SMS_SDK_APP_ID = os.environ.get("TENCENT_SMS_SDK_APP_ID", "")
+TENCENT_SMS_SIGN_NAME = os.environ.get("TENCENT_SMS_SIGN_NAME", "")
+TENCENT_SMS_TEMPLATE_ID = os.environ.get("TENCENT_SMS_TEMPLATE_ID", "")
 # Weibo: the OAuth app that brand accounts authorise (connect flow), and the fan-service API host
 # (m.api.weibo.com in production; the same host as WEIBO_API_BASE when that points at a sandbox).
 WEIBO_APP_KEY = os.environ.get("WEIBO_APP_KEY", "")

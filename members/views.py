@@ -20,9 +20,10 @@ from django.views.decorators.http import require_http_methods
 
 from crm.identity import resolve_customer
 from crm.models import Channel, Customer, CustomerKey
+from crm.security import client_ip
 
 from . import client, qr
-from .actions import CouponError, join_with_phone, link_payer_openid
+from .actions import CouponError, join_with_phone, link_payer_openid, phone_verification
 from .actions.coupons import claim_coupon
 from .actions.orders import customer_for_openid
 from .models import Coupon, CouponTemplate, Membership, MerchantConfig, Order
@@ -138,29 +139,75 @@ def card_code(request):
     )
 
 
+def _join_page(request, customer, *, errors=None, phone=None, notice="", status=None):
+    errors = errors or {}
+    return render(
+        request,
+        "members/join.html",
+        {
+            "errors": errors,
+            "phone": customer.phone if phone is None else phone,
+            "notice": notice,
+        },
+        status=status or (400 if errors else 200),
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def join(request):
+    """The join form: mobile number, the SMS code sent to it (`join_code`), privacy consent."""
     customer = _customer(request)
     if customer is None:
         return _sign_in(request)
     if Membership.objects.filter(customer=customer).exists():
         return redirect("members:home")
-    errors: dict[str, str] = {}
-    phone = customer.phone
     if request.method == "POST":
         phone = request.POST.get("phone", "").strip()
         try:
-            join_with_phone(customer, phone, consent=request.POST.get("consent") == "on")
+            membership, _created = join_with_phone(
+                customer,
+                phone,
+                code=request.POST.get("code", ""),
+                consent=request.POST.get("consent") == "on",
+            )
         except ValidationError as exc:
             errors = {field: texts[0] for field, texts in exc.message_dict.items()}
-        else:
-            messages.success(request, _("Welcome! You are now a member."))
-            return redirect("members:home")
-    return render(
-        request,
-        "members/join.html",
-        {"errors": errors, "phone": phone},
-        status=400 if errors else 200,
+            return _join_page(request, customer, errors=errors, phone=phone)
+        # The verified phone may have merged this customer into an older one: follow it.
+        request.session[SESSION_KEY] = membership.customer_id
+        messages.success(request, _("Welcome! You are now a member."))
+        return redirect("members:home")
+    return _join_page(request, customer)
+
+
+@require_http_methods(["GET", "POST"])
+def join_code(request):
+    """获取验证码: POST `phone` sends a code (`request_phone_code`). Answers JSON
+    (`{"sent": true, "expires_in", "resend_in"}`, or 400/429 `{"errors": {"phone"|"code": text}}`)
+    to a script that asks for JSON, and the join page with a notice otherwise (no JS needed)."""
+    customer = _customer(request)
+    if customer is None:
+        return _sign_in(request)
+    if Membership.objects.filter(customer=customer).exists():
+        return redirect("members:home")
+    if request.method != "POST":
+        return redirect("members:join")
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    phone = request.POST.get("phone", "").strip()
+    try:
+        phone_verification.request_phone_code(phone, client_ip(request), customer=customer)
+    except phone_verification.PhoneCodeError as exc:
+        limited = exc.reason in {"locked", "too_soon", "number_limit", "address_limit"}
+        status = 429 if limited else 400
+        if wants_json:
+            return JsonResponse({"errors": {exc.field: exc.text}}, status=status)
+        return _join_page(request, customer, errors={exc.field: exc.text}, phone=phone)
+    if wants_json:
+        return JsonResponse(
+            {"sent": True, "expires_in": phone_verification.CODE_MINUTES * 60, "resend_in": 60}
+        )
+    return _join_page(
+        request, customer, phone=phone, notice=_("A verification code was sent to your phone.")
     )
 
 

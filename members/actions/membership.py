@@ -10,11 +10,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.actions import mark_customer_member, record_interaction
-from crm.models import Channel, Customer, InteractionKind, normalize_phone
+from crm.identity import set_verified_phone
+from crm.models import Channel, Customer, InteractionKind
 
 from ..models import JoinedVia, Membership, Order, PointsEntry, PointsKind, Tier
 from ..models.orders import PAID_STATUSES
 from .errors import ActionError
+from .phone_verification import PhoneCodeError, clean_phone, verify_phone_code
 
 
 class PointsError(ActionError):
@@ -86,41 +88,40 @@ def join_membership(
 
 
 def join_with_phone(
-    customer: Customer, phone: str, *, consent: bool, at: datetime | None = None
+    customer: Customer, phone: str, *, code: str, consent: bool, at: datetime | None = None
 ) -> tuple[Membership, bool]:
-    """The member page's join: the customer gives a mobile number and accepts the privacy terms.
+    """The member page's join: the customer proves a mobile number with the SMS code sent to it
+    (`phone_verification.request_phone_code`) and accepts the privacy terms.
 
-    The consent time, the phone (kept only if the customer has none: it is not verified, no SMS
-    code here, so it is contact data and never a key that could merge this person with someone
-    else) and the membership (`join_membership`) are written in one transaction: all or nothing.
-    A customer who is a member already gets their membership back and nothing is written.
-    Returns (membership, created). Raises ValidationError naming each field that is wrong
-    (`phone`: missing or not a mobile number; `consent`: not given); nothing is written.
+    The number and consent are checked first (ValidationError naming each wrong field: `phone`
+    missing or not a mobile number, `consent` not given; nothing written, no code used). Then
+    the code (`verify_phone_code`: a wrong, expired or locked code raises PhoneCodeError on
+    `code`; the wrong try is counted, nothing else written). Then, in one transaction: the
+    verified number becomes the customer's phone and a strong key (`crm.identity.set_verified_phone`,
+    which merges this customer with any other customer holding that verified number, the older
+    surviving), the consent time, and the membership of the surviving customer
+    (`join_membership`). Returns (membership, created); a survivor that was a member already
+    keeps its membership (created False).
     """
     errors: dict[str, str] = {}
     try:
-        phone = normalize_phone(phone.strip())
-        if not phone:
-            errors["phone"] = _("Please enter your mobile number.")
-    except ValidationError as exc:
-        errors["phone"] = exc.messages[0]
+        phone = clean_phone(phone)
+    except PhoneCodeError as exc:
+        errors["phone"] = exc.text
     if not consent:
         errors["consent"] = _("Please accept the privacy terms to join.")
     if errors:
         raise ValidationError(errors)
+    existing = Membership.objects.filter(customer=customer).first()
+    if existing:
+        return existing, False
+    verify_phone_code(phone, code)
     at = at or timezone.now()
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        existing = Membership.objects.filter(customer=locked).first()
-        if existing:
-            return existing, False
-        update: dict[str, object] = {"consent_privacy_at": at}
-        if not locked.phone:
-            update["phone"] = phone
-        Customer.objects.filter(pk=locked.pk).update(**update)
-        for field, value in update.items():
-            setattr(customer, field, value)
-        return join_membership(customer, via=JoinedVia.WECHAT, at=at)
+        survivor = set_verified_phone(customer, phone)
+        Customer.objects.filter(pk=survivor.pk).update(consent_privacy_at=at)
+        survivor.consent_privacy_at = at
+        return join_membership(survivor, via=JoinedVia.WECHAT, at=at)
 
 
 def merge_memberships(source: Customer, target: Customer, field_name: str) -> list:

@@ -19,4 +19,5 @@ from .orders import (  # noqa: F401
     Refund,
     Store,
 )
+from .phone import PhoneVerification  # noqa: F401
 from .pos import PosDevice  # noqa: F401

@@ -156,3 +156,30 @@ def sign_in(pay_sandbox):
     """`sign_in(client, n)`: the client signs in to the member pages as the sandbox's WeChat user
     n (OAuth through the sandbox); the response of the CRM's /m/oauth."""
     return _sign_in
+
+
+SMS_SECRET_ID = "AKIDsandbox0000000000000000000000SMS"
+SMS_SECRET_KEY = "sandbox-sms-secret-key-000000000"
+SMS_APP_ID = "1400000001"
+
+
+@pytest.fixture
+def sms_sandbox(settings):
+    """The Tencent Cloud SMS sandbox over loopback, with the TENCENT_SMS_* settings pointing at
+    it and trusting the same secret; `box.base_url` for its /sandbox/sms/<phone> page."""
+    from devtools.sandboxes import sms as sms_sandbox_module
+
+    box = sms_sandbox_module.Sandbox(SMS_SECRET_ID, SMS_SECRET_KEY, SMS_APP_ID)
+    port = _free_port()
+    server = sms_sandbox_module.serve(box, port)
+    settings.SMS_PROVIDER = "tencent"
+    settings.TENCENT_SMS_API_BASE = f"http://127.0.0.1:{port}"
+    settings.TENCENT_SMS_SECRET_ID = SMS_SECRET_ID
+    settings.TENCENT_SMS_SECRET_KEY = SMS_SECRET_KEY
+    settings.TENCENT_SMS_SDK_APP_ID = SMS_APP_ID
+    settings.TENCENT_SMS_SIGN_NAME = "示例品牌"
+    settings.TENCENT_SMS_TEMPLATE_ID = "1234567"
+    box.base_url = f"http://127.0.0.1:{port}"
+    yield box
+    server.shutdown()
+    server.server_close()

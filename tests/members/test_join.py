@@ -1,5 +1,9 @@
-"""Joining on the member page (`/m/join`): phone, consent and membership in one transaction
-(`members.actions.join_with_phone`)."""
+"""Joining on the member page (`/m/join`): a verified phone, consent and membership in one
+transaction (`members.actions.join_with_phone`); the SMS codes come from the sandbox over
+loopback (tests/members/test_phone_verification.py covers the codes themselves)."""
+
+import json
+import urllib.request
 
 import pytest
 
@@ -15,10 +19,17 @@ def _signed_in(client, customer):
     return client
 
 
-def test_join_writes_the_phone_the_consent_and_the_membership(client, customer, tiers):
-    response = _signed_in(client, customer).post(
-        "/m/join", {"phone": "+86 138 0013 8000", "consent": "on"}
-    )
+def _code(client, sms_sandbox, phone="13800138000"):
+    """Ask for a code on the join page and read it where the sandbox recorded it."""
+    response = client.post("/m/join/code", {"phone": phone}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200, response.content
+    with urllib.request.urlopen(f"{sms_sandbox.base_url}/sandbox/sms/13800138000") as sent:  # noqa: S310
+        return json.loads(sent.read())["code"]
+
+
+def test_join_writes_the_phone_the_consent_and_the_membership(client, customer, tiers, sms_sandbox):
+    code = _code(_signed_in(client, customer), sms_sandbox, "+86 138 0013 8000")
+    response = client.post("/m/join", {"phone": "+86 138 0013 8000", "code": code, "consent": "on"})
     assert (response.status_code, response["Location"]) == (302, "/m/")
     customer.refresh_from_db()
     membership = Membership.objects.get()
@@ -29,19 +40,22 @@ def test_join_writes_the_phone_the_consent_and_the_membership(client, customer, 
     )
     assert (customer.phone, customer.phone_verified, customer.stage) == (
         "13800138000",
-        False,
+        True,
         "member",
     )
     assert customer.consent_privacy_at == membership.joined_at
 
 
-def test_a_join_that_fails_writes_neither_phone_nor_consent(client, customer, tiers, monkeypatch):
+def test_a_join_that_fails_writes_neither_phone_nor_consent(
+    client, customer, tiers, monkeypatch, sms_sandbox
+):
     def broken(*args, **kwargs):
         raise RuntimeError("the timeline is down")
 
+    code = _code(_signed_in(client, customer), sms_sandbox)
     monkeypatch.setattr("members.actions.membership.mark_customer_member", broken)
     with pytest.raises(RuntimeError):
-        _signed_in(client, customer).post("/m/join", {"phone": "13800138000", "consent": "on"})
+        client.post("/m/join", {"phone": "13800138000", "code": code, "consent": "on"})
     customer.refresh_from_db()
     assert (customer.phone, customer.consent_privacy_at) == ("", None)
     assert Membership.objects.count() == 0
@@ -62,14 +76,15 @@ def test_a_refused_join_names_each_field_and_writes_nothing(client, customer, ti
     )
 
 
-def test_join_keeps_a_phone_the_customer_already_has(client, customer, tiers):
-    Customer.objects.filter(pk=customer.pk).update(phone="13900001111", phone_verified=True)
-    response = _signed_in(client, customer).post(
-        "/m/join", {"phone": "13800138000", "consent": "on"}
-    )
+def test_join_replaces_an_unverified_phone_with_the_verified_one(
+    client, customer, tiers, sms_sandbox
+):
+    Customer.objects.filter(pk=customer.pk).update(phone="13900001111", phone_verified=False)
+    code = _code(_signed_in(client, customer), sms_sandbox)
+    response = client.post("/m/join", {"phone": "13800138000", "code": code, "consent": "on"})
     assert response.status_code == 302
     customer.refresh_from_db()
-    assert (customer.phone, customer.phone_verified) == ("13900001111", True)
+    assert (customer.phone, customer.phone_verified) == ("13800138000", True)
     assert customer.consent_privacy_at is not None
     assert Membership.objects.filter(customer=customer).count() == 1
 
