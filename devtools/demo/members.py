@@ -22,6 +22,7 @@ from devtools.sandboxes.wechatpay import PLATFORM_SERIAL, new_platform_key, publ
 from members.history import HANDLERS
 
 SANDBOX_PORT = 8103
+SMS_SANDBOX_PORT = 8104  # Tencent Cloud SMS: the join page's verification codes
 MCHID = "1230000109"
 APPID = "wx2421b1c4370ec43b"
 APP_SECRET = "demo-app-secret-7c1f0e9a"
@@ -94,7 +95,9 @@ def services() -> list[list[str]]:
             str(SANDBOX_PORT),
             "--config",
             str(sandbox_config()),
-        ]
+        ],
+        # Trusts the TENCENT_SMS_* settings the demo runs with (Makefile DEMO_ENV).
+        [sys.executable, "-m", "devtools.sandboxes.sms", "--port", str(SMS_SANDBOX_PORT)],
     ]
 
 
@@ -288,4 +291,5 @@ def urls():
         ("订单 Orders:", "/admin/members/order/"),
         ("支付通知 Pay notices:", "/admin/members/paymentnotification/"),
         ("会员自助 Member pages:", "/m/"),
+        ("短信验证码 SMS codes:", f"http://127.0.0.1:{SMS_SANDBOX_PORT}/sandbox/sms/<phone>"),
     ]
