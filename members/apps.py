@@ -60,7 +60,9 @@ class MembersConfig(AppConfig):
                 "members.PointsEntry": [],
                 "members.PayerOpenid": [],
                 "members.Coupon": [],
+                "members.PhoneVerification": [],  # deleted (erase_phone_verifications)
             }
         )
         register_erasure_step("members.erasure.erase_payer_identities")
+        register_erasure_step("members.erasure.erase_phone_verifications")
         register_merge_handler("members.Membership", "members.actions.membership.merge_memberships")

@@ -12,7 +12,7 @@ from django.db.models import Q
 from crm.models import RawDelivery
 from crm.privacy import redact_deliveries, redact_values
 
-from .models import Order, PayerOpenid, PaymentNotification
+from .models import Order, PayerOpenid, PaymentNotification, PhoneVerification
 
 
 def erase_payer_identities(customer) -> dict[str, int]:
@@ -41,3 +41,10 @@ def erase_payer_identities(customer) -> dict[str, int]:
             RawDelivery.objects.filter(pk__in=raw_ids)
         ),
     }
+
+
+def erase_phone_verifications(customer) -> dict[str, int]:
+    """Delete the SMS codes the customer asked for: each holds a phone and a client address,
+    and a code's only use (proving the phone once) is over or void after erasure."""
+    deleted, _per_model = PhoneVerification.objects.filter(customer=customer).delete()
+    return {"members.PhoneVerification (deleted)": deleted}
