@@ -9,12 +9,14 @@ LOCK_MINUTES, during which no code is sent to it or accepted for it.
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -68,6 +70,14 @@ def _locked_error() -> PhoneCodeError:
     )
 
 
+def _address(value: str | None) -> str | None:
+    """An IP address, or None for anything else (crm.security.client_ip says "unknown")."""
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None
+
+
 def _count(key: str) -> int:
     return cache.get(key, 0)
 
@@ -94,6 +104,7 @@ def request_phone_code(
     accepted the code.
     """
     phone = clean_phone(phone)
+    client_ip = _address(client_ip)
     now = timezone.now()
     if _locked(phone, now):
         raise _locked_error()
@@ -143,8 +154,8 @@ def verify_phone_code(phone: str, code: str) -> PhoneVerification:
     The row is marked verified (`verified_at`): a code is good once. Refuses with
     PhoneCodeError: `invalid` number; `locked` while the number is locked (even the right code);
     `no_code` if no unused code was sent to it; `expired` after CODE_MINUTES; `wrong`, which
-    counts an attempt, and the MAX_ATTEMPTS-th wrong try locks the number for LOCK_MINUTES
-    (reason `locked`). The attempt count is committed even though the call refuses. The
+    counts an attempt, and the MAX_ATTEMPTS-th wrong try on the number (over its codes of the
+    last hour) locks the number for LOCK_MINUTES (reason `locked`). The attempt count is committed even though the call refuses. The
     comparison takes the same time whatever the code.
     """
     phone = clean_phone(phone)
@@ -172,13 +183,26 @@ def verify_phone_code(phone: str, code: str) -> PhoneVerification:
             row.save(update_fields=["verified_at"])
             return row
         row.attempts += 1
-        if row.attempts >= MAX_ATTEMPTS:
+        wrong = _recent_wrong_tries(phone, now, row)
+        if wrong >= MAX_ATTEMPTS:
             row.locked_until = now + timedelta(minutes=LOCK_MINUTES)
         row.save(update_fields=["attempts", "locked_until"])
     if row.locked_until:
         raise _locked_error()
     raise PhoneCodeError(
         "code",
-        _("The code is wrong. %(left)s tries left.") % {"left": MAX_ATTEMPTS - row.attempts},
+        _("The code is wrong. %(left)s tries left.") % {"left": MAX_ATTEMPTS - wrong},
         "wrong",
     )
+
+
+def _recent_wrong_tries(phone: str, now, row: PhoneVerification) -> int:
+    """Wrong tries on the number in the last hour since its last lock ended, this one included:
+    asking for a new code does not give a fresh set of tries."""
+    since = now - timedelta(hours=1)
+    rows = PhoneVerification.objects.filter(phone=phone).exclude(pk=row.pk)
+    last_lock = rows.filter(locked_until__isnull=False).order_by("-locked_until").first()
+    if last_lock is not None and last_lock.locked_until > since:
+        since = last_lock.locked_until
+    earlier = rows.filter(created_at__gte=since).aggregate(n=Sum("attempts"))["n"] or 0
+    return earlier + row.attempts

@@ -416,3 +416,23 @@ def test_erasure_deletes_the_customers_codes(client, customer, tiers, sms_sandbo
     assert counts["members.PhoneVerification (deleted)"] == 1
     assert PhoneVerification.objects.count() == 0
     assert CustomerKey.objects.filter(kind="phone").count() == 0
+
+
+def test_a_new_code_does_not_give_a_fresh_set_of_tries(client, customer, tiers, sms_sandbox):
+    _ask(_signed_in(client, customer))
+    wrong = "000000" if _sent(sms_sandbox) != "000000" else "111111"
+    seen = [_join(client, wrong).context["errors"]["code"] for _ in range(4)]
+    cache.delete(f"sms:minute:{PHONE}")  # a minute later, a second code
+    assert _ask(client).status_code == 200
+    code = _sent(sms_sandbox)
+    wrong = "000000" if code != "000000" else "111111"
+    seen.append(_join(client, wrong).context["errors"]["code"])
+    assert seen == [WRONG % 4, WRONG % 3, WRONG % 2, WRONG % 1, LOCKED]
+    assert _join(client, code).context["errors"] == {"code": LOCKED}
+    _nothing_joined(customer)
+
+
+def test_a_request_without_a_usable_address_still_gets_a_code(client, customer, sms_sandbox):
+    response = _ask(_signed_in(client, customer), REMOTE_ADDR="")
+    assert response.status_code == 200
+    assert PhoneVerification.objects.get().client_ip is None
