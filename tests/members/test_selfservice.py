@@ -1,5 +1,6 @@
 """Member self-service pages: WeChat OAuth against the sandbox, join, card, points, coupons."""
 
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,8 +16,15 @@ from members.models import CouponTemplate, Membership, PayerOpenid
 from .conftest import NoRedirect
 
 
+def _code(client, box, phone):
+    """Ask the join page for an SMS code and read it where the SMS sandbox recorded it."""
+    assert client.post("/m/join/code", {"phone": phone}).status_code == 200
+    with urllib.request.urlopen(f"{box.base_url}/sandbox/sms/{phone}", timeout=5) as sent:  # noqa: S310
+        return json.loads(sent.read())["code"]
+
+
 def test_oauth_sign_in_finds_the_customer_by_unionid_then_join(
-    client, pay_sandbox, merchant, tiers, sign_in
+    client, pay_sandbox, merchant, tiers, sign_in, sms_sandbox
 ):
     existing = Customer.objects.create(name="张伟")
     CustomerKey.objects.create(kind="unionid", value="demo-union-7", customer=existing)
@@ -32,7 +40,8 @@ def test_oauth_sign_in_finds_the_customer_by_unionid_then_join(
     assert "Please accept the privacy terms to join." in body
     assert Membership.objects.count() == 0
 
-    joined = client.post("/m/join", {"phone": "138 0013 8000", "consent": "on"})
+    code = _code(client, sms_sandbox, "13800138000")
+    joined = client.post("/m/join", {"phone": "138 0013 8000", "code": code, "consent": "on"})
     assert (joined.status_code, joined["Location"]) == (302, "/m/")
     membership = Membership.objects.get()
     existing.refresh_from_db()
@@ -40,7 +49,7 @@ def test_oauth_sign_in_finds_the_customer_by_unionid_then_join(
     assert (existing.stage, existing.phone, existing.phone_verified) == (
         "member",
         "13800138000",
-        False,
+        True,
     )
     assert existing.consent_privacy_at is not None
 
@@ -57,10 +66,11 @@ def test_bad_oauth_state_is_refused(client, pay_sandbox, merchant):
 
 
 def test_points_and_coupons_pages_show_the_members_own_data(
-    client, pay_sandbox, merchant, tiers, sign_in
+    client, pay_sandbox, merchant, tiers, sign_in, sms_sandbox
 ):
     sign_in(client, 3)
-    client.post("/m/join", {"phone": "13900001111", "consent": "on"})
+    code = _code(client, sms_sandbox, "13900001111")
+    client.post("/m/join", {"phone": "13900001111", "code": code, "consent": "on"})
     membership = Membership.objects.get()
     earn_points(membership, 88, source_ref="promo:x", reason="新品试用反馈")
     template = CouponTemplate.objects.create(name="满100减20", kind="cash", value=2000)
@@ -83,7 +93,7 @@ def test_member_code_is_signed(tiers, customer):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_member_joins_on_a_phone_sized_screen(
-    live_server, browser_page, pay_sandbox, merchant, tiers
+    live_server, browser_page, pay_sandbox, merchant, tiers, sms_sandbox
 ):
     page = browser_page
     page.set_viewport_size({"width": 390, "height": 844})
@@ -91,8 +101,14 @@ def test_member_joins_on_a_phone_sized_screen(
     page.click("text=（用户 2）")  # the sandbox's WeChat user picker
     page.wait_for_selector("#join")
     page.fill("#phone", "13700002222")
+    page.click("#send-code")  # 获取验证码: sent by fetch, the button counts down
+    page.wait_for_function("document.getElementById('send-code').disabled")
+    page.wait_for_function("document.getElementById('send-code').textContent.includes('s)')")
+    code = sms_sandbox.last("13700002222")["code"]
+    page.fill("#code", code)
     page.click("#join")
     page.wait_for_selector("#consent-error")  # consent is required
+    page.fill("#code", code)
     page.check("#consent")
     page.click("#join")
     page.wait_for_selector("#member-number")
