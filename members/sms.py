@@ -218,7 +218,10 @@ def sandbox_outbox(phone: str) -> str | None:
     return cache.get(sandbox_key(phone))
 
 
-PROVIDERS = {"tencent": TencentSms, "sandbox": CacheSandbox}
+PROVIDERS: dict[str, type[TencentSms] | type[CacheSandbox]] = {
+    "tencent": TencentSms,
+    "sandbox": CacheSandbox,
+}
 
 
 def send_code(phone: str, code: str) -> str:

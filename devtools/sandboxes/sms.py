@@ -45,7 +45,7 @@ class Sandbox:
     def __init__(self, secret_id: str, secret_key: str, sdk_app_id: str):
         self.secret_id, self.secret_key, self.sdk_app_id = secret_id, secret_key, sdk_app_id
         self.lock = threading.Lock()
-        self.sent: dict[str, dict] = {}
+        self.sent: dict[str, dict[str, object]] = {}
         self.failures: dict[str, list[str]] = {}
         self.requests = 0
 
@@ -87,7 +87,7 @@ class Sandbox:
             return error("InvalidParameter", "PhoneNumberSet and TemplateParamSet are required")
         if params.get("SmsSdkAppId") != self.sdk_app_id:
             return error("InvalidParameterValue.SdkAppIdNotExist", "unknown SmsSdkAppId")
-        statuses = []
+        statuses: list[dict[str, object]] = []
         for phone in phones:
             short = _short(phone)
             with self.lock:
@@ -120,7 +120,7 @@ class Sandbox:
         with self.lock:
             self.failures[_short(phone)] = list(codes)
 
-    def last(self, phone: str) -> dict | None:
+    def last(self, phone: str) -> dict[str, object] | None:
         with self.lock:
             return self.sent.get(_short(phone))
 

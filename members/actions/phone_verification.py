@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -50,7 +51,7 @@ def clean_phone(phone: str) -> str:
     """The normalised number, or PhoneCodeError `invalid` (an empty or malformed one)."""
     try:
         normal = normalize_phone((phone or "").strip())
-    except Exception as exc:  # noqa: BLE001  normalize_phone raises ValidationError
+    except ValidationError as exc:
         raise PhoneCodeError("phone", exc.messages[0], "invalid") from exc
     if not normal:
         raise PhoneCodeError("phone", _("Please enter your mobile number."), "invalid")

@@ -436,3 +436,16 @@ def test_a_request_without_a_usable_address_still_gets_a_code(client, customer, 
     response = _ask(_signed_in(client, customer), REMOTE_ADDR="")
     assert response.status_code == 200
     assert PhoneVerification.objects.get().client_ip is None
+
+
+def test_a_phone_that_is_only_contact_data_elsewhere_merges_nothing(
+    client, customer, tiers, sms_sandbox
+):
+    """A customer who merely typed the number somewhere (no key, unverified) is a duplicate
+    candidate for a person to review, not an automatic merge."""
+    other = Customer.objects.create(name="李雷", phone=PHONE)
+    _ask(_signed_in(client, customer))
+    assert _join(client, _sent(sms_sandbox)).status_code == 302
+    other.refresh_from_db()
+    assert (other.merged_into_id, MergeRecord.objects.count()) == (None, 0)
+    assert Membership.objects.get().customer == customer
