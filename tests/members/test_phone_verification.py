@@ -15,6 +15,7 @@ from django.utils import timezone
 from crm.identity import resolve_customer
 from crm.models import Customer, CustomerKey, MergeRecord
 from members import sms
+from members.actions import join_membership
 from members.actions.phone_verification import PhoneCodeError, code_hash, verify_phone_code
 from members.models import Membership, PhoneVerification
 from members.views import SESSION_KEY
@@ -449,3 +450,25 @@ def test_a_phone_that_is_only_contact_data_elsewhere_merges_nothing(
     other.refresh_from_db()
     assert (other.merged_into_id, MergeRecord.objects.count()) == (None, 0)
     assert Membership.objects.get().customer == customer
+
+
+def test_without_javascript_a_refused_code_shows_the_error_on_the_join_page(
+    client, customer, sms_sandbox
+):
+    response = _signed_in(client, customer).post("/m/join/code", {"phone": "12345"})
+    assert response.status_code == 400
+    assert response.context["errors"] == {
+        "phone": "Enter a valid mobile number, such as 13800138000 or +8613800138000."
+    }
+    assert 'id="phone-error"' in response.content.decode()
+    assert (sms_sandbox.requests, PhoneVerification.objects.count()) == (0, 0)
+
+
+def test_the_code_endpoint_only_posts_and_only_for_non_members(
+    client, customer, tiers, sms_sandbox
+):
+    _signed_in(client, customer)
+    assert client.get("/m/join/code")["Location"] == "/m/join"
+    join_membership(customer, via="wechat")
+    assert _ask(client)["Location"] == "/m/"
+    assert (sms_sandbox.requests, PhoneVerification.objects.count()) == (0, 0)
