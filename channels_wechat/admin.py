@@ -120,3 +120,4 @@ class CannedResponseAdmin(admin.ModelAdmin):
     list_display = ["title", "account", "text"]
     list_filter = ["account"]
     search_fields = ["title", "text"]
+from . import code_admin  # noqa: E402,F401  (registers ChannelCodeAdmin)
