@@ -60,7 +60,7 @@ class ChannelCodeChangeForm(forms.ModelForm):
 
 
 def _figure(name: str, label):
-    def column(obj):
+    def column(model_admin, obj):
         value = getattr(obj, name, 0)
         return f"{value / 100:.2f}" if name == "revenue_fen" else value
 

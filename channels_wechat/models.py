@@ -278,10 +278,16 @@ class ChannelCodeScan(models.Model):
         SCAN = "scan", _("Scan")
 
     code = models.ForeignKey(
-        ChannelCode, verbose_name=_("channel code"), on_delete=models.CASCADE, related_name="scans"
+        ChannelCode,
+        verbose_name=_("channel code"),
+        on_delete=models.CASCADE,
+        related_name="scan_rows",
     )
     user = models.ForeignKey(
-        WeChatUser, verbose_name=_("follower"), on_delete=models.CASCADE, related_name="scans"
+        WeChatUser,
+        verbose_name=_("follower"),
+        on_delete=models.CASCADE,
+        related_name="code_scans",
     )
     event = models.CharField(_("event"), max_length=12, choices=Event.choices)
     new_follower = models.BooleanField(_("new follower"), default=False)
