@@ -21,6 +21,13 @@ from .conftest import APPID, post_push, push_xml
 
 API = "/api/v1/wechat/channel-codes/"
 ADMIN = "/admin/channels_wechat/channelcode/"
+REASON_TEXTS = {
+    "expired": "渠道码已过期",
+    "inactive": "渠道码已停用",
+    "unknown": "未知场景值",
+    "foreign": "该场景值属于其他公众号",
+    "weibo_handoff": "微博引流场景值：由引流流程处理",
+}
 ACCOUNT_WELCOME = "欢迎关注花间集美妆！"
 CODE_WELCOME = "欢迎来到静安店！出示此消息领取小样。"
 
@@ -132,9 +139,7 @@ def test_expire_over_30_days_is_refused_before_calling_wechat(mp, account, marke
         format="json",
     )
     assert api.status_code == 400
-    assert api.json()["expire_seconds"] == [
-        "A temporary code lives at most 2592000 seconds (30 days)."
-    ]
+    assert api.json()["expire_seconds"] == ["临时二维码有效期最长 2592000 秒（30 天）。"]
     assert (mp.state.qrcode_requests, ChannelCode.objects.count()) == ([], 0)
 
 
@@ -163,13 +168,11 @@ def test_bad_scenes_are_refused_before_calling_wechat(mp, account, marketing_use
     )
     assert (api.status_code, api.json()["scene"]) == (
         400,
-        ["This account already has a channel code with this scene."],
+        ["该公众号已有使用此场景值的渠道码。"],
     )
     with pytest.raises(Exception) as refused:
         _code(account, scene="x" * 65)
-    assert refused.value.message_dict == {
-        "scene": ["The scene is at most 64 characters (WeChat's limit)."]
-    }
+    assert refused.value.message_dict == {"scene": ["场景值最多 64 个字符（微信的限制）。"]}
     assert (mp.state.qrcode_requests, ChannelCode.objects.count()) == ([], 1)
 
 
@@ -274,7 +277,7 @@ def test_subscribe_with_scene_applies_the_code(
     assert (welcome.sender_kind, welcome.delivery_status) == ("welcome", "sent")
     assert _reasons(user.customer) == [("store_jingan", True, "")]
     timeline = Interaction.objects.get(customer=user.customer, kind="other")
-    assert timeline.summary == "Followed or scanned channel code 静安店海报"
+    assert timeline.summary == "通过渠道码「静安店海报」关注或扫码"
     scan = ChannelCodeScan.objects.get()
     assert (scan.code, scan.user, scan.event, scan.new_follower, scan.applied) == (
         code,
@@ -339,6 +342,8 @@ def test_bad_scenes_record_the_follow_and_apply_nothing(
         "subscribe",
     ]
     assert _reasons(customer) == [("scene_x", False, case)]
+    summary = customer.interactions.get(kind="other").summary
+    assert summary == f"渠道码场景值 scene_x 未生效：{REASON_TEXTS[case]}"
     assert customer.tags.count() == 0
     assert [s["text"]["content"] for s in mp.state.sent] == [ACCOUNT_WELCOME]
     scans = list(ChannelCodeScan.objects.values_list("applied", flat=True))
