@@ -5,11 +5,12 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
-from channels_wechat.actions import create_channel_code
+from channels_wechat.actions import create_channel_code, update_channel_code
 from channels_wechat.models import ChannelCode, ChannelCodeScan, OfficialAccount, WeChatUser
 from crm.models import Interaction, Lead, Message, Tag
 from devtools.sandboxes import wechat as sandbox
@@ -170,7 +171,7 @@ def test_bad_scenes_are_refused_before_calling_wechat(mp, account, marketing_use
         400,
         ["该公众号已有使用此场景值的渠道码。"],
     )
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(ValidationError) as refused:
         _code(account, scene="x" * 65)
     assert refused.value.message_dict == {"scene": ["场景值最多 64 个字符（微信的限制）。"]}
     assert (mp.state.qrcode_requests, ChannelCode.objects.count()) == ([], 1)
@@ -487,3 +488,34 @@ def test_roles(mp, account, role_clients):
     assert statuses["manager"] == (200, 403)
     assert statuses["anonymous"] == (401, 401)
     assert ChannelCode.objects.count() == 2
+
+
+def test_admin_change_goes_through_the_action_and_keeps_wechat_fields(mp, account, marketing_user):
+    code = _code(account)
+    tag = Tag.objects.create(name="新标签")
+    client = _admin(marketing_user)
+    response = client.post(
+        f"{ADMIN}{code.pk}/change/",
+        {
+            "name": "静安店海报（新）",
+            "purpose": "store",
+            "welcome_message": "新欢迎语",
+            "tags": [tag.pk],
+            "active": "",
+            "scene": "changed",  # read-only on the change form: ignored
+        },
+    )
+    assert response.status_code == 302
+    code.refresh_from_db()
+    assert (code.name, code.welcome_message, code.active, code.scene) == (
+        "静安店海报（新）",
+        "新欢迎语",
+        False,
+        "store_jingan",
+    )
+    assert list(code.tags.all()) == [tag]
+    with pytest.raises(ValidationError) as refused:
+        update_channel_code(code, {"scene": "other", "name": "x"})
+    assert refused.value.message_dict == {"scene": ["二维码创建后此字段不能修改。"]}
+    code.refresh_from_db()
+    assert (code.scene, code.name) == ("store_jingan", "静安店海报（新）")
