@@ -9,6 +9,7 @@ channels_wechat.reports'.
 
 from datetime import datetime
 
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from crm.actions import attach_tags, record_interaction
@@ -25,6 +26,17 @@ REASONS = {
     "weibo_handoff": _("Weibo handoff scene: left to the handoff flow"),
 }
 
+# purpose -> dotted path of the callable that takes over the scans of codes with that purpose.
+_PURPOSE_HANDLERS: dict[str, str] = {}
+
+
+def register_purpose_handler(purpose: str, path: str) -> None:
+    """Let later work (the Weibo handoff) take over what a scan of a code with `purpose` does,
+    from its AppConfig.ready. `path` names `handler(code, user, message, *, event, at) -> str`,
+    called in ingestion's transaction instead of the tags, welcome message and attribution; it
+    returns "" when it handled the scan, else the reason (shown on the timeline) it did not."""
+    _PURPOSE_HANDLERS[purpose] = path
+
 
 def find_code(
     account: OfficialAccount, scene: str, *, at: datetime
@@ -40,7 +52,7 @@ def find_code(
         return code, "inactive"
     if code.expired(at):
         return code, "expired"
-    if code.purpose == ChannelCode.Purpose.WEIBO_HANDOFF:
+    if code.purpose == ChannelCode.Purpose.WEIBO_HANDOFF and code.purpose not in _PURPOSE_HANDLERS:
         return code, "weibo_handoff"
     return code, ""
 
@@ -60,12 +72,17 @@ def apply_code_scan(
 
     A known code of this account records a ChannelCodeScan row (even when it is not applied, so
     the report counts every scan). An applicable code adds its tags to the customer and, when the
-    follower has no channel code yet, attributes the follower to it (first touch). Either way the
+    follower has no channel code yet, attributes the follower to it (first touch); a code whose
+    purpose has a registered handler (register_purpose_handler) is the handler's instead, and
+    returns None. Either way the
     timeline gets an `other` entry naming the code, or the reason nothing was applied. Caller's
     transaction (ingestion's).
     """
     code, reason = find_code(account, scene, at=at)
     customer = user.customer
+    handler = _PURPOSE_HANDLERS.get(code.purpose) if code and not reason else None
+    if handler:
+        reason = import_string(handler)(code, user, stored, event=event, at=at)
     if code is not None:
         ChannelCodeScan.objects.create(
             code=code,
@@ -76,7 +93,7 @@ def apply_code_scan(
             at=at,
             message=stored,
         )
-    if not reason:
+    if not reason and not handler:
         attach_tags((customer.pk, tag.name) for tag in code.tags.all())
         if user.channel_code_id is None:
             user.channel_code, user.channel_code_at = code, at
@@ -84,7 +101,7 @@ def apply_code_scan(
     if reason:
         summary = _("Channel code scene %(scene)s not applied: %(reason)s") % {
             "scene": scene,
-            "reason": REASONS[reason],
+            "reason": REASONS.get(reason, reason),
         }
     else:
         summary = _("Followed or scanned channel code %(name)s") % {"name": code.name}
@@ -105,4 +122,4 @@ def apply_code_scan(
             "reason": reason,
         },
     )
-    return None if reason else code
+    return None if reason or handler else code

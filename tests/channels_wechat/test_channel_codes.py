@@ -519,3 +519,46 @@ def test_admin_change_goes_through_the_action_and_keeps_wechat_fields(mp, accoun
     assert refused.value.message_dict == {"scene": ["二维码创建后此字段不能修改。"]}
     code.refresh_from_db()
     assert (code.scene, code.name) == ("store_jingan", "静安店海报（新）")
+
+
+HANDLED = []
+
+
+def fake_handoff(code, user, message, *, event, at):
+    HANDLED.append((code.scene, user.openid, message.msg_type, event))
+    return "" if user.openid == "oLinked" else "no handoff issued to this person"
+
+
+def test_a_registered_purpose_handler_takes_over_the_scan(
+    client, mp, welcome_account, django_capture_on_commit_callbacks, monkeypatch
+):
+    from channels_wechat import codes
+
+    monkeypatch.setitem(
+        codes._PURPOSE_HANDLERS,
+        "weibo_handoff",
+        "tests.channels_wechat.test_channel_codes.fake_handoff",
+    )
+    HANDLED.clear()
+    code = _code(welcome_account, scene="handoff_1", purpose="weibo_handoff", welcome_message="x")
+    code.tags.set([Tag.objects.create(name="不该加")])
+    capture = django_capture_on_commit_callbacks
+    _push(client, capture, mp.state, "oLinked", "handoff_1")
+    _push(client, capture, mp.state, "oOther", "handoff_1")
+    assert HANDLED == [
+        ("handoff_1", "oLinked", "event", "subscribe"),
+        ("handoff_1", "oOther", "event", "subscribe"),
+    ]
+    linked = WeChatUser.objects.get(openid="oLinked")
+    other = WeChatUser.objects.get(openid="oOther")
+    assert _reasons(linked.customer) == [("handoff_1", True, "")]
+    assert _reasons(other.customer) == [("handoff_1", False, "no handoff issued to this person")]
+    assert other.customer.interactions.get(kind="other").summary == (
+        "渠道码场景值 handoff_1 未生效：no handoff issued to this person"
+    )
+    assert (linked.channel_code, linked.customer.tags.count()) == (None, 0)
+    assert [s["text"]["content"] for s in mp.state.sent] == [ACCOUNT_WELCOME, ACCOUNT_WELCOME]
+    assert list(ChannelCodeScan.objects.order_by("pk").values_list("applied", flat=True)) == [
+        True,
+        False,
+    ]
