@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 # changes no setting itself.
 DEMO_ENV := \
 	WECHAT_API_BASE=http://127.0.0.1:8101 \
+	WECHAT_MP_BASE=http://127.0.0.1:8101 \
 	WEIBO_API_BASE=http://127.0.0.1:8102 \
 	WEIBO_MESSAGES_API_BASE=http://127.0.0.1:8102 \
 	WEIBO_APP_KEY=sandbox-app-key \

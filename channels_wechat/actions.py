@@ -1,4 +1,5 @@
-"""WeChat actions that reach the platform: deliver a stored message, fetch a follower's profile.
+"""WeChat actions that reach the platform: deliver a stored message, fetch a follower's profile,
+create and change channel QR codes.
 
 The HTTP calls are channels_wechat.client's; these decide what to call and store what comes back.
 `send_message` and `resolve_address` are the channel's crm.inbox sender (registered in
@@ -6,15 +7,26 @@ apps.py); `fetch_user_info` runs in `fetch_user_info_task` for each new follower
 """
 
 import logging
+from datetime import timedelta
+from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.inbox import SendError
 
 from .client import WeChatClient
 from .ingest import attach_customer
-from .models import OfficialAccount, WeChatUser
+from .models import (
+    MAX_EXPIRE_SECONDS,
+    MAX_SCENE_LENGTH,
+    ChannelCode,
+    OfficialAccount,
+    WeChatUser,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +86,106 @@ def fetch_user_info(user_id: int) -> bool:
     user.save()
     attach_customer(user, at=user.subscribe_time or timezone.now())
     return True
+
+
+# --- channel QR codes ---------------------------------------------------------------------------
+
+CODE_EDITABLE_FIELDS = ("name", "purpose", "welcome_message", "tags", "owner", "active")
+
+
+def _check_new_code(account, scene: str, kind: str, expire_seconds) -> None:
+    errors: dict[str, str] = {}
+    if not scene:
+        errors["scene"] = _("The scene is required.")
+    elif len(scene) > MAX_SCENE_LENGTH:
+        errors["scene"] = _("The scene is at most %(n)s characters (WeChat's limit).") % {
+            "n": MAX_SCENE_LENGTH
+        }
+    elif ChannelCode.objects.filter(account=account, scene=scene).exists():
+        errors["scene"] = _("This account already has a channel code with this scene.")
+    if kind == ChannelCode.Kind.TEMPORARY:
+        if not expire_seconds or expire_seconds < 1:
+            errors["expire_seconds"] = _("A temporary code needs its lifetime in seconds.")
+        elif expire_seconds > MAX_EXPIRE_SECONDS:
+            errors["expire_seconds"] = _(
+                "A temporary code lives at most 2592000 seconds (30 days)."
+            )
+    elif kind != ChannelCode.Kind.PERMANENT:
+        errors["kind"] = _("The kind is temporary or permanent.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def create_channel_code(
+    account: OfficialAccount,
+    *,
+    name: str,
+    purpose: str,
+    scene: str,
+    kind: str,
+    expire_seconds: int | None = None,
+    welcome_message: str = "",
+    tags=(),
+    owner=None,
+    active: bool = True,
+) -> ChannelCode:
+    """Create a channel QR code at WeChat (`cgi-bin/qrcode/create`) and store it with its ticket.
+
+    Checked before WeChat is called: scene 1-64 characters and new on this account, kind
+    temporary (1..2592000 seconds) or permanent. Raises ValidationError for those, and for
+    WeChat's refusal (its errcode and message on the `scene` field); nothing is stored then.
+    The row is written in one transaction after WeChat answered.
+    """
+    scene = (scene or "").strip()
+    _check_new_code(account, scene, kind, expire_seconds)
+    temporary = kind == ChannelCode.Kind.TEMPORARY
+    try:
+        answer = WeChatClient(account).create_qrcode(scene, expire_seconds if temporary else None)
+    except SendError as exc:
+        raise ValidationError(
+            {
+                "scene": _("WeChat refused the code: %(code)s %(message)s")
+                % {"code": exc.code, "message": exc.message}
+            }
+        ) from None
+    now = timezone.now()
+    lifetime = int(answer.get("expire_seconds") or expire_seconds or 0) if temporary else 0
+    with transaction.atomic():
+        code = ChannelCode.objects.create(
+            account=account,
+            name=name,
+            purpose=purpose,
+            scene=scene,
+            kind=kind,
+            expire_seconds=expire_seconds if temporary else None,
+            welcome_message=welcome_message,
+            owner=owner,
+            active=active,
+            ticket=answer["ticket"],
+            url=answer.get("url", ""),
+            expires_at=now + timedelta(seconds=lifetime) if temporary else None,
+            created_at=now,
+        )
+        code.tags.set(tags)
+    return code
+
+
+def update_channel_code(code: ChannelCode, changes: dict[str, Any]) -> ChannelCode:
+    """Change what a code does locally: name, purpose, welcome message, tags, owner, active.
+
+    The scene, kind and ticket are WeChat's and cannot change (make a new code). Raises
+    ValidationError naming any other field; nothing is written then. One transaction.
+    """
+    refused = sorted(set(changes) - set(CODE_EDITABLE_FIELDS))
+    if refused:
+        raise ValidationError(
+            {field: _("This field cannot change once the code exists.") for field in refused}
+        )
+    with transaction.atomic():
+        for field, value in changes.items():
+            if field != "tags":
+                setattr(code, field, value)
+        code.save()
+        if "tags" in changes:
+            code.tags.set(changes["tags"])
+    return code

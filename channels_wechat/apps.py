@@ -12,8 +12,14 @@ class ChannelsWechatConfig(AppConfig):
             for model in ("officialaccount", "autoreplyrule", "cannedresponse")
             for verb in ("view", "add", "change")
         ]
-        + ["view_wechatuser", "delete_autoreplyrule", "delete_cannedresponse"],
-        "agent": ["view_officialaccount", "view_wechatuser", "view_cannedresponse"],
+        + ["view_wechatuser", "delete_autoreplyrule", "delete_cannedresponse"]
+        + ["view_channelcode", "add_channelcode", "change_channelcode", "view_channelcodescan"],
+        "agent": [
+            "view_officialaccount",
+            "view_wechatuser",
+            "view_cannedresponse",
+            "view_channelcode",
+        ],
     }
 
     def ready(self) -> None:

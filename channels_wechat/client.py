@@ -180,3 +180,35 @@ class WeChatClient:
 
     def user_info(self, openid: str) -> dict[str, Any]:
         return self.call("GET", "cgi-bin/user/info", openid=openid, lang="zh_CN")
+
+    def create_qrcode(self, scene: str, expire_seconds: int | None) -> dict[str, Any]:
+        """`cgi-bin/qrcode/create` with a string scene: temporary (`QR_STR_SCENE`) when
+        `expire_seconds` is given, else permanent (`QR_LIMIT_STR_SCENE`). Returns WeChat's
+        answer: ticket, url and (temporary) expire_seconds."""
+        body: dict[str, Any] = {
+            "action_name": "QR_STR_SCENE" if expire_seconds else "QR_LIMIT_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        }
+        if expire_seconds:
+            body = {"expire_seconds": expire_seconds, **body}
+        return self.call("POST", "cgi-bin/qrcode/create", body)
+
+
+def show_qrcode(ticket: str, base_url: str | None = None) -> bytes:
+    """The QR code image (JPEG or PNG bytes) of a ticket from `showqrcode` on
+    `settings.WECHAT_MP_BASE` (no access token: the ticket is the credential). Raises SendError
+    for an HTTP error, a network error or an answer that is not an image."""
+    base = (base_url or settings.WECHAT_MP_BASE).rstrip("/")
+    url = f"{base}/cgi-bin/showqrcode?{urllib.parse.urlencode({'ticket': ticket})}"
+    try:
+        with urllib.request.urlopen(url, timeout=settings.PLATFORM_HTTP_TIMEOUT) as response:  # noqa: S310
+            payload = response.read()
+            content_type = response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        raise SendError(f"http_{exc.code}", f"HTTP {exc.code}", transient=exc.code >= 500) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SendError("network", f"WeChat unreachable: {reason}", transient=True) from None
+    if not content_type.startswith("image/"):
+        raise SendError("bad_response", "showqrcode answered something else than an image")
+    return payload

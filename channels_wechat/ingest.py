@@ -38,6 +38,7 @@ from crm.models import (
 from crm.tasks_queue import enqueue_on_commit
 
 from . import protocol
+from .codes import apply_code_scan
 from .models import AutoReplyRule, OfficialAccount, WeChatUser
 
 logger = logging.getLogger(__name__)
@@ -380,11 +381,18 @@ def ingest_event(
     elif event in ("SCAN", "CLICK"):
         user.open_window(at, by_message=False)
         user.save(update_fields=["window_expires_at", "window_quota", "window_used"])
+        if event == "SCAN" and data.get("qr_scene"):
+            code = apply_code_scan(
+                account, user, stored, data["qr_scene"], event="scan", new_follower=False, at=at
+            )
+            if live and code and code.welcome_message:
+                queue_automatic(None, user, code.welcome_message, SenderKind.WELCOME)
     return True
 
 
 def _subscribed(account, user: WeChatUser, stored: Message, data: dict, *, at, live: bool) -> None:
-    latest = user.subscribe_time is None or user.subscribe_time <= at
+    new_follower = user.subscribe_time is None  # never followed before (a re-follow is not new)
+    latest = new_follower or user.subscribe_time <= at
     if latest:
         user.subscribed = True
         user.subscribe_time = at
@@ -406,10 +414,23 @@ def _subscribed(account, user: WeChatUser, stored: Message, data: dict, *, at, l
             "qr_scene": data.get("qr_scene", ""),
         },
     )
+    code = None
+    if data.get("qr_scene"):
+        code = apply_code_scan(
+            account,
+            user,
+            stored,
+            data["qr_scene"],
+            event="subscribe",
+            new_follower=new_follower,
+            at=at,
+        )
     if not live:
         return
-    if account.welcome_message:
-        queue_automatic(None, user, account.welcome_message, SenderKind.WELCOME)
+    # A channel code's own welcome message replaces the account's.
+    welcome = (code.welcome_message if code else "") or account.welcome_message
+    if welcome:
+        queue_automatic(None, user, welcome, SenderKind.WELCOME)
     if user.info_fetched_at is None:
         enqueue_on_commit("channels_wechat.tasks.fetch_user_info_task", user.pk)
 

@@ -369,6 +369,8 @@ LOGGING = {
 
 # Sandboxes and platform hosts: production points these at the real platforms.
 WECHAT_API_BASE = os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com")
+# showqrcode (channel QR code images) is served from mp.weixin.qq.com, not the API host.
+WECHAT_MP_BASE = os.environ.get("WECHAT_MP_BASE", "https://mp.weixin.qq.com")
 WEIBO_API_BASE = os.environ.get("WEIBO_API_BASE", "https://api.weibo.com")
 WECHATPAY_API_BASE = os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")
 PLATFORM_HTTP_TIMEOUT = env_float("PLATFORM_HTTP_TIMEOUT", 5.0)

@@ -2,10 +2,12 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from crm.models import Conversation, Message
+from crm.models import Conversation, Message, Tag
 
 from .. import protocol
-from ..models import OfficialAccount
+from ..actions import create_channel_code
+from ..models import ChannelCode, OfficialAccount
+from ..reports import FIGURES
 
 
 class OfficialAccountSerializer(serializers.ModelSerializer):
@@ -129,3 +131,46 @@ class AssignSerializer(serializers.Serializer):
     agent = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.filter(is_active=True, is_staff=True), allow_null=True
     )
+
+
+class ChannelCodeSerializer(serializers.ModelSerializer):
+    """A channel QR code with its report figures (read-only); creating one calls
+    channels_wechat.actions.create_channel_code, which creates it at WeChat."""
+
+    tags = serializers.PrimaryKeyRelatedField(many=True, queryset=Tag.objects.all(), required=False)
+    scans = serializers.IntegerField(read_only=True)
+    new_followers = serializers.IntegerField(read_only=True)
+    unsubscribed_7d = serializers.IntegerField(read_only=True)
+    leads = serializers.IntegerField(read_only=True)
+    members = serializers.IntegerField(read_only=True)
+    orders = serializers.IntegerField(read_only=True)
+    revenue_fen = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ChannelCode
+        fields = [
+            "id",
+            "account",
+            "name",
+            "purpose",
+            "scene",
+            "kind",
+            "expire_seconds",
+            "welcome_message",
+            "tags",
+            "owner",
+            "active",
+            "ticket",
+            "url",
+            "expires_at",
+            "created_at",
+            *FIGURES,
+        ]
+        read_only_fields = ["ticket", "url", "expires_at", "created_at", *FIGURES]
+        # The action checks the scene (length, uniqueness per account) and the lifetime.
+        validators: list = []
+        extra_kwargs = {"scene": {"validators": []}}
+
+    def create(self, validated_data):
+        account = validated_data.pop("account")
+        return create_channel_code(account, **validated_data)

@@ -7,5 +7,6 @@ router = api_router()
 router.register("accounts", views.OfficialAccountViewSet)
 router.register("conversations", views.ConversationViewSet)
 router.register("messages", views.MessageViewSet)
+router.register("channel-codes", views.ChannelCodeViewSet)
 
 urlpatterns = router.urls

@@ -14,9 +14,11 @@ from crm.models import Conversation, Message
 from crm.send_errors import send_error_text
 
 from ..filtersets import MessageFilterSet, WeChatConversationFilterSet
-from ..models import OfficialAccount
+from ..models import ChannelCode, OfficialAccount
+from ..reports import with_figures
 from .serializers import (
     AssignSerializer,
+    ChannelCodeSerializer,
     ConversationSerializer,
     MessageSerializer,
     OfficialAccountSerializer,
@@ -107,3 +109,27 @@ class MessageViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = MessageFilterSet
     ordering_fields = ["sent_at", "id"]
     ordering = ["sent_at", "id"]
+
+
+class ChannelCodeViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Channel QR codes with their report figures (one query for the page); POST creates one at
+    WeChat (`create_channel_code`): its refusal, or WeChat's, is a field-level 400."""
+
+    queryset = ChannelCode.objects.all()
+    serializer_class = ChannelCodeSerializer
+    filterset_fields = ["account", "purpose", "kind", "active"]
+    ordering_fields = ["created_at", "name", "scans", "new_followers", "orders", "revenue_fen"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return with_figures(ChannelCode.objects.prefetch_related("tags"))
+
+    def perform_create(self, serializer):
+        serializer.instance = serializer.save()
+        # The figures of a new code are all zero; annotate them for the answer.
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)

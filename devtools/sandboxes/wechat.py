@@ -12,6 +12,11 @@ WeChat API subset (same paths, parameters, JSON and errcodes as api.weixin.qq.co
   news with more than one article. A user message opens 5 messages for 48 hours; a follow, scan
   or menu click 3 for one minute.
 - `GET /cgi-bin/user/info`: the follower's profile (unionid, subscribe_scene, qr_scene...).
+- `POST /cgi-bin/qrcode/create`: `QR_STR_SCENE` (temporary, expire_seconds <= 2592000, default
+  30) or `QR_LIMIT_STR_SCENE` (permanent) with action_info.scene.scene_str (1-64 characters);
+  40001 for a bad token, 40097 for invalid arguments. Answers ticket, expire_seconds, url.
+- `GET /cgi-bin/showqrcode?ticket=...` (mp.weixin.qq.com in production): a PNG of a QR code
+  encoding the ticket's url; 404 for an unknown ticket.
 
 Playing the WeChat server (not WeChat API; JSON in, JSON out):
 - `POST /sandbox/accounts` {appid, secret, token, encoding_aes_key, mode, callback}: register.
@@ -22,12 +27,15 @@ Playing the WeChat server (not WeChat API; JSON in, JSON out):
 - `POST /sandbox/users` {appid, openid, unionid, subscribe_scene, qr_scene, nickname}.
 - `POST /sandbox/invalidate_token` {appid}: the current token stops working (40001).
 - `POST /sandbox/fail` {path, errcode, times}: the next `times` calls to `path` fail.
+- `POST /sandbox/scan` {appid, openid, scene, subscribe}: push the `subscribe` (EventKey
+  `qrscene_<scene>`) or `SCAN` (EventKey `<scene>`) a scan of that code sends, with its Ticket.
 - `POST /sandbox/stream` {interval}: push a random Chinese customer message every `interval`
   seconds (the demo's living inbox); `{"interval": 0}` stops it.
 - `GET /sandbox/sent`, `GET /sandbox/stats`: what was sent, and call counters.
 """
 
 import argparse
+import io
 import json
 import random
 import secrets
@@ -39,9 +47,12 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import qrcode
+
 from channels_wechat import protocol
 
 MESSAGE_WINDOW, MESSAGE_QUOTA = 48 * 3600, 5
+MAX_QR_EXPIRE, MAX_SCENE_STR = 2592000, 64
 EVENT_WINDOW, EVENT_QUOTA = 60, 3
 
 # The demo's official account; devtools.demo.wechat creates the same one in the CRM.
@@ -86,6 +97,8 @@ class SandboxState:
         self.sent: list[dict[str, Any]] = []
         self.failures: dict[str, list[int]] = {}
         self.stats: dict[str, int] = {}
+        self.qrcodes: dict[str, dict[str, Any]] = {}  # ticket -> {appid, scene, url, expires}
+        self.qrcode_requests: list[str] = []  # raw bodies received by qrcode/create
         self.msg_seq = int(time.time()) * 1000
         self.stream_interval = 0.0
         self.stream_thread: threading.Thread | None = None
@@ -163,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(self.classic_token(query))
         if url.path == "/cgi-bin/user/info":
             return self._reply(self.user_info(query))
+        if url.path == "/cgi-bin/showqrcode":
+            return self.show_qrcode(query)
         if url.path == "/sandbox/sent":
             return self._reply({"sent": self.state.sent})
         if url.path == "/sandbox/stats":
@@ -179,6 +194,8 @@ class Handler(BaseHTTPRequestHandler):
         routes = {
             "/cgi-bin/stable_token": lambda: self.stable_token(body),
             "/cgi-bin/message/custom/send": lambda: self.custom_send(query, body),
+            "/cgi-bin/qrcode/create": lambda: self.qrcode_create(query, body),
+            "/sandbox/scan": lambda: push_to_callback(self.state, qr_event(self.state, **body)),
             "/sandbox/accounts": lambda: self.add_account(body),
             "/sandbox/push": lambda: self.push(body),
             "/sandbox/interact": lambda: self.sandbox_interact(body),
@@ -274,6 +291,56 @@ class Handler(BaseHTTPRequestHandler):
             self.state.count("custom_send")
             return {"errcode": 0, "errmsg": "ok", "msgid": self.state.msg_seq}
 
+    def qrcode_create(self, query: dict, body: dict) -> dict[str, Any]:
+        failure = self._injected_failure("/cgi-bin/qrcode/create")
+        if failure:
+            return failure
+        appid, refused = self._token_appid(query)
+        if refused:
+            return refused
+        with self.state.lock:
+            self.state.qrcode_requests.append(self.raw_body.decode("utf-8"))
+        action = body.get("action_name")
+        scene = ((body.get("action_info") or {}).get("scene") or {}).get("scene_str")
+        if action not in ("QR_STR_SCENE", "QR_LIMIT_STR_SCENE"):
+            return _error(40097, "invalid args hint: action_name")
+        if not isinstance(scene, str) or not scene:
+            return _error(40097, "invalid args hint: scene_str missing")
+        if len(scene) > MAX_SCENE_STR:
+            return _error(40097, "invalid args hint: scene_str length out of limit")
+        expire = None
+        if action == "QR_STR_SCENE":
+            expire = body.get("expire_seconds", 30)
+            if not isinstance(expire, int) or not 0 < expire <= MAX_QR_EXPIRE:
+                return _error(40097, "invalid args hint: expire_seconds out of limit")
+        ticket = "gQ" + secrets.token_urlsafe(40)
+        url = f"http://weixin.qq.com/q/{secrets.token_urlsafe(16)}"
+        with self.state.lock:
+            self.state.count("qrcode_create")
+            self.state.qrcodes[ticket] = {
+                "appid": appid,
+                "scene": scene,
+                "url": url,
+                "expires": time.time() + expire if expire else None,
+            }
+        answer: dict[str, Any] = {"ticket": ticket, "url": url}
+        if expire:
+            answer["expire_seconds"] = expire
+        return answer
+
+    def show_qrcode(self, query: dict) -> None:
+        code = self.state.qrcodes.get(query.get("ticket", ""))
+        if code is None or (code["expires"] and code["expires"] <= time.time()):
+            return self._reply(_error(40097, "invalid ticket"), 404)
+        buffer = io.BytesIO()
+        qrcode.make(code["url"], box_size=10, border=2).save(buffer, format="PNG")
+        image = buffer.getvalue()
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(image)))
+        self.end_headers()
+        self.wfile.write(image)
+
     def user_info(self, query: dict) -> dict[str, Any]:
         appid, refused = self._token_appid(query)
         if refused:
@@ -362,6 +429,31 @@ def build_push_xml(account: dict[str, Any], body: dict[str, Any], create_time: i
     if body.get("msg_type", "text") != "event":
         parts.append(f"<MsgId>{body['msg_id']}</MsgId>")
     return "<xml>" + "\n".join(parts) + "</xml>"
+
+
+def qr_event(
+    state: SandboxState, appid: str, openid: str, scene: str, subscribe: bool = True
+) -> dict[str, Any]:
+    """The push a scan of the code with `scene` sends: `subscribe` with EventKey
+    `qrscene_<scene>` for someone not following, `SCAN` with EventKey `<scene>` for a follower;
+    Ticket is the code's (empty for a scene this sandbox never issued). Opens the user's window
+    as WeChat does; sign and send it with push_to_callback (or a test's own signed POST)."""
+    ticket = next(
+        (t for t, c in state.qrcodes.items() if c["appid"] == appid and c["scene"] == scene), ""
+    )
+    with state.lock:
+        user = state.user(appid, openid)
+        if subscribe:
+            user.update(subscribe=1, subscribe_scene="ADD_SCENE_QR_CODE", qr_scene_str=scene)
+        state.interact(appid, openid, time.time(), False)
+    return {
+        "appid": appid,
+        "openid": openid,
+        "msg_type": "event",
+        "event": "subscribe" if subscribe else "SCAN",
+        "event_key": f"qrscene_{scene}" if subscribe else scene,
+        "ticket": ticket,
+    }
 
 
 def push_to_callback(state: SandboxState, body: dict[str, Any]) -> dict[str, Any]:

@@ -207,10 +207,15 @@ def test_subscribe_with_qr_scene_and_unsubscribe_update_follower_and_timeline(cl
     assert (user.subscribed, user.unsubscribe_time.timestamp()) == (False, 1790003600)
     kinds = list(
         Interaction.objects.filter(customer=user.customer)
-        .order_by("occurred_at")
-        .values_list("kind", "data__account")
+        .order_by("occurred_at", "id")
+        .values_list("kind", "data__account", "data__reason")
     )
-    assert kinds == [("subscribe", APPID), ("unsubscribe", APPID)]
+    # store88 names no channel code: the follow is recorded and the reason with it (#16).
+    assert kinds == [
+        ("subscribe", APPID, None),
+        ("other", APPID, "unknown"),
+        ("unsubscribe", APPID, None),
+    ]
 
 
 def test_bad_signature_is_403_and_nothing_stored(client, account):
