@@ -60,12 +60,11 @@ class ChannelCodeChangeForm(forms.ModelForm):
 
 
 def _figure(name: str, label):
+    @admin.display(description=label, ordering=name)
     def column(model_admin, obj):
         value = getattr(obj, name, 0)
         return f"{value / 100:.2f}" if name == "revenue_fen" else value
 
-    column.short_description = label
-    column.admin_order_field = name
     return column
 
 

@@ -94,6 +94,8 @@ def apply_code_scan(
             message=stored,
         )
     if not reason and not handler:
+        # find_code names a reason whenever it finds no code; ingestion linked a customer first.
+        assert code is not None and customer is not None
         attach_tags((customer.pk, tag.name) for tag in code.tags.all())
         if user.channel_code_id is None:
             user.channel_code, user.channel_code_at = code, at
@@ -104,7 +106,9 @@ def apply_code_scan(
             "reason": REASONS.get(reason, reason),
         }
     else:
+        assert code is not None
         summary = _("Followed or scanned channel code %(name)s") % {"name": code.name}
+    assert customer is not None
     record_interaction(
         customer,
         InteractionKind.OTHER,

@@ -169,7 +169,7 @@ class ChannelCodeSerializer(serializers.ModelSerializer):
         read_only_fields = ["ticket", "url", "expires_at", "created_at", *FIGURES]
         # The action checks the scene (length, uniqueness per account) and the lifetime.
         validators: list = []
-        extra_kwargs = {"scene": {"validators": []}}
+        extra_kwargs: dict = {"scene": {"validators": []}}
 
     def create(self, validated_data):
         account = validated_data.pop("account")
