@@ -16,7 +16,9 @@ The rule (the README's definition):
   lowest KOL id.
 
 Everything is computed by PostgreSQL in one statement (window functions over the events joined
-to their touches), so the work does not grow with Python loops over orders.
+to their touches), so the work does not grow with Python loops over orders; only the events of
+the customers who can give the figures asked for are ranked (those of the given customers, or
+those with a lead of the given campaigns).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ lead_kols AS (
      AND l.source_channel = 'weibo' AND l.created_at >= s.low AND l.created_at < s.high
     ORDER BY l.id, s.campaign_id, s.kol_id
 ),
+scope AS ({scope}),
 touches AS (
     SELECT l.customer_id, l.created_at AS at, 'weibo_lead' AS kind, l.id AS touch_id,
            lk.campaign_id, lk.kol_id, NULL::bigint AS code_id
@@ -100,8 +103,10 @@ events AS (
            o.amount_fen - o.refunded_fen AS revenue_fen
     FROM {order} o
     WHERE o.paid_at IS NOT NULL AND o.status = ANY(%(paid)s) AND o.customer_id IS NOT NULL
+      AND o.customer_id IN (SELECT id FROM scope)
     UNION ALL
     SELECT 'membership', m.id, m.customer_id, m.joined_at, 0 FROM {membership} m
+    WHERE m.customer_id IN (SELECT id FROM scope)
 ),
 ranked AS (
     SELECT e.event, e.event_id, e.customer_id, e.at, e.revenue_fen,
@@ -129,9 +134,19 @@ def _params(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _statement(tail: str, **names: str) -> str:
-    """_RANKED and `tail`, with the table names (and `names`, chosen from constants) filled in."""
-    return (_RANKED + tail).format(**_tables(), **names)  # noqa: S608  names from the models
+# The customers whose events are ranked: only they can give the figures asked for.
+_SCOPES = {
+    "customers": "SELECT unnest(%(customers)s::bigint[]) AS id",
+    "campaigns": "SELECT customer_id AS id FROM lead_kols WHERE campaign_id = ANY(%(campaigns)s)",
+}
+
+
+def _statement(tail: str, scope: str, **names: str) -> str:
+    """_RANKED and `tail`, with the table names, the scope of customers (a key of _SCOPES)
+    and `names` (chosen from constants) filled in."""
+    return (_RANKED + tail).format(  # noqa: S608  names from the models and constants
+        **_tables(), scope=_SCOPES[scope], **names
+    )
 
 
 def _rows(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -164,7 +179,8 @@ def event_touches(customer_ids: Iterable[int]) -> list[dict[str, Any]]:
                campaign_id, kol_id, code_id, touch_at
         FROM ranked WHERE from_last = 1 AND customer_id = ANY(%(customers)s)
         ORDER BY event, event_id, touch
-        """
+        """,
+        "customers",
     )
     return _rows(sql, _params(customers=list(customer_ids)))
 
@@ -200,6 +216,7 @@ def campaign_attribution(campaign_ids: Iterable[int], touch: str = "last") -> di
            COALESCE(w.orders, 0) AS orders, COALESCE(w.revenue_fen, 0) AS revenue_fen
     FROM reached r FULL JOIN won w ON w.campaign_id = r.campaign_id AND w.kol = r.kol
     """,
+        "campaigns",
         rank=rank,
     )
     result = {}

@@ -113,3 +113,30 @@ def test_no_orders_before_the_campaign_window_count():
     order(s.c1, T0 - timedelta(days=1), 4000)
     c, a = s.campaign.pk, s.kol_a.pk
     assert campaign_attribution([c])[(c, a)]["orders"] == 1
+
+
+def test_a_later_lead_of_another_campaign_takes_the_last_touch():
+    from channels_weibo.models import Campaign, CampaignKol
+    from tests.channels_weibo.factories import WeiboPostFactory, WeiboUserFactory
+    from tests.dashboards.attribution_data import lead
+
+    s = campaign_with_orders()
+    brand = s.campaign.account
+    root = WeiboPostFactory(account=brand, is_brand_post=True, created_at=T0)
+    other = Campaign.objects.create(name="双十一", account=brand, start=T0.date(), end=T0.date())
+    other.posts.add(root)
+    kol_c = WeiboUserFactory(screen_name="博主C")
+    CampaignKol.objects.create(campaign=other, kol=kol_c, fee_fen=1000)
+    post_c = WeiboPostFactory(account=brand, author=kol_c, root=root, created_at=T0)
+    repost = WeiboPostFactory(account=brand, root=root, parent=post_c, created_at=T0)
+    lead(s.c1, repost, T0 + timedelta(hours=5))  # after L1, before O1 and c1's membership
+    c, o = s.campaign.pk, other.pk
+    assert campaign_attribution([c, o]) == {
+        (c, s.kol_a.pk): {"customers": 2, "members": 0, "orders": 0, "revenue_fen": 0},
+        (c, s.kol_b.pk): {"customers": 1, "members": 0, "orders": 1, "revenue_fen": 5000},
+        (c, None): {"customers": 3, "members": 0, "orders": 1, "revenue_fen": 5000},
+        (o, kol_c.pk): {"customers": 1, "members": 1, "orders": 1, "revenue_fen": 8000},
+        (o, None): {"customers": 1, "members": 1, "orders": 1, "revenue_fen": 8000},
+    }
+    # Asked for the first campaign alone, the figures are the same (c1's later lead counts).
+    assert campaign_attribution([c])[(c, s.kol_a.pk)]["orders"] == 0
