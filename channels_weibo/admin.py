@@ -8,6 +8,7 @@ from crm.fields import SecretFieldsAdminMixin
 
 from .models import (
     Campaign,
+    CampaignKol,
     FollowerSnapshot,
     KeywordAlert,
     KeywordRule,
@@ -197,10 +198,18 @@ class KeywordAlertAdmin(admin.ModelAdmin):
     search_fields = ["text", "words"]
 
 
+class CampaignKolInline(admin.TabularInline):
+    """The campaign's KOLs and the fee paid to each (fen), edited on the campaign."""
+
+    model = CampaignKol
+    extra = 1
+    raw_id_fields = ["kol"]
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "account", "start", "end", "report"]
-    filter_horizontal = ["kols"]
+    inlines = [CampaignKolInline]
     raw_id_fields = ["posts"]
 
     @admin.display(description=_("results"))

@@ -10,7 +10,9 @@ class ChannelsWeiboConfig(AppConfig):
     name = "channels_weibo"
     verbose_name = _("Weibo")
     role_permissions: dict[str, list[str]] = {
-        "marketing": _crud("keywordrule", "campaign", "scheduledpost", "keywordalert")
+        "marketing": _crud(
+            "keywordrule", "campaign", "campaignkol", "scheduledpost", "keywordalert"
+        )
         + [
             "view_weiboaccount",
             "change_weiboaccount",

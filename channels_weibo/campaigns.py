@@ -1,5 +1,14 @@
-"""KOL campaign results: what each KOL's posts brought, over the campaign period."""
+"""KOL campaign results: what each KOL's posts brought, over the campaign period, and what
+they returned on the KOL's fee.
 
+The revenue figures follow the attribution rule (first and last touch over Weibo leads and
+WeChat channel-code scans), which needs both channel apps, so it lives in the dashboards
+(`dashboards.kpis.attribution`); this app may not import either. The dashboards app registers
+its function here in `AppConfig.ready` (`register_attribution`), the house way for a higher app
+to serve a lower one, so the campaign page and the KPIs use the one rule.
+"""
+
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -9,7 +18,25 @@ from django.utils import timezone
 
 from crm.models import Channel, Lead
 
-from .models import Campaign, FollowerSnapshot, WeiboComment, WeiboPost
+from .models import Campaign, CampaignKol, FollowerSnapshot, WeiboComment, WeiboPost
+
+ATTRIBUTED = ("customers", "members", "orders", "revenue_fen")
+_attribution: list[Callable[[Campaign], dict]] = []
+
+
+def register_attribution(figures: Callable[[Campaign], dict]) -> None:
+    """Set the function giving a campaign's attributed figures: `{kol id or None (the total):
+    {customers, members, orders, revenue_fen}}` (the dashboards app registers it)."""
+    _attribution[:] = [figures]
+
+
+def roi(revenue_fen: int, fee_fen: int) -> float | None:
+    """Return on the fee: revenue / fee, None when the fee is 0."""
+    return revenue_fen / fee_fen if fee_fen else None
+
+
+def yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
 
 
 def period(campaign: Campaign) -> tuple[datetime, datetime]:
@@ -27,13 +54,20 @@ def campaign_stats(campaign: Campaign) -> dict:
     - reposts, comments, likes: the latest counters of those posts;
     - leads: Weibo leads created in the period whose source is a repost of, or a comment on,
       one of those posts;
-    - new_followers (campaign total only): follower snapshot at the end minus before the start.
+    - new_followers (campaign total only): follower snapshot at the end minus before the start;
+    - fee_fen: the fee paid to the KOL (CampaignKol), the total the sum; fee_yuan in yuan;
+    - customers, members, orders, revenue_fen: attributed by the registered attribution rule
+      (last touch; see dashboards.kpis.attribution), the total counting a customer once;
+      None when no rule is registered; revenue_yuan the same in yuan ("12.34");
+    - roi: revenue / fee, None when the fee is 0 (or no rule is registered).
     """
     start, end = period(campaign)
     roots = list(campaign.posts.values_list("pk", flat=True))
     post_type = ContentType.objects.get_for_model(WeiboPost)
     comment_type = ContentType.objects.get_for_model(WeiboComment)
     rows: list[dict[str, Any]] = []
+    fees = dict(CampaignKol.objects.filter(campaign=campaign).values_list("kol_id", "fee_fen"))
+    attributed = _attribution[0](campaign) if _attribution else None
     for kol in campaign.kols.all().order_by("-followers_count"):
         posts = WeiboPost.objects.filter(author=kol, created_at__gte=start, created_at__lt=end)
         posts = posts.filter(root__in=roots) | posts.filter(
@@ -64,6 +98,7 @@ def campaign_stats(campaign: Campaign) -> dict:
         )
         rows.append(
             {
+                "kol_id": kol.pk,
                 "uid": kol.uid,
                 "screen_name": kol.screen_name,
                 "category": kol.kol_category,
@@ -75,6 +110,7 @@ def campaign_stats(campaign: Campaign) -> dict:
                 "comments": sums["comments"] or 0,
                 "likes": sums["likes"] or 0,
                 "leads": leads.count(),
+                **_returns(fees.get(kol.pk, 0), attributed, kol.pk),
             }
         )
     snapshots = FollowerSnapshot.objects.filter(account=campaign.account)
@@ -87,4 +123,26 @@ def campaign_stats(campaign: Campaign) -> dict:
     total["new_followers"] = (
         at_end.followers_count - before.followers_count if at_end and before else None
     )
+    total.update(_returns(sum(fees.values()), attributed, None))
     return {"kols": rows, "total": total}
+
+
+def _returns(fee_fen: int, attributed: dict | None, key: int | None) -> dict[str, Any]:
+    if attributed is None:
+        figures: dict[str, Any] = dict.fromkeys(ATTRIBUTED)
+        return {
+            "fee_fen": fee_fen,
+            "fee_yuan": yuan(fee_fen),
+            **figures,
+            "revenue_yuan": None,
+            "roi": None,
+        }
+    figures = attributed.get(key) or dict.fromkeys(ATTRIBUTED, 0)
+    revenue = figures["revenue_fen"]
+    return {
+        "fee_fen": fee_fen,
+        "fee_yuan": yuan(fee_fen),
+        **{name: figures[name] for name in ATTRIBUTED},
+        "revenue_yuan": yuan(revenue),
+        "roi": roi(revenue, fee_fen),
+    }

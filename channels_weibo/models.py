@@ -384,7 +384,11 @@ class Campaign(models.Model):
         WeiboPost, verbose_name=_("brand posts"), blank=True, related_name="campaigns"
     )
     kols = models.ManyToManyField(
-        WeiboUser, verbose_name=_("KOLs"), blank=True, related_name="campaigns"
+        WeiboUser,
+        verbose_name=_("KOLs"),
+        blank=True,
+        related_name="campaigns",
+        through="CampaignKol",
     )
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -396,6 +400,29 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CampaignKol(models.Model):
+    """A KOL taking part in a campaign, with the fee paid to them (integer fen).
+
+    The table is the one Django made for the former plain `Campaign.kols` (the KOL's column
+    keeps its name `weibouser_id`), so the existing rows are kept.
+    """
+
+    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE)
+    kol = models.ForeignKey(
+        WeiboUser, verbose_name=_("KOL"), on_delete=models.CASCADE, db_column="weibouser_id"
+    )
+    fee_fen = models.PositiveIntegerField(_("fee (fen)"), default=0)
+
+    class Meta:
+        db_table = "channels_weibo_campaign_kols"
+        unique_together = [("campaign", "kol")]
+        verbose_name = _("campaign KOL")
+        verbose_name_plural = _("campaign KOLs")
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · {self.kol}"
 
 
 class ScheduledPost(models.Model):

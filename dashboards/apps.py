@@ -12,4 +12,9 @@ class DashboardsConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from channels_weibo.campaigns import register_attribution
+
         from . import tasks  # noqa: F401  (registers the tasks)
+        from .kpis.attribution import campaign_figures
+
+        register_attribution(campaign_figures)

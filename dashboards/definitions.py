@@ -49,6 +49,17 @@ DEFINITIONS = {
         "Customers first seen in the period, and how many of them ever reached lead, customer "
         "(paid) and member; Weibo-sourced customers who also subscribed on WeChat."
     ),
+    "weibo_to_wechat_paths": _(
+        "Weibo-sourced customers who subscribed on WeChat, by the first recorded path: handoff "
+        "link opened in WeChat (OAuth); handoff QR code (a handoff that linked, a handoff merge "
+        "or a scan of a Weibo-handoff channel code); then a merge by verified phone, by unionid, "
+        "by staff; then a verified phone key, a unionid key; otherwise not recorded."
+    ),
+    "attribution": _(
+        "An order (or membership) is attributed to its customer's touches in the 30 days up to "
+        "its payment (joining): Weibo leads (with their campaign and KOL) and applied WeChat "
+        "channel code scans; first touch the earliest, last touch the latest."
+    ),
 }
 
 

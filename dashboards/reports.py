@@ -266,6 +266,11 @@ def funnel_page(
             "share": now["weibo_to_wechat_rate"],
         }
     )
+    crossed = now["weibo_to_wechat"]
+    path_rows = [
+        {"path": PATH_LABELS[path], "customers": n, "share": kpis.rate(n, crossed)}
+        for path, n in now["weibo_to_wechat_by_path"].items()
+    ]
     return {
         "figures": now,
         "steps": [{"name": str(label), "value": value} for _key, label, value in steps],
@@ -279,9 +284,29 @@ def funnel_page(
                     ("share", _("Share")),
                 ],
                 rows,
-            )
+            ),
+            Table(
+                "paths",
+                str(_("Weibo → WeChat by path")),
+                [
+                    ("path", _("Path")),
+                    ("customers", pgettext_lazy("a number of", "Customers")),
+                    ("share", _("Share")),
+                ],
+                path_rows,
+            ),
         ],
     }
+
+
+PATH_LABELS = {
+    "oauth_link": _("Handoff link signed in with WeChat (OAuth)"),
+    "handoff_qr": _("Handoff QR code"),
+    "verified_phone": _("Verified phone"),
+    "unionid": _("Same WeChat unionid"),
+    "manual_merge": _("Merged by staff"),
+    "other": _("Not recorded"),
+}
 
 
 PAGES: dict[str, tuple[Any, Callable[..., dict[str, Any]], bool]] = {

@@ -10,7 +10,8 @@ from django.db.models import Case, Count, OuterRef, QuerySet, Subquery, Value, W
 from django.db.models.functions import Coalesce, Greatest
 from django.db.models.lookups import IsNull
 
-from crm.models import Customer, Interaction, Lead, Stage
+from channels_wechat.models import ChannelCode, ChannelCodeScan
+from crm.models import Customer, CustomerKey, Interaction, Lead, MergeRecord, Stage
 
 from .common import local_bounds, rate
 
@@ -34,15 +35,76 @@ def _stage_rank(field: str) -> Case:
     return Case(*(When(**{field: stage}, then=Value(i)) for i, stage in enumerate(Stage.values)))
 
 
-def _any_row(rows: QuerySet) -> IsNull:
-    """Whether the customer of the outer query has one of `rows` (a model with `customer`).
+def _any_row(rows: QuerySet, field: str = "customer") -> IsNull:
+    """Whether the customer of the outer query has one of `rows` (`field` names the customer).
 
     A subquery with LIMIT 1 rather than EXISTS: PostgreSQL may run an EXISTS as one scan of
     every such row of the table, hashed, which grows with the table (every subscription ever)
     where this probe of the customer index grows with the cohort.
     """
-    first = rows.filter(customer=OuterRef("pk")).order_by().values("pk")[:1]
+    first = rows.filter(**{field: OuterRef("pk")}).order_by().values("pk")[:1]
     return IsNull(Subquery(first), False)
+
+
+# The paths from Weibo to WeChat, in the order they are recognised (the first that matches).
+PATHS = ("oauth_link", "handoff_qr", "verified_phone", "unionid", "manual_merge", "other")
+
+
+def _path() -> Case:
+    """The path a customer crossed from Weibo to WeChat by, from what is recorded (in order):
+
+    1. oauth_link: a handoff timeline entry that linked (`data.applied`) with `data.via` oauth;
+    2. handoff_qr: a handoff timeline entry that linked through the QR code (`data.via` qr),
+       a MergeRecord into the customer with reason `handoff`, or an applied scan of a
+       `weibo_handoff` channel code by one of the customer's followers;
+    3. verified_phone: a MergeRecord into the customer with reason `phone`;
+    4. unionid: a MergeRecord into the customer with reason `unionid`;
+    5. manual_merge: a MergeRecord into the customer with reason `manual`;
+       then, with no such merge, a `phone` key (verified by definition) → verified_phone, a
+       `unionid` key → unionid;
+    6. other: nothing recorded (e.g. data loaded by hand).
+    """
+    linked = Interaction.objects.filter(data__has_key="handoff", data__applied=True)
+    merges = MergeRecord.objects.all()
+    return Case(
+        When(_any_row(linked.filter(data__via="oauth")), then=Value("oauth_link")),
+        When(
+            _any_row(linked.filter(data__via="qr"))
+            | _any_row(merges.filter(reason="handoff"), "target")
+            | _any_row(
+                ChannelCodeScan.objects.filter(
+                    applied=True, code__purpose=ChannelCode.Purpose.WEIBO_HANDOFF
+                ),
+                "user__customer",
+            ),
+            then=Value("handoff_qr"),
+        ),
+        When(_any_row(merges.filter(reason="phone"), "target"), then=Value("verified_phone")),
+        When(_any_row(merges.filter(reason="unionid"), "target"), then=Value("unionid")),
+        When(_any_row(merges.filter(reason="manual"), "target"), then=Value("manual_merge")),
+        When(
+            _any_row(CustomerKey.objects.filter(kind=CustomerKey.Kind.PHONE)),
+            then=Value("verified_phone"),
+        ),
+        When(
+            _any_row(CustomerKey.objects.filter(kind=CustomerKey.Kind.UNIONID)),
+            then=Value("unionid"),
+        ),
+        default=Value("other"),
+    )
+
+
+def weibo_to_wechat_paths(cohort: QuerySet) -> dict[str, int]:
+    """Of `cohort`, the Weibo-sourced customers who subscribed on WeChat, counted by the path
+    they crossed by (PATHS, `_path`); one grouped query."""
+    crossed = cohort.filter(first_channel="weibo").filter(
+        _any_row(Interaction.objects.filter(channel="wechat", kind="subscribe"))
+    )
+    counts = dict.fromkeys(PATHS, 0)
+    grouped = crossed.annotate(path=_path()).values("path").annotate(n=Count("id")).order_by()
+    for row in with_jit_off(grouped):
+        counts[row["path"]] = row["n"]
+    return counts
 
 
 def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]:
@@ -56,6 +118,8 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
     - weibo_sourced: of them, first touched on Weibo; weibo_to_wechat: those of them who also
       subscribed on WeChat (a WeChat subscribe on their timeline).
     - rates: each step / customers, and weibo_to_wechat / weibo_sourced.
+    - weibo_to_wechat_by_path: weibo_to_wechat counted by the path they crossed by (PATHS; see
+      `_path` for how each is recognised), a second grouped query.
 
     Counted by the database in one query: the cohort grouped by (first channel, highest stage,
     has a lead, subscribed on WeChat), a few dozen rows whatever the cohort's size.
@@ -126,4 +190,7 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
         "weibo_sourced": weibo_sourced,
         "weibo_to_wechat": weibo_to_wechat,
         "weibo_to_wechat_rate": rate(weibo_to_wechat, weibo_sourced),
+        "weibo_to_wechat_by_path": (
+            weibo_to_wechat_paths(cohort) if weibo_to_wechat else dict.fromkeys(PATHS, 0)
+        ),
     }

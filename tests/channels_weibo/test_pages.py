@@ -124,6 +124,7 @@ def test_campaign_stats_per_kol(brand, cascade_data, marketing_user):
         stats = campaign_stats(campaign)
     assert stats["kols"] == [
         {
+            "kol_id": kol.pk,
             "uid": "6100000001",
             "screen_name": "美妆博主小鹿",
             "category": "big_v",
@@ -135,6 +136,15 @@ def test_campaign_stats_per_kol(brand, cascade_data, marketing_user):
             "comments": 4,
             "likes": 30,
             "leads": 1,
+            # The lead's customer, by the attribution rule's SQL; no fee, no order yet.
+            "fee_fen": 0,
+            "fee_yuan": "0.00",
+            "customers": 1,
+            "members": 0,
+            "orders": 0,
+            "revenue_fen": 0,
+            "revenue_yuan": "0.00",
+            "roi": None,
         }
     ]
     assert stats["total"]["new_followers"] == 250
