@@ -17,6 +17,14 @@ from .customers import (
     tag_customers,
     update_customer,
 )
+from .handoff import (
+    HANDOFF_REASONS,
+    claim_handoff,
+    handoff_for_token,
+    issue_handoff,
+    mark_handoff_sent,
+    set_handoff_scene,
+)
 from .leads import (
     LEAD_DETAILS,
     LEAD_EDITABLE,
@@ -40,6 +48,12 @@ from .timeline import (
 )
 
 __all__ = [
+    "HANDOFF_REASONS",
+    "claim_handoff",
+    "handoff_for_token",
+    "issue_handoff",
+    "mark_handoff_sent",
+    "set_handoff_scene",
     "TIMELINE_FIELDS",
     "CUSTOMER_EDITABLE",
     "CUSTOMER_EDITABLE_FIELDS",

@@ -1,0 +1,255 @@
+"""Weibo → WeChat handoffs (issue #16 item 2): the link sent on Weibo (private message inside the
+48-hour window, else a public comment reply, against the Weibo sandbox), the /h/<token> page
+with its one-off QR code (made at the WeChat sandbox), and the follow through it pushed signed
+to the real hook: linked and merged, or refused with the reason on the timeline."""
+
+import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from channels_wechat.models import ChannelCode, ChannelCodeScan, WeChatUser
+from channels_weibo.models import TokenStatus, WeiboAccount, WeiboUser
+from channels_weibo.polling import poll_account
+from channels_weibo.protocol import format_time, signature
+from crm.handoff import send_handoff
+from crm.models import Conversation, Customer, Handoff, Interaction, Lead, MergeRecord
+from devtools.sandboxes import wechat as wechat_sandbox_module
+from devtools.sandboxes import weibo as weibo_sandbox_module
+from tests.channels_weibo.conftest import APP_SECRET, TOKEN
+
+from .conftest import APPID, post_push, push_xml
+
+FAN_URL = "/hooks/weibo/5988800001"
+LINK = re.compile(r"http://testserver/h/([A-Za-z0-9_-]+)$")
+REFUSED = {
+    "expired": "微博引流场景值 {scene} 未关联：引流链接已过期",
+    "used": "微博引流场景值 {scene} 未关联：该引流链接已被其他微信用户使用",
+}
+
+
+@pytest.fixture
+def weibo(settings):
+    server, world = weibo_sandbox_module.serve(0, seed=7, days=6, fans=25)
+    world.tokens[TOKEN] = {
+        "uid": weibo_sandbox_module.BRAND["uid"],
+        "expires_at": time.time() + 86400,
+    }
+    base = f"http://127.0.0.1:{server.server_port}"
+    settings.WEIBO_API_BASE = base
+    settings.WEIBO_MESSAGES_API_BASE = base
+    settings.PUBLIC_BASE_URL = "http://testserver"
+    yield world
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def brand(db):
+    return WeiboAccount.objects.create(
+        uid=weibo_sandbox_module.BRAND["uid"],
+        screen_name=weibo_sandbox_module.BRAND["screen_name"],
+        access_token=TOKEN,
+        token_status=TokenStatus.OK,
+        app_secret=APP_SECRET,
+    )
+
+
+@pytest.fixture
+def mp(wechat_sandbox, settings):
+    settings.WECHAT_MP_BASE = wechat_sandbox.url
+    return wechat_sandbox
+
+
+def _fan_writes(client, captured, sender, text="想了解一下精华液", at=None):
+    payload = {
+        "type": "text",
+        "receiver_id": 5988800001,
+        "sender_id": int(sender),
+        "created_at": format_time(
+            (at or timezone.now()).astimezone(timezone.get_default_timezone())
+        ),
+        "text": text,
+        "data": {},
+    }
+    stamp = str(int(time.time() * 1000))
+    query = f"timestamp={stamp}&nonce=1&signature={signature(APP_SECRET, stamp, '1')}"
+    with captured(execute=True):
+        response = client.post(
+            f"{FAN_URL}?{query}",
+            data=json.dumps(payload, ensure_ascii=False),
+            content_type="application/json",
+        )
+    assert response.status_code == 200
+
+
+def _weibo_lead(world, brand):
+    """A fan's mention polled from the sandbox, and a lead on that fan's customer from it."""
+    fan = world.fans[0]
+    world._status(fan, "求链接！这个精华液哪里买 @花漾美妆", datetime.now(UTC))
+    poll_account(brand)
+    user = WeiboUser.objects.get(uid=fan["idstr"])
+    post = user.posts.first() if hasattr(user, "posts") else None
+    lead = Lead.objects.create(
+        customer=user.customer, title="求链接", source_channel="weibo", source=post
+    )
+    return user, lead
+
+
+def _token(text: str) -> str:
+    return LINK.search(text).group(1)
+
+
+def _follow(client, captured, state, openid, scene, subscribe=True):
+    body = wechat_sandbox_module.qr_event(state, APPID, openid, scene, subscribe=subscribe)
+    body.pop("appid")
+    with captured(execute=True):
+        response = post_push(client, push_xml(msg_id=str(time.time_ns()), **body))
+    assert response.status_code == 200
+
+
+def _open_page(client, token):
+    response = client.get(f"/h/{token}")
+    assert response.status_code == 200
+    return Handoff.objects.get()
+
+
+def test_lead_inside_the_window_gets_a_private_message_and_the_follow_links_it(
+    client, weibo, brand, mp, agent_user, django_capture_on_commit_callbacks
+):
+    captured = django_capture_on_commit_callbacks
+    user, lead = _weibo_lead(weibo, brand)
+    _fan_writes(client, captured, user.uid)
+    assert send_handoff(lead=lead, agent=agent_user) == "message"
+    [sent] = weibo.sent
+    assert (sent["receiver_id"], sent["text"][:21]) == (
+        user.uid,
+        "关注我们的微信公众号，获取一对一专属服务：",
+    )
+    token = _token(sent["text"])
+    handoff = Handoff.objects.get()
+    assert (
+        handoff.customer,
+        handoff.weibo_uid,
+        handoff.purpose,
+        handoff.lead,
+        handoff.sent_by,
+    ) == (user.customer, user.uid, "lead", lead, "message")
+    assert token not in handoff.token_hash and len(token) == 32
+
+    page = client.get(f"/h/{token}")
+    assert page.status_code == 200
+    code = ChannelCode.objects.get()
+    handoff.refresh_from_db()
+    assert (code.purpose, code.scene, code.kind) == ("weibo_handoff", handoff.scene, "temporary")
+    assert 86300 < code.expire_seconds <= 86400
+    assert f'src="{mp.url}/cgi-bin/showqrcode?ticket={code.ticket}"' in page.content.decode()
+    assert client.get(f"/h/{token}").status_code == 200 and ChannelCode.objects.count() == 1
+
+    _follow(client, captured, mp.state, "oHandoff1", handoff.scene)
+    follower = WeChatUser.objects.get(openid="oHandoff1")
+    assert follower.customer == user.customer  # the Weibo customer survives
+    merge = MergeRecord.objects.get()
+    assert (merge.target, merge.reason) == (user.customer, "handoff")
+    assert Customer.objects.get(pk=merge.source_id).merged_into == user.customer
+    handoff.refresh_from_db()
+    assert (handoff.used_openid, handoff.used_at is not None) == ("oHandoff1", True)
+    lead.refresh_from_db()
+    assert lead.status == "qualified"
+    entry = Interaction.objects.get(customer=user.customer, kind="other", data__handoff=handoff.pk)
+    assert entry.summary == f"微信粉丝已通过 {user.uid} 的微博引流关联"
+    assert (entry.data["applied"], entry.data["reason"]) == (True, "")
+    assert list(ChannelCodeScan.objects.values_list("applied", flat=True)) == [True]
+    assert client.get(f"/h/{token}").status_code == 410  # used: the link shows no code again
+
+
+def test_complaint_case_outside_the_window_gets_a_public_comment_reply(
+    client, weibo, brand, mp, agent_user
+):
+    fan = weibo.fans[1]
+    # Mentioned 49 hours ago: the one reply a mention allows is no longer possible.
+    at = datetime.now(UTC) - timedelta(hours=49)
+    status = weibo._status(fan, "快递一个星期还没到，太差了 @花漾美妆", at)
+    poll_account(brand)
+    case = Conversation.objects.get(kind="complaint", external_user=fan["idstr"])
+    assert send_handoff(conversation=case, agent=agent_user) == "comment"
+    assert weibo.sent == []  # the window is closed: no private message
+    [comment] = [c for c in weibo.comments.values() if c["status"] is status]
+    assert comment["text"].startswith(
+        "关注我们的微信公众号，获取一对一专属服务：http://testserver/h/"
+    )
+    handoff = Handoff.objects.get()
+    assert (handoff.purpose, handoff.weibo_uid, handoff.sent_by) == (
+        "complaint",
+        fan["idstr"],
+        "comment",
+    )
+    assert client.get(f"/h/{_token(comment['text'])}").status_code == 200
+
+
+def test_no_window_and_no_post_is_refused(client, weibo, brand, agent_user):
+    user = WeiboUser.objects.create(uid="1234567890", screen_name="路人")
+    customer = Customer.objects.create(name="路人")
+    WeiboUser.objects.filter(pk=user.pk).update(customer=customer)
+    lead = Lead.objects.create(customer=customer, title="手动线索", source_channel="weibo")
+    with pytest.raises(ValidationError) as error:
+        send_handoff(lead=lead, agent=agent_user)
+    assert error.value.message_dict == {
+        "handoff": ["48 小时会话窗口已关闭，且没有可公开回复的微博。"]
+    }
+    assert weibo.sent == [] and Handoff.objects.get().sent_by == ""
+
+
+def test_forwarded_link_second_follower_gets_nothing(
+    client, weibo, brand, mp, agent_user, django_capture_on_commit_callbacks
+):
+    captured = django_capture_on_commit_callbacks
+    user, lead = _weibo_lead(weibo, brand)
+    _fan_writes(client, captured, user.uid)
+    send_handoff(lead=lead, agent=agent_user)
+    handoff = _open_page(client, _token(weibo.sent[0]["text"]))
+    _follow(client, captured, mp.state, "oFirst", handoff.scene)
+    _follow(client, captured, mp.state, "oSecond", handoff.scene)
+    second = WeChatUser.objects.get(openid="oSecond")
+    assert second.customer != user.customer and second.customer.merged_into is None
+    assert MergeRecord.objects.count() == 1
+    entry = Interaction.objects.get(customer=second.customer, kind="other")
+    assert entry.summary == REFUSED["used"].format(scene=handoff.scene)
+    assert (entry.data["applied"], entry.data["reason"]) == (False, "used")
+    # The first follower scanning again stays linked and nothing new is merged.
+    _follow(client, captured, mp.state, "oFirst", handoff.scene, subscribe=False)
+    assert WeChatUser.objects.get(openid="oFirst").customer == user.customer
+    assert MergeRecord.objects.count() == 1
+
+
+def test_expired_handoff_records_the_follow_and_links_nothing(
+    client, weibo, brand, mp, agent_user, django_capture_on_commit_callbacks
+):
+    captured = django_capture_on_commit_callbacks
+    user, lead = _weibo_lead(weibo, brand)
+    _fan_writes(client, captured, user.uid)
+    send_handoff(lead=lead, agent=agent_user)
+    token = _token(weibo.sent[0]["text"])
+    handoff = _open_page(client, token)
+    Handoff.objects.filter(pk=handoff.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    _follow(client, captured, mp.state, "oLate", handoff.scene)
+    late = WeChatUser.objects.get(openid="oLate")
+    assert (late.subscribed, late.customer == user.customer) == (True, False)
+    assert MergeRecord.objects.count() == 0
+    entry = Interaction.objects.get(customer=late.customer, kind="other")
+    assert entry.summary == REFUSED["expired"].format(scene=handoff.scene)
+    assert (entry.data["applied"], entry.data["reason"]) == (False, "expired")
+    lead.refresh_from_db()
+    assert lead.status == "new"
+    assert Handoff.objects.get().used_at is None
+    page = client.get(f"/h/{token}")
+    assert page.status_code == 410 and "链接已过期" in page.content.decode()
+
+
+def test_unknown_token_is_404_and_makes_no_code(client, mp):
+    assert client.get("/h/not-a-real-token").status_code == 404
+    assert ChannelCode.objects.count() == 0
