@@ -253,3 +253,52 @@ def test_expired_handoff_records_the_follow_and_links_nothing(
 def test_unknown_token_is_404_and_makes_no_code(client, mp):
     assert client.get("/h/not-a-real-token").status_code == 404
     assert ChannelCode.objects.count() == 0
+
+
+def test_lead_admin_action_sends_the_link(
+    client, weibo, brand, mp, agent_user, django_capture_on_commit_callbacks
+):
+    user, lead = _weibo_lead(weibo, brand)
+    _fan_writes(client, django_capture_on_commit_callbacks, user.uid)
+    client.force_login(agent_user)
+    response = client.post(
+        "/admin/crm/lead/",
+        {"action": "send_wechat_handoff", "_selected_action": [lead.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == ["求链接: 已通过私信发送"]
+    assert [s["receiver_id"] for s in weibo.sent] == [user.uid]
+    assert Handoff.objects.get().sent_by == "message"
+
+
+def test_lead_admin_action_reports_a_refusal_and_sends_nothing(client, weibo, brand, agent_user):
+    customer = Customer.objects.create(name="无微博")
+    lead = Lead.objects.create(customer=customer, title="电话线索", source_channel="weibo")
+    client.force_login(agent_user)
+    response = client.post(
+        "/admin/crm/lead/",
+        {"action": "send_wechat_handoff", "_selected_action": [lead.pk]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == ["电话线索: 该客户没有微博身份。"]
+    assert (weibo.sent, Handoff.objects.count()) == ([], 0)
+
+
+def test_case_page_button_sends_the_link_as_a_public_reply(client, weibo, brand, mp, agent_user):
+    fan = weibo.fans[2]
+    status = weibo._status(
+        fan, "面膜过敏了，太差了 @花漾美妆", datetime.now(UTC) - timedelta(hours=49)
+    )
+    poll_account(brand)
+    case = Conversation.objects.get(kind="complaint", external_user=fan["idstr"])
+    assert client.post(f"/weibo/cases/{case.pk}/handoff/").status_code == 302  # anonymous
+    assert Handoff.objects.count() == 0
+    client.force_login(agent_user)
+    page = client.get(f"/weibo/cases/{case.pk}/reply/")
+    assert 'id="case-handoff"' in page.content.decode()
+    response = client.post(f"/weibo/cases/{case.pk}/handoff/")
+    assert (response.status_code, response["Location"]) == (302, f"/weibo/cases/{case.pk}/reply/")
+    [comment] = [c for c in weibo.comments.values() if c["status"] is status]
+    assert LINK.search(comment["text"]) is not None
+    assert Handoff.objects.get().sent_by == "comment"
