@@ -302,3 +302,43 @@ def test_case_page_button_sends_the_link_as_a_public_reply(client, weibo, brand,
     [comment] = [c for c in weibo.comments.values() if c["status"] is status]
     assert LINK.search(comment["text"]) is not None
     assert Handoff.objects.get().sent_by == "comment"
+
+
+def test_scene_pushed_through_another_account_links_nothing(
+    client, weibo, brand, mp, agent_user, django_capture_on_commit_callbacks
+):
+    from channels_wechat.models import OfficialAccount
+
+    from .conftest import AES_KEY
+    from .conftest import TOKEN as WX_TOKEN
+
+    captured = django_capture_on_commit_callbacks
+    user, lead = _weibo_lead(weibo, brand)
+    _fan_writes(client, captured, user.uid)
+    send_handoff(lead=lead, agent=agent_user)
+    handoff = _open_page(client, _token(weibo.sent[0]["text"]))
+    other = OfficialAccount.objects.create(
+        appid="wxbbbbbbbbbbbbbbbb",
+        original_id="gh_10f6c3c3ac5a",
+        name="另一个公众号",
+        app_secret="x" * 32,
+        token=WX_TOKEN,
+        encoding_aes_key=AES_KEY,
+        mode="safe",
+    )
+    xml = push_xml(
+        openid="oOther",
+        msg_type="event",
+        event="subscribe",
+        event_key=f"qrscene_{handoff.scene}",
+        ticket="",
+    )
+    with captured(execute=True):
+        assert post_push(client, xml, appid=other.appid).status_code == 200
+    follower = WeChatUser.objects.get(openid="oOther")
+    assert (follower.account, follower.subscribed) == (other, True)
+    assert follower.customer != user.customer and MergeRecord.objects.count() == 0
+    entry = Interaction.objects.get(customer=follower.customer, kind="other")
+    assert (entry.data["applied"], entry.data["reason"]) == (False, "foreign")
+    assert entry.summary == f"渠道码场景值 {handoff.scene} 未生效：该场景值属于其他公众号"
+    assert Handoff.objects.get().used_at is None
