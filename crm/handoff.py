@@ -3,8 +3,12 @@
 crm imports no channel app, so each registers itself in its AppConfig.ready:
 channels_wechat the QR provider (`provider(handoff) -> image URL`, which also sets the
 handoff's scene through `crm.actions.set_handoff_scene`), channels_weibo the link sender
-(`sender(lead=..., conversation=..., agent=...) -> "message" | "comment"`).
+(`sender(lead=..., conversation=..., agent=...) -> "message" | "comment"`), and channels_wechat
+the in-WeChat sign-in (a module with `authorize_url(handoff, redirect_uri, state) -> str` and
+`link(handoff, code) -> reason`, "" when linked).
 """
+
+from importlib import import_module
 
 from django.utils.module_loading import import_string
 
@@ -32,3 +36,14 @@ def send_handoff(**kwargs) -> str:
     if "sender" not in _PROVIDERS:
         raise LookupError("no handoff sender registered")
     return import_string(_PROVIDERS["sender"])(**kwargs)
+
+
+def register_handoff_oauth(path: str) -> None:
+    _PROVIDERS["oauth"] = path
+
+
+def handoff_oauth():
+    """The registered in-WeChat sign-in module (LookupError when none is)."""
+    if "oauth" not in _PROVIDERS:
+        raise LookupError("no handoff OAuth provider registered")
+    return import_module(_PROVIDERS["oauth"])

@@ -20,6 +20,7 @@ from .customers import (
 from .handoff import (
     HANDOFF_REASONS,
     claim_handoff,
+    claim_handoff_by_oauth,
     handoff_for_token,
     issue_handoff,
     mark_handoff_sent,
@@ -50,6 +51,7 @@ from .timeline import (
 __all__ = [
     "HANDOFF_REASONS",
     "claim_handoff",
+    "claim_handoff_by_oauth",
     "handoff_for_token",
     "issue_handoff",
     "mark_handoff_sent",

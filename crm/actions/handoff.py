@@ -127,6 +127,35 @@ def claim_handoff(
     ends up on) names the scene and the reason. Caller's transaction (ingestion's), row locked.
     """
     handoff = Handoff.objects.select_for_update().filter(scene=scene).first() if scene else None
+    return _claim(
+        handoff, scene, appid=appid, openid=openid, customer=customer, at=at, subject=subject
+    )
+
+
+def claim_handoff_by_oauth(
+    handoff: Handoff, *, appid: str, openid: str, customer: Customer, at: datetime
+) -> tuple[Customer, str]:
+    """The handoff link opened inside WeChat and signed in with OAuth (`snsapi_base`) as
+    `openid` of `appid`: link exactly as `claim_handoff` does for a follow through its scene
+    (same rules, reasons and timeline entry, `data.via = "oauth"`). A handoff whose QR code
+    was never made takes `appid` as its account. Atomic, row locked."""
+    with transaction.atomic():
+        handoff = Handoff.objects.select_for_update().get(pk=handoff.pk)
+        if not handoff.appid:
+            Handoff.objects.filter(pk=handoff.pk).update(appid=appid)
+            handoff.appid = appid
+        return _claim(
+            handoff,
+            handoff.scene,
+            appid=appid,
+            openid=openid,
+            customer=customer,
+            at=at,
+            via="oauth",
+        )
+
+
+def _claim(handoff, scene, *, appid, openid, customer, at, subject=None, via="qr"):
     reason = ""
     if handoff is None:
         reason = "unknown"
@@ -171,6 +200,7 @@ def claim_handoff(
             "account": appid,
             "openid": openid,
             "scene": scene,
+            "via": via,
             "applied": not reason,
             "reason": reason,
         },

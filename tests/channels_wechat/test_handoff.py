@@ -342,3 +342,100 @@ def test_scene_pushed_through_another_account_links_nothing(
     assert (entry.data["applied"], entry.data["reason"]) == (False, "foreign")
     assert entry.summary == f"渠道码场景值 {handoff.scene} 未生效：该场景值属于其他公众号"
     assert Handoff.objects.get().used_at is None
+
+
+# --- opened inside WeChat: OAuth (snsapi_base) against the sandbox ----------------------------
+
+WECHAT_UA = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0.50 NetType/WIFI"
+
+
+@pytest.fixture
+def oauth_box(settings, account):
+    import socket
+
+    from devtools.sandboxes import wechatpay
+
+    from .conftest import SECRET
+
+    merchant = {
+        "mchid": "1900000109",
+        "appid": APPID,
+        "app_secret": SECRET,
+        "api_key": "k" * 32,
+        "apiv3_key": "v" * 32,
+        "sign_type": "MD5",
+    }
+    box = wechatpay.Sandbox([merchant], wechatpay.new_platform_key())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = wechatpay.serve(box, port)
+    settings.WECHAT_OAUTH_BASE = settings.WECHAT_OAUTH_API_BASE = f"http://127.0.0.1:{port}"
+    yield box
+    server.shutdown()
+    server.server_close()
+
+
+def _oauth(client, token, as_user: int):
+    """Open the link in WeChat's browser → the sandbox's authorize → back to /h/<token>/oauth."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    start = client.get(f"/h/{token}", HTTP_USER_AGENT=WECHAT_UA)
+    assert start.status_code == 302
+    authorize = start["Location"]
+    assert authorize.split("?")[0].endswith("/connect/oauth2/authorize")
+    assert "scope=snsapi_base" in authorize and f"appid={APPID}" in authorize
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    url = authorize.replace("#wechat_redirect", "") + f"&as={as_user}"
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        urllib.request.build_opener(NoRedirect).open(url, timeout=5)
+    back = urllib.parse.urlsplit(redirect.value.headers["Location"])
+    assert back.path == f"/h/{token}/oauth"
+    return client.get(f"{back.path}?{back.query}", HTTP_USER_AGENT=WECHAT_UA)
+
+
+def test_opened_inside_wechat_signs_in_with_oauth_and_links(
+    client, weibo, brand, wechat_sandbox, oauth_box, agent_user, django_capture_on_commit_callbacks
+):
+    from devtools.sandboxes.wechatpay import sandbox_openid
+
+    user, lead = _weibo_lead(weibo, brand)
+    _fan_writes(client, django_capture_on_commit_callbacks, user.uid)
+    send_handoff(lead=lead, agent=agent_user)
+    token = _token(weibo.sent[0]["text"])
+    done = _oauth(client, token, 3)
+    assert done.status_code == 200 and 'id="handoff-linked"' in done.content.decode()
+    assert ChannelCode.objects.count() == 0  # no QR code was needed
+    wx = WeChatUser.objects.get(openid=sandbox_openid(3))
+    assert (wx.customer, wx.subscribed, wx.unionid) == (user.customer, False, "demo-union-3")
+    assert MergeRecord.objects.get().reason == "handoff"
+    handoff = Handoff.objects.get()
+    assert (handoff.used_openid, handoff.appid) == (sandbox_openid(3), APPID)
+    entry = Interaction.objects.get(customer=user.customer, kind="other", data__handoff=handoff.pk)
+    assert (entry.data["via"], entry.data["reason"]) == ("oauth", "")
+    lead.refresh_from_db()
+    assert lead.status == "qualified"
+    # Forwarded and opened by another WeChat user: the link is spent, nothing is linked.
+    second = client.get(f"/h/{token}", HTTP_USER_AGENT=WECHAT_UA)
+    assert second.status_code == 410
+    assert MergeRecord.objects.count() == 1
+
+
+def test_oauth_callback_with_a_wrong_state_links_nothing(
+    client, weibo, brand, wechat_sandbox, oauth_box, agent_user, django_capture_on_commit_callbacks
+):
+    user, lead = _weibo_lead(weibo, brand)
+    _fan_writes(client, django_capture_on_commit_callbacks, user.uid)
+    send_handoff(lead=lead, agent=agent_user)
+    token = _token(weibo.sent[0]["text"])
+    client.get(f"/h/{token}", HTTP_USER_AGENT=WECHAT_UA)
+    response = client.get(f"/h/{token}/oauth?code=abc&state=forged")
+    assert response.status_code == 400
+    assert (WeChatUser.objects.count(), MergeRecord.objects.count()) == (0, 0)
+    assert Handoff.objects.get().used_at is None
