@@ -165,6 +165,15 @@ def test_lead_inside_the_window_gets_a_private_message_and_the_follow_links_it(
     assert (entry.data["applied"], entry.data["reason"]) == (True, "")
     assert list(ChannelCodeScan.objects.values_list("applied", flat=True)) == [True]
     assert client.get(f"/h/{token}").status_code == 410  # used: the link shows no code again
+    # The follow moved onto the Weibo customer (first touch Weibo): the funnel counts the step.
+    from dashboards.kpis.funnel import funnel
+
+    today = timezone.localdate()
+    figures = funnel(today - timedelta(days=30), today)
+    assert figures["weibo_to_wechat"] == 1
+    assert (
+        figures["weibo_sourced"] == Customer.objects.active().filter(first_channel="weibo").count()
+    )
 
 
 def test_complaint_case_outside_the_window_gets_a_public_comment_reply(
