@@ -448,3 +448,27 @@ def test_oauth_callback_with_a_wrong_state_links_nothing(
     assert response.status_code == 400
     assert (WeChatUser.objects.count(), MergeRecord.objects.count()) == (0, 0)
     assert Handoff.objects.get().used_at is None
+
+
+def test_handoff_code_without_a_handoff_links_nothing(
+    client, mp, account, django_capture_on_commit_callbacks
+):
+    """A weibo_handoff channel code made by hand (no handoff issued with its scene)."""
+    code = ChannelCode.objects.create(
+        account=account,
+        name="手工引流码",
+        purpose="weibo_handoff",
+        scene="ho_manual",
+        kind="temporary",
+        expire_seconds=600,
+        ticket="gQx",
+        expires_at=timezone.now() + timedelta(minutes=10),
+    )
+    _follow(client, django_capture_on_commit_callbacks, mp.state, "oStray", code.scene)
+    stray = WeChatUser.objects.get(openid="oStray")
+    assert (stray.subscribed, stray.channel_code) == (True, None)
+    entry = Interaction.objects.get(customer=stray.customer, kind="other")
+    assert entry.summary == "微博引流场景值 ho_manual 未关联：没有以该场景值发放的引流链接"
+    assert (entry.data["applied"], entry.data["reason"]) == (False, "unknown")
+    assert list(ChannelCodeScan.objects.values_list("applied", flat=True)) == [False]
+    assert MergeRecord.objects.count() == 0
