@@ -60,15 +60,15 @@ def handoff_page(request, token: str):
     handoff = handoff_for_token(token)
     error, status, image = _handoff_refusal(handoff)
     if not error and "MicroMessenger" in request.META.get("HTTP_USER_AGENT", ""):
+        state = secrets.token_urlsafe(16)
+        callback = request.build_absolute_uri(reverse("handoff-oauth", args=[token]))
         try:
-            provider = handoff_oauth()
+            authorize = handoff_oauth().authorize_url(handoff, callback, state)
         except LookupError:
-            provider = None
-        if provider is not None:
-            state = secrets.token_urlsafe(16)
+            authorize = ""  # no sign-in available (no account): show the QR code instead
+        if authorize:
             request.session["handoff_oauth_state"] = state
-            callback = request.build_absolute_uri(reverse("handoff-oauth", args=[token]))
-            return HttpResponseRedirect(provider.authorize_url(handoff, callback, state))
+            return HttpResponseRedirect(authorize)
     if not error:
         try:
             image = handoff_qr(handoff)

@@ -472,3 +472,15 @@ def test_handoff_code_without_a_handoff_links_nothing(
     assert (entry.data["applied"], entry.data["reason"]) == (False, "unknown")
     assert list(ChannelCodeScan.objects.values_list("applied", flat=True)) == [False]
     assert MergeRecord.objects.count() == 0
+
+
+def test_inside_wechat_without_an_account_shows_the_refusal_not_an_error(
+    client, weibo, brand, agent_user, django_capture_on_commit_callbacks
+):
+    user, lead = _weibo_lead(weibo, brand)
+    _fan_writes(client, django_capture_on_commit_callbacks, user.uid)
+    send_handoff(lead=lead, agent=agent_user)
+    response = client.get(f"/h/{_token(weibo.sent[0]['text'])}", HTTP_USER_AGENT=WECHAT_UA)
+    assert response.status_code == 503
+    assert "二维码暂时无法显示，请稍后再试。" in response.content.decode()
+    assert Handoff.objects.get().scene == ""
