@@ -24,6 +24,7 @@ class ChannelsWechatConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.canned import register_canned_responses
+        from crm.handoff import register_handoff_oauth, register_handoff_qr_provider
         from crm.history import register_history_handlers
         from crm.inbox import register_sender
         from crm.ingestion import register_processor
@@ -50,3 +51,5 @@ class ChannelsWechatConfig(AppConfig):
         register_history_handlers("channels_wechat.history.HANDLERS")
         register_personal_fields({"channels_wechat.WeChatUser": ["nickname", "remark"]})
         register_erasure_step("channels_wechat.erasure.erase_wechat_identities")
+        register_handoff_qr_provider("channels_wechat.handoff.handoff_qr")
+        register_handoff_oauth("channels_wechat.handoff_oauth")

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.actions import attach_tags, record_interaction
 from crm.models import Channel, InteractionKind, Message
 
+from .handoff_claim import claim_through_code
 from .models import ChannelCode, ChannelCodeScan, OfficialAccount, WeChatUser
 
 # Why a scene did nothing: the reason code stored on the timeline entry, and its text.
@@ -79,6 +80,19 @@ def apply_code_scan(
     transaction (ingestion's).
     """
     code, reason = find_code(account, scene, at=at)
+    if code is not None and code.purpose == ChannelCode.Purpose.WEIBO_HANDOFF:
+        # A handoff code is one Weibo user's: the handoff decides (and puts it on the timeline).
+        reason = claim_through_code(account, user, stored, scene, at=at)
+        ChannelCodeScan.objects.create(
+            code=code,
+            user=user,
+            event=event,
+            new_follower=new_follower,
+            applied=not reason,
+            at=at,
+            message=stored,
+        )
+        return None
     customer = user.customer
     handler = _PURPOSE_HANDLERS.get(code.purpose) if code and not reason else None
     if handler:

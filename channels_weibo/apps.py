@@ -26,6 +26,7 @@ class ChannelsWeiboConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from crm.handoff import register_handoff_sender
         from crm.history import register_history_handlers
         from crm.inbox import register_sender
         from crm.ingestion import register_processor
@@ -51,3 +52,4 @@ class ChannelsWeiboConfig(AppConfig):
             }
         )
         register_erasure_step("channels_weibo.erasure.erase_weibo_identities")
+        register_handoff_sender("channels_weibo.handoff.send_handoff_link")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("weibo/posts/<str:idstr>/", views.post_detail, name="weibo-post"),
     path("weibo/campaigns/<int:pk>/", views.campaign_detail, name="weibo-campaign"),
     path("weibo/cases/<int:pk>/reply/", views.case_reply, name="weibo-case-reply"),
+    path("weibo/cases/<int:pk>/handoff/", views.case_handoff, name="weibo-case-handoff"),
     path("weibo/connect/", views.connect, name="weibo-connect"),
     path("weibo/oauth/callback/", views.oauth_callback, name="weibo-oauth-callback"),
 ]

@@ -8,6 +8,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.staticfiles import finders
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +23,7 @@ from .campaigns import campaign_stats
 from .cascades import build_cascade
 from .client import WeiboClient, WeiboError
 from .filtersets import PostFilterSet
+from .handoff import send_handoff_link
 from .models import Campaign, SentimentLabel, WeiboComment, WeiboPost
 
 ECHARTS = "vendor/echarts/echarts.min.js"
@@ -126,6 +128,28 @@ def case_reply(request, pk: int):
         },
         status=400 if error else 200,
     )
+
+
+@staff_member_required
+@permission_required("crm.add_message", raise_exception=True)
+def case_handoff(request, pk: int):
+    """POST: send the complaint case's Weibo user the WeChat handoff link (private message in
+    the 48-hour window, else a public comment reply), then back to the case."""
+    case = get_object_or_404(Conversation, pk=pk, channel="weibo", kind=Conversation.Kind.COMPLAINT)
+    if request.method != "POST":
+        return redirect("weibo-case-reply", case.pk)
+    try:
+        how = send_handoff_link(conversation=case, agent=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("WeChat handoff link sent by private message.")
+            if how == "message"
+            else _("WeChat handoff link sent as a public comment reply."),
+        )
+    return redirect("weibo-case-reply", case.pk)
 
 
 def _redirect_uri(request) -> str:

@@ -19,6 +19,8 @@ api_v1 = [
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
+    path("h/<str:token>", views.handoff_page, name="handoff"),
+    path("h/<str:token>/oauth", views.handoff_oauth_callback, name="handoff-oauth"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -17,6 +17,15 @@ from .customers import (
     tag_customers,
     update_customer,
 )
+from .handoff import (
+    HANDOFF_REASONS,
+    claim_handoff,
+    claim_handoff_by_oauth,
+    handoff_for_token,
+    issue_handoff,
+    mark_handoff_sent,
+    set_handoff_scene,
+)
 from .leads import (
     LEAD_DETAILS,
     LEAD_EDITABLE,
@@ -40,6 +49,13 @@ from .timeline import (
 )
 
 __all__ = [
+    "HANDOFF_REASONS",
+    "claim_handoff",
+    "claim_handoff_by_oauth",
+    "handoff_for_token",
+    "issue_handoff",
+    "mark_handoff_sent",
+    "set_handoff_scene",
     "TIMELINE_FIELDS",
     "CUSTOMER_EDITABLE",
     "CUSTOMER_EDITABLE_FIELDS",

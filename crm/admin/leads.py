@@ -1,8 +1,8 @@
 """Leads in the admin: the list, the pipeline board, and the add and change forms, all through
 crm.actions (create_lead, update_lead)."""
 
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -14,6 +14,7 @@ from ..actions import (
     create_lead,
     update_lead,
 )
+from ..handoff import send_handoff
 from ..models import (
     Lead,
     LeadStatus,
@@ -50,6 +51,7 @@ class LeadAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "source_channel", "owner", ("created_at", admin.DateFieldListFilter)]
     list_editable = ["status", "owner", "next_step"]
+    actions = ["send_wechat_handoff"]
 
     class Media:
         css = {"all": ["crm/admin.css"]}
@@ -80,6 +82,27 @@ class LeadAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
             update_lead(obj, {field: form.cleaned_data[field] for field in form.changed_data})
         else:
             _create_lead_from_form(obj)
+
+    @admin.action(
+        description=_("Send the WeChat handoff link to the selected Weibo leads"),
+        permissions=["change"],
+    )
+    def send_wechat_handoff(self, request, queryset):
+        # Each lead on its own: a refusal (no Weibo user, window closed and no post) is reported
+        # for that lead and the others still go out (crm.handoff's registered sender).
+        for lead in queryset.filter(source_channel="weibo").select_related("customer"):
+            try:
+                how = send_handoff(lead=lead, agent=request.user)
+            except (ValidationError, LookupError) as exc:
+                text = " ".join(getattr(exc, "messages", [str(exc)]))
+                self.message_user(request, f"{lead}: {text}", messages.ERROR)
+            else:
+                sent = (
+                    _("sent by private message")
+                    if how == "message"
+                    else _("sent as a public comment reply")
+                )
+                self.message_user(request, f"{lead}: {sent}", messages.SUCCESS)
 
     @admin.display(description=_("customer"))
     def customer_link(self, obj):

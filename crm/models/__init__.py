@@ -22,6 +22,7 @@ from .customers import (  # noqa: F401
     normalize_email,
     normalize_phone,
 )
+from .handoff import Handoff  # noqa: F401
 from .inbox import (  # noqa: F401
     ACTIVE_STATUSES,
     Conversation,

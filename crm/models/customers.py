@@ -463,6 +463,7 @@ class MergeRecord(models.Model):
         MANUAL = "manual", _("Merged by staff")
         UNIONID = "unionid", _("Same WeChat unionid")
         PHONE = "phone", _("Same verified phone")
+        HANDOFF = "handoff", _("Weibo to WeChat handoff")
 
     source = models.ForeignKey(
         Customer, verbose_name=_("merged customer"), on_delete=models.PROTECT, related_name="+"

@@ -312,7 +312,8 @@ def test_scan_by_a_follower_applies_the_code_and_keeps_first_touch(
     ]
 
 
-@pytest.mark.parametrize("case", ["expired", "inactive", "unknown", "foreign", "weibo_handoff"])
+# A weibo_handoff code's scene is the handoff flow's: tests/channels_wechat/test_handoff.py.
+@pytest.mark.parametrize("case", ["expired", "inactive", "unknown", "foreign"])
 def test_bad_scenes_record_the_follow_and_apply_nothing(
     client, mp, welcome_account, django_capture_on_commit_callbacks, case
 ):
