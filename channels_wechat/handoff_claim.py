@@ -18,6 +18,7 @@ def claim_through_code(
     The follower's customer may be merged into the Weibo user's: the in-memory `user` is
     re-read so the rest of ingestion (welcome message, conversation) uses the survivor.
     """
+    assert user.customer is not None  # ingestion links a customer before the scene is read
     customer, reason = claim_handoff(
         scene,
         appid=account.appid,

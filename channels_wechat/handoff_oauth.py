@@ -44,6 +44,7 @@ def link(handoff, code: str) -> str:
             defaults={"unionid": grant.get("unionid", "") or "", "subscribed": False},
         )
         attach_customer(user, at=now)
+        assert user.customer is not None  # attach_customer gave the follower one
         _customer, reason = claim_handoff_by_oauth(
             handoff, appid=account.appid, openid=user.openid, customer=user.customer, at=now
         )

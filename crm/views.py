@@ -70,6 +70,7 @@ def handoff_page(request, token: str):
             request.session["handoff_oauth_state"] = state
             return HttpResponseRedirect(authorize)
     if not error:
+        assert handoff is not None  # _handoff_refusal names an error for a missing one
         try:
             image = handoff_qr(handoff)
         except (LookupError, ValidationError) as exc:
@@ -110,6 +111,7 @@ def handoff_oauth_callback(request, token: str):
     if not error and not request.GET.get("code"):
         error, status = _("The sign-in link has expired. Please open the page again."), 400
     if not error:
+        assert handoff is not None  # _handoff_refusal names an error for a missing one
         try:
             reason = handoff_oauth().link(handoff, request.GET["code"])
         except LookupError as exc:
