@@ -24,7 +24,8 @@ from ..models import (
     LeadStatus,
     MergeRecord,
 )
-from .merge import merge_customers
+from .leads import update_lead
+from .merge import MergeError, merge_customers
 from .timeline import record_interaction
 
 HANDOFF_LIFETIME = timedelta(days=1)
@@ -35,6 +36,7 @@ HANDOFF_REASONS = {
     "foreign": gettext_lazy("the handoff belongs to another official account"),
     "expired": gettext_lazy("the handoff link has expired"),
     "used": gettext_lazy("the handoff was already used by another WeChat user"),
+    "merge_refused": gettext_lazy("the two customer records could not be merged"),
 }
 
 
@@ -170,13 +172,20 @@ def _claim(handoff, scene, *, appid, openid, customer, at, subject=None, via="qr
         while target.merged_into_id:
             target = Customer.objects.get(pk=target.merged_into_id)
         if customer.pk != target.pk:
-            merge_customers(customer, target, reason=MergeRecord.Reason.HANDOFF)
-            customer = target
+            try:
+                merge_customers(customer, target, reason=MergeRecord.Reason.HANDOFF)
+            except MergeError:
+                # The follow stays recorded on the follower's own record; a person may merge.
+                reason = "merge_refused"
+            else:
+                customer = target
+    if not reason and handoff.used_at is None:
         Handoff.objects.filter(pk=handoff.pk).update(used_at=at, used_openid=openid)
-        if handoff.lead_id:
-            Lead.objects.filter(
-                pk=handoff.lead_id, status__in=(LeadStatus.NEW, LeadStatus.CONTACTED)
-            ).update(status=LeadStatus.QUALIFIED, updated_at=at)
+        lead = Lead.objects.filter(
+            pk=handoff.lead_id, status__in=(LeadStatus.NEW, LeadStatus.CONTACTED)
+        ).first()
+        if lead is not None:  # through the one write path for a lead's status
+            update_lead(lead, {"status": LeadStatus.QUALIFIED}, at=at)
     elif not reason:
         customer = handoff.customer  # the same follower again: already linked
     if reason:
