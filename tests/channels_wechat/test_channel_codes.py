@@ -535,13 +535,15 @@ def test_a_registered_purpose_handler_takes_over_the_scan(
 ):
     from channels_wechat import codes
 
+    # A purpose with no handler of its own (weibo_handoff's is the handoff, wired in directly).
+
     monkeypatch.setitem(
         codes._PURPOSE_HANDLERS,
-        "weibo_handoff",
+        "event",
         "tests.channels_wechat.test_channel_codes.fake_handoff",
     )
     HANDLED.clear()
-    code = _code(welcome_account, scene="handoff_1", purpose="weibo_handoff", welcome_message="x")
+    code = _code(welcome_account, scene="handoff_1", purpose="event", welcome_message="x")
     code.tags.set([Tag.objects.create(name="不该加")])
     capture = django_capture_on_commit_callbacks
     _push(client, capture, mp.state, "oLinked", "handoff_1")
