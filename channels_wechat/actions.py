@@ -90,6 +90,20 @@ def fetch_user_info(user_id: int) -> bool:
 
 # --- channel QR codes ---------------------------------------------------------------------------
 
+# What a new channel code takes (the admin add form and the API offer the same).
+NEW_CODE_FIELDS = [
+    "account",
+    "name",
+    "purpose",
+    "scene",
+    "kind",
+    "expire_seconds",
+    "welcome_message",
+    "tags",
+    "owner",
+    "active",
+]
+
 CODE_EDITABLE_FIELDS = ("name", "purpose", "welcome_message", "tags", "owner", "active")
 
 

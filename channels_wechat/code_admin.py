@@ -13,22 +13,14 @@ from django.utils.translation import gettext_lazy as _
 from crm.inbox import SendError
 
 from . import posters
-from .actions import CODE_EDITABLE_FIELDS, create_channel_code, update_channel_code
+from .actions import (
+    CODE_EDITABLE_FIELDS,
+    NEW_CODE_FIELDS,
+    create_channel_code,
+    update_channel_code,
+)
 from .models import ChannelCode
 from .reports import FIGURES, with_figures
-
-NEW_CODE_FIELDS = [
-    "account",
-    "name",
-    "purpose",
-    "scene",
-    "kind",
-    "expire_seconds",
-    "welcome_message",
-    "tags",
-    "owner",
-    "active",
-]
 
 
 class ChannelCodeAddForm(forms.ModelForm):

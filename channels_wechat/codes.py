@@ -80,17 +80,12 @@ def apply_code_scan(
     transaction (ingestion's).
     """
     code, reason = find_code(account, scene, at=at)
+    scan = {"event": event, "new_follower": new_follower, "at": at}
     if code is not None and code.purpose == ChannelCode.Purpose.WEIBO_HANDOFF:
         # A handoff code is one Weibo user's: the handoff decides (and puts it on the timeline).
         reason = claim_through_code(account, user, stored, scene, at=at)
         ChannelCodeScan.objects.create(
-            code=code,
-            user=user,
-            event=event,
-            new_follower=new_follower,
-            applied=not reason,
-            at=at,
-            message=stored,
+            code=code, user=user, message=stored, applied=not reason, **scan
         )
         return None
     customer = user.customer
@@ -99,13 +94,7 @@ def apply_code_scan(
         reason = import_string(handler)(code, user, stored, event=event, at=at)
     if code is not None:
         ChannelCodeScan.objects.create(
-            code=code,
-            user=user,
-            event=event,
-            new_follower=new_follower,
-            applied=not reason,
-            at=at,
-            message=stored,
+            code=code, user=user, message=stored, applied=not reason, **scan
         )
     if not reason and not handler:
         # find_code names a reason whenever it finds no code; ingestion linked a customer first.

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from crm.models import Conversation, Message, Tag
 
 from .. import protocol
-from ..actions import create_channel_code
+from ..actions import NEW_CODE_FIELDS, create_channel_code
 from ..models import ChannelCode, OfficialAccount
 from ..reports import FIGURES
 
@@ -150,16 +150,7 @@ class ChannelCodeSerializer(serializers.ModelSerializer):
         model = ChannelCode
         fields = [
             "id",
-            "account",
-            "name",
-            "purpose",
-            "scene",
-            "kind",
-            "expire_seconds",
-            "welcome_message",
-            "tags",
-            "owner",
-            "active",
+            *NEW_CODE_FIELDS,
             "ticket",
             "url",
             "expires_at",
