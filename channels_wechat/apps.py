@@ -33,6 +33,7 @@ class ChannelsWechatConfig(AppConfig):
         from crm.send_errors import register_send_errors
 
         from . import tasks  # noqa: F401  (registers the tasks)
+        from .codes import register_purpose_handler
         from .panels import SEND_ERRORS
 
         register_processor(
@@ -53,3 +54,6 @@ class ChannelsWechatConfig(AppConfig):
         register_erasure_step("channels_wechat.erasure.erase_wechat_identities")
         register_handoff_qr_provider("channels_wechat.handoff.handoff_qr")
         register_handoff_oauth("channels_wechat.handoff_oauth")
+        register_purpose_handler(
+            "weibo_handoff", "channels_wechat.handoff_claim.claim_through_code"
+        )

@@ -15,7 +15,6 @@ from django.utils.translation import gettext_lazy as _
 from crm.actions import attach_tags, record_interaction
 from crm.models import Channel, InteractionKind, Message
 
-from .handoff_claim import claim_through_code
 from .models import ChannelCode, ChannelCodeScan, OfficialAccount, WeChatUser
 
 # Why a scene did nothing: the reason code stored on the timeline entry, and its text.
@@ -24,7 +23,6 @@ REASONS = {
     "foreign": _("the scene belongs to another official account"),
     "inactive": _("the channel code is inactive"),
     "expired": _("the channel code has expired"),
-    "weibo_handoff": _("Weibo handoff scene: left to the handoff flow"),
 }
 
 # purpose -> dotted path of the callable that takes over the scans of codes with that purpose.
@@ -32,10 +30,12 @@ _PURPOSE_HANDLERS: dict[str, str] = {}
 
 
 def register_purpose_handler(purpose: str, path: str) -> None:
-    """Let later work (the Weibo handoff) take over what a scan of a code with `purpose` does,
+    """Let other work (the Weibo handoff) take over what a scan of a code with `purpose` does,
     from its AppConfig.ready. `path` names `handler(code, user, message, *, event, at) -> str`,
-    called in ingestion's transaction instead of the tags, welcome message and attribution; it
-    returns "" when it handled the scan, else the reason (shown on the timeline) it did not."""
+    called in ingestion's transaction for every scan of such a code of the account (the handler
+    decides whether an inactive or expired one counts) instead of the tags, welcome message,
+    attribution and timeline entry; it records its outcome on the timeline itself and returns
+    "" when it applied the scan, else the reason it did not (kept on the scan row)."""
     _PURPOSE_HANDLERS[purpose] = path
 
 
@@ -53,8 +53,6 @@ def find_code(
         return code, "inactive"
     if code.expired(at):
         return code, "expired"
-    if code.purpose == ChannelCode.Purpose.WEIBO_HANDOFF and code.purpose not in _PURPOSE_HANDLERS:
-        return code, "weibo_handoff"
     return code, ""
 
 
@@ -81,22 +79,20 @@ def apply_code_scan(
     """
     code, reason = find_code(account, scene, at=at)
     scan = {"event": event, "new_follower": new_follower, "at": at}
-    if code is not None and code.purpose == ChannelCode.Purpose.WEIBO_HANDOFF:
-        # A handoff code is one Weibo user's: the handoff decides (and puts it on the timeline).
-        reason = claim_through_code(account, user, stored, scene, at=at)
+    handler = _PURPOSE_HANDLERS.get(code.purpose) if code is not None else None
+    if code is not None and handler:
+        # The purpose's owner decides (a handoff code is one Weibo user's) and says so itself.
+        reason = import_string(handler)(code, user, stored, event=event, at=at)
         ChannelCodeScan.objects.create(
             code=code, user=user, message=stored, applied=not reason, **scan
         )
         return None
     customer = user.customer
-    handler = _PURPOSE_HANDLERS.get(code.purpose) if code and not reason else None
-    if handler:
-        reason = import_string(handler)(code, user, stored, event=event, at=at)
     if code is not None:
         ChannelCodeScan.objects.create(
             code=code, user=user, message=stored, applied=not reason, **scan
         )
-    if not reason and not handler:
+    if not reason:
         # find_code names a reason whenever it finds no code; ingestion linked a customer first.
         assert code is not None and customer is not None
         attach_tags((customer.pk, tag.name) for tag in code.tags.all())

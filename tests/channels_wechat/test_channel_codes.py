@@ -27,7 +27,6 @@ REASON_TEXTS = {
     "inactive": "渠道码已停用",
     "unknown": "未知场景值",
     "foreign": "该场景值属于其他公众号",
-    "weibo_handoff": "微博引流场景值：由引流流程处理",
 }
 ACCOUNT_WELCOME = "欢迎关注花间集美妆！"
 CODE_WELCOME = "欢迎来到静安店！出示此消息领取小样。"
@@ -323,7 +322,7 @@ def test_bad_scenes_record_the_follow_and_apply_nothing(
     code = ChannelCode.objects.create(
         account=other if case == "foreign" else welcome_account,
         name="问题码",
-        purpose="weibo_handoff" if case == "weibo_handoff" else "store",
+        purpose="store",
         scene="scene_x",
         kind="temporary",
         expire_seconds=60,
@@ -535,8 +534,10 @@ def test_a_registered_purpose_handler_takes_over_the_scan(
 ):
     from channels_wechat import codes
 
-    # A purpose with no handler of its own (weibo_handoff's is the handoff, wired in directly).
-
+    # The registry the Weibo handoff plugs into (apps.py), tried here with another purpose.
+    assert codes._PURPOSE_HANDLERS["weibo_handoff"] == (
+        "channels_wechat.handoff_claim.claim_through_code"
+    )
     monkeypatch.setitem(
         codes._PURPOSE_HANDLERS,
         "event",
@@ -554,11 +555,8 @@ def test_a_registered_purpose_handler_takes_over_the_scan(
     ]
     linked = WeChatUser.objects.get(openid="oLinked")
     other = WeChatUser.objects.get(openid="oOther")
-    assert _reasons(linked.customer) == [("handoff_1", True, "")]
-    assert _reasons(other.customer) == [("handoff_1", False, "no handoff issued to this person")]
-    assert other.customer.interactions.get(kind="other").summary == (
-        "渠道码场景值 handoff_1 未生效：no handoff issued to this person"
-    )
+    # The handler owns the timeline entry: the codes' own entry is not written.
+    assert (_reasons(linked.customer), _reasons(other.customer)) == ([], [])
     assert (linked.channel_code, linked.customer.tags.count()) == (None, 0)
     assert [s["text"]["content"] for s in mp.state.sent] == [ACCOUNT_WELCOME, ACCOUNT_WELCOME]
     assert list(ChannelCodeScan.objects.order_by("pk").values_list("applied", flat=True)) == [
