@@ -32,11 +32,20 @@ Playing the WeChat server (not WeChat API; JSON in, JSON out):
 - `POST /sandbox/stream` {interval}: push a random Chinese customer message every `interval`
   seconds (the demo's living inbox); `{"interval": 0}` stops it.
 - `GET /sandbox/sent`, `GET /sandbox/stats`: what was sent, and call counters.
+
+Extensions: each further API family lives in its own module `devtools/sandboxes/wechat_<name>.py`
+that registers its paths with `@route("GET" | "POST", path)`; `start()` and `main()` import every
+such module, so adding an API family edits no line here. A route gets the request handler (its
+`state`, `_json()`, `_reply()`, `_token_appid()`, `_injected_failure()`) and the query dict, and
+answers a dict (sent as JSON) or None when it wrote the response itself (binary bodies). Module
+state goes in `state.extra[<module name>]`.
 """
 
 import argparse
+import importlib
 import io
 import json
+import pkgutil
 import random
 import secrets
 import threading
@@ -44,6 +53,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -86,6 +96,28 @@ STREAM_MESSAGES = [
 ]
 
 
+RouteHandler = Callable[["Handler", dict[str, str]], "dict[str, Any] | None"]
+ROUTES: dict[tuple[str, str], RouteHandler] = {}
+
+
+def route(method: str, path: str) -> Callable[[RouteHandler], RouteHandler]:
+    """Register an extension module's handler for `method path` (see the module docstring)."""
+
+    def register(handler: RouteHandler) -> RouteHandler:
+        ROUTES[(method, path)] = handler
+        return handler
+
+    return register
+
+
+def load_extensions() -> None:
+    """Import every `devtools/sandboxes/wechat_*.py`, whose `@route`s register themselves."""
+    package = importlib.import_module("devtools.sandboxes")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("wechat_"):
+            importlib.import_module(f"devtools.sandboxes.{module.name}")
+
+
 class SandboxState:
     def __init__(self, callback_base: str = ""):
         self.lock = threading.Lock()
@@ -102,6 +134,7 @@ class SandboxState:
         self.msg_seq = int(time.time()) * 1000
         self.stream_interval = 0.0
         self.stream_thread: threading.Thread | None = None
+        self.extra: dict[str, Any] = {}  # extension module name -> its state
 
     def count(self, name: str) -> None:
         self.stats[name] = self.stats.get(name, 0) + 1
@@ -169,9 +202,20 @@ class Handler(BaseHTTPRequestHandler):
                 return _error(pending.pop(0), "injected failure")
         return None
 
+    def _extension(self, method: str, path: str, query: dict[str, str]) -> bool:
+        handler = ROUTES.get((method, path))
+        if handler is None:
+            return False
+        answer = handler(self, query)
+        if answer is not None:
+            self._reply(answer)
+        return True
+
     def do_GET(self):  # noqa: N802
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
+        if self._extension("GET", url.path, query):
+            return None
         if url.path == "/cgi-bin/token":
             return self._reply(self.classic_token(query))
         if url.path == "/cgi-bin/user/info":
@@ -187,6 +231,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
+        if self._extension("POST", url.path, query):
+            return None
         try:
             body = self._json()
         except (ValueError, UnicodeDecodeError):
@@ -536,6 +582,7 @@ def _stream_loop(state: SandboxState) -> None:
 
 def start(port: int = 0, callback_base: str = "", accounts=()) -> ThreadingHTTPServer:
     """Start a sandbox in a daemon thread; `server.url` is its base URL."""
+    load_extensions()
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     server.state = SandboxState(callback_base)  # type: ignore[attr-defined]
@@ -565,6 +612,7 @@ def main() -> None:
     parser.add_argument("--callback-base", default="http://127.0.0.1:8000")
     parser.add_argument("--no-demo-accounts", action="store_true")
     args = parser.parse_args()
+    load_extensions()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = SandboxState(args.callback_base)  # type: ignore[attr-defined]
