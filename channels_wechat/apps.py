@@ -32,10 +32,11 @@ class ChannelsWechatConfig(AppConfig):
         from crm.privacy import register_erasure_step, register_personal_fields
         from crm.send_errors import register_send_errors
 
-        from . import tasks  # noqa: F401  (registers the tasks)
+        from . import journey_steps, tasks  # noqa: F401  (registers the tasks)
         from .codes import register_purpose_handler
         from .panels import SEND_ERRORS
 
+        journey_steps.register()
         register_processor(
             "wechat",
             "channels_wechat.tasks.process_wechat_delivery_task",

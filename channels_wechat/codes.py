@@ -13,7 +13,8 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from crm.actions import attach_tags, record_interaction
-from crm.models import Channel, InteractionKind, Message
+from crm.journeys import enroll
+from crm.models import Channel, InteractionKind, JourneyTrigger, Message
 
 from .models import ChannelCode, ChannelCodeScan, OfficialAccount, WeChatUser
 
@@ -96,6 +97,10 @@ def apply_code_scan(
         # find_code names a reason whenever it finds no code; ingestion linked a customer first.
         assert code is not None and customer is not None
         attach_tags((customer.pk, tag.name) for tag in code.tags.all())
+        if event == "subscribe":
+            enroll(
+                JourneyTrigger.CODE_FOLLOWED, [(customer.pk, f"code:{code.pk}", code.scene)], at=at
+            )
         if user.channel_code_id is None:
             user.channel_code, user.channel_code_at = code, at
             WeChatUser.objects.filter(pk=user.pk).update(channel_code=code, channel_code_at=at)

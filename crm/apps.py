@@ -9,7 +9,7 @@ class CrmConfig(AppConfig):
     role_permissions = {
         "marketing": [
             f"{verb}_{model}"
-            for model in ("customer", "tag", "segment", "lead", "note")
+            for model in ("customer", "tag", "segment", "lead", "note", "journey", "journeystep")
             for verb in ("view", "add", "change", "delete")
         ]
         + [
@@ -20,6 +20,8 @@ class CrmConfig(AppConfig):
             "view_interaction",
             "view_mergerecord",
             "view_customerkey",
+            "view_journeyenrollment",
+            "view_journeysteprun",
         ],
         "agent": [
             "view_customer",
@@ -42,10 +44,11 @@ class CrmConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from . import checks, tasks  # noqa: F401  (registers deploy checks and tasks)
+        from . import checks, journey_steps, tasks  # noqa: F401  (registers deploy checks and tasks)
         from .audit import audit_secret_changes
         from .roles import sync_roles
 
+        journey_steps.register()
         post_migrate.connect(sync_roles, dispatch_uid="crm.sync_roles")
         # Every model of every app: a secret change is audited wherever it happens.
         pre_save.connect(audit_secret_changes, dispatch_uid="crm.audit_secret_changes")

@@ -326,6 +326,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "dashboards.tasks.snapshot_kpis_task",
         "schedule": crontab(hour=2, minute=10),
     },
+    "journey-tick": {
+        "task": "crm.tasks.journey_tick_task",
+        "schedule": 60.0,
+    },
     "sweep-raw-deliveries": {
         "task": "crm.tasks.sweep_raw_deliveries_task",
         "schedule": 60.0,

@@ -41,3 +41,11 @@ def drain_raw_deliveries_task(source: str, slot: int = 0) -> int:
     from .ingestion import drain
 
     return drain(source, slot=slot)
+
+
+@shared_task
+def journey_tick_task() -> dict[str, int]:
+    """Move customers through the active journeys (Celery beat, every minute)."""
+    from .journeys.engine import run_tick
+
+    return run_tick()

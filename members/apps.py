@@ -46,7 +46,9 @@ class MembersConfig(AppConfig):
         from crm.panels import register_customer_panel
         from crm.privacy import register_erasure_step, register_personal_fields
 
-        from . import tasks  # noqa: F401  (registers the tasks)
+        from . import journey_steps, tasks  # noqa: F401  (registers the tasks)
+
+        journey_steps.register()
 
         register_processor("wechatpay", "members.tasks.process_payment_notification_task")
         register_customer_panel("members.panels.customer_panel")

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from ..models import Channel, Customer, InteractionKind, Note, Tag
+from ..journeys import enroll
+from ..models import Channel, Customer, InteractionKind, JourneyTrigger, Note, Tag
 from .timeline import record_interaction, set_stage
 
 # The fields a person edits on a customer, in the order the API shows them. The API serializer
@@ -56,7 +57,10 @@ def update_customer(customer: Customer, changes: dict[str, Any], *, by=None) -> 
         customer.stage = stored.stage  # `set_stage` below moves it and records the move
         customer.save()
         if tags is not None:
+            before = set(customer.tags.values_list("name", flat=True))
             customer.tags.set(tags)
+            added = sorted(set(customer.tags.values_list("name", flat=True)) - before)
+            enroll(JourneyTrigger.TAG_ADDED, [(customer.pk, f"tag:{n}", n) for n in added])
         if stage is not None and stage != stored.stage:
             set_stage(customer, stage, by=by)
     return customer
@@ -77,6 +81,7 @@ def attach_tags(pairs: Iterable[tuple[int, str]]) -> int:
         [through(customer_id=c, tag_id=tags[name]) for c, name in sorted(pairs)],
         ignore_conflicts=True,
     )
+    enroll(JourneyTrigger.TAG_ADDED, [(c, f"tag:{name}", name) for c, name in sorted(pairs)])
     return len(pairs)
 
 
@@ -110,16 +115,22 @@ def tag_customers(customer_ids: Iterable[int], tag_names: Iterable[str]) -> int:
     through = Customer.tags.through
     ids = list(customer_ids)
     with transaction.atomic():
-        before = through.objects.filter(customer_id__in=ids, tag__in=tags).count()
-        through.objects.bulk_create(
-            [through(customer_id=c, tag_id=t.pk) for c in ids for t in tags], ignore_conflicts=True
+        had = set(
+            through.objects.filter(customer_id__in=ids, tag__in=tags).values_list(
+                "customer_id", "tag_id"
+            )
         )
-        after = through.objects.filter(customer_id__in=ids, tag__in=tags).count()
-    return after - before
+        new = [(c, t) for c in ids for t in tags if (c, t.pk) not in had]
+        through.objects.bulk_create(
+            [through(customer_id=c, tag_id=t.pk) for c, t in new], ignore_conflicts=True
+        )
+        enroll(JourneyTrigger.TAG_ADDED, [(c, f"tag:{t.name}", t.name) for c, t in new])
+    return len(new)
 
 
 def tag_customer_by_name(customer: Customer, name: str) -> Tag:
     """Attach a tag by name, creating the tag if needed (used by automation such as keyword rules)."""
     tag, _created = Tag.objects.get_or_create(name=name[:64])
     customer.tags.add(tag)
+    enroll(JourneyTrigger.TAG_ADDED, [(customer.pk, f"tag:{tag.name}", tag.name)])
     return tag

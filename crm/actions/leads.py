@@ -11,12 +11,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from ..journeys import enroll
 from ..models import (
     OPEN_LEAD_STATUSES,
     Channel,
     Customer,
     Interaction,
     InteractionKind,
+    JourneyTrigger,
     Lead,
     LeadStatus,
     Stage,
@@ -194,6 +196,9 @@ def create_lead(
             summary=title,
             subject=lead,
         )
+        enroll(
+            JourneyTrigger.LEAD_CREATED, [(customer.pk, f"lead:{lead.pk}", source_channel)], at=at
+        )
     return lead, True
 
 
@@ -280,4 +285,8 @@ def create_leads(requests: Iterable[LeadRequest], *, source_channel: str) -> lis
             )
         )
     record_interactions(timeline)
+    enroll(
+        JourneyTrigger.LEAD_CREATED,
+        [(lead.customer_id, f"lead:{lead.pk}", source_channel) for lead in leads],
+    )
     return leads

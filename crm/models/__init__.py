@@ -32,4 +32,14 @@ from .inbox import (  # noqa: F401
     Message,
     SenderKind,
 )
+from .journeys import (  # noqa: F401
+    EnrollmentStatus,
+    Journey,
+    JourneyEnrollment,
+    JourneyStep,
+    JourneyStepRun,
+    JourneyTrigger,
+    StepKind,
+    StepRunStatus,
+)
 from .raw import RawDelivery  # noqa: F401

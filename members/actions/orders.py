@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.actions import mark_customer_paid, record_interaction
-from crm.models import Channel, Customer, InteractionKind
+from crm.journeys import enroll
+from crm.models import Channel, Customer, InteractionKind, JourneyTrigger
 from crm.tasks_queue import enqueue_on_commit
 
 from ..models import Membership, Order, OrderChannel, OrderStatus, PayerOpenid, Refund, Store
@@ -200,6 +201,7 @@ def apply_paid_effects(order: Order) -> None:
     channel = _CHANNEL[OrderChannel(order.channel)]
     paid_at = order.paid_at or timezone.now()
     mark_customer_paid(customer, at=paid_at, channel=channel)
+    enroll(JourneyTrigger.ORDER_PAID, [(customer.pk, f"order:{order.out_trade_no}", order.channel)])
     record_interaction(
         customer,
         InteractionKind.ORDER,

@@ -24,6 +24,7 @@ class IssuedVia(models.TextChoices):
     POS = "pos", _("POS")
     SEGMENT = "segment", _("Bulk to a segment")
     ADMIN = "admin", _("Staff")
+    JOURNEY = "journey", _("Journey")
 
 
 class CouponTemplateQuerySet(models.QuerySet):

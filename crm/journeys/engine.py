@@ -1,0 +1,249 @@
+"""The journey tick: moves due customers through their journey's steps, a batch at a time.
+
+Run by Celery beat every minute (`crm.tasks.journey_tick_task`). Each step is applied to a
+batch of due enrolments at once (a wait and a condition are one query for the batch), so a
+tick over 100,000 waiting customers stays a few seconds (bench/journeys.py).
+
+Exactly once per customer and step: an action step first commits a `started` run row (unique per
+enrolment and step) and a lease on the enrolment, then acts, then records the outcome. A worker
+killed in between leaves the lease to expire; the next tick runs idempotent actions again (same
+key) and records the others as failed ("interrupted"), so nobody gets a message twice.
+"""
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import (
+    Customer,
+    EnrollmentStatus,
+    Journey,
+    JourneyEnrollment,
+    JourneyStep,
+    JourneyStepRun,
+    JourneyTrigger,
+    StepKind,
+    StepRunStatus,
+)
+
+from .enroll import enroll
+from .registry import ACTIONS, CONDITIONS, SCANNERS
+
+LEASE = timedelta(minutes=10)  # longer than any one action's platform call with its retries
+SCAN_EVERY = timedelta(hours=1)  # time-based triggers are day-granular
+TIME_TRIGGERS = (JourneyTrigger.COUPON_EXPIRING, JourneyTrigger.NO_PURCHASE)
+
+
+def run_tick(now: datetime | None = None, *, batch: int = 2000) -> dict[str, int]:
+    """One pass over every active journey. Returns counts: enrolled, passed, exited, failed."""
+    now = now or timezone.now()
+    counts = {"enrolled": 0, "passed": 0, "exited": 0, "failed": 0}
+    counts["enrolled"] = scan_time_triggers(now)
+    recover_interrupted(now)
+    for journey in Journey.objects.filter(active=True):
+        steps = list(journey.steps.order_by("position"))
+        for step in steps:
+            while True:
+                done = _run_batch(journey, step, len(steps), now, batch)
+                if done is None:
+                    break
+                for key, value in done.items():
+                    counts[key] += value
+    return counts
+
+
+def scan_time_triggers(now: datetime) -> int:
+    """Enroll the customers time-based triggers find, at most once an hour per journey."""
+    added = 0
+    due = Journey.objects.filter(active=True, trigger__in=TIME_TRIGGERS).filter(
+        Q(scanned_at__isnull=True) | Q(scanned_at__lte=now - SCAN_EVERY)
+    )
+    for journey in due:
+        scan = SCANNERS.get(journey.trigger)
+        if scan is None:
+            continue
+        days = int(journey.trigger_value or 0)
+        found = [(c, key, journey.trigger_value) for c, key in scan(days, now)]
+        with transaction.atomic():
+            added += enroll(journey.trigger, found, at=now)
+            Journey.objects.filter(pk=journey.pk).update(scanned_at=now)
+    return added
+
+
+def recover_interrupted(now: datetime) -> int:
+    """Enrolments whose worker died mid-action (lease expired): run again if the action is
+    idempotent, else record the step as failed without acting again. Returns those found."""
+    stuck = list(
+        JourneyEnrollment.objects.filter(
+            status=EnrollmentStatus.RUNNING, lease_until__lt=now
+        ).select_related("journey")
+    )
+    for enrollment in stuck:
+        step = JourneyStep.objects.filter(
+            journey=enrollment.journey_id, position=enrollment.position
+        ).first()
+        action = ACTIONS.get(step.name) if step else None
+        if step is not None and action is not None and action.idempotent:
+            JourneyEnrollment.objects.filter(pk=enrollment.pk).update(
+                status=EnrollmentStatus.WAITING, lease_until=None
+            )
+            continue
+        with transaction.atomic():
+            if step is not None:
+                JourneyStepRun.objects.filter(enrollment=enrollment, step=step).update(
+                    status=StepRunStatus.FAILED,
+                    detail=_("Interrupted while running; not repeated, to send nothing twice."),
+                    at=now,
+                )
+            JourneyEnrollment.objects.filter(pk=enrollment.pk).update(
+                status=EnrollmentStatus.FAILED, lease_until=None
+            )
+    return len(stuck)
+
+
+def _run_batch(journey, step, step_count, now, batch) -> dict[str, int] | None:
+    """Apply `step` to one batch of due enrolments; None when none is due."""
+    with transaction.atomic():
+        rows = list(
+            JourneyEnrollment.objects.select_for_update(skip_locked=True)
+            .filter(
+                journey=journey,
+                position=step.position,
+                status=EnrollmentStatus.WAITING,
+                due_at__lte=now,
+            )
+            .order_by("due_at", "pk")
+            .values_list("pk", "customer_id")[:batch]
+        )
+        if not rows:
+            return None
+        if step.kind == StepKind.WAIT:
+            ids = [pk for pk, _c in rows]
+            _record(step, ids, StepRunStatus.PASSED, now)
+            _advance(journey, ids, step.position, step_count, now)
+            return {"passed": len(ids)}
+        if step.kind == StepKind.CONDITION:
+            return _condition(journey, step, step_count, rows, now)
+        ids = [pk for pk, _c in rows]
+        JourneyStepRun.objects.bulk_create(
+            [
+                JourneyStepRun(enrollment_id=pk, step=step, status=StepRunStatus.STARTED, at=now)
+                for pk in ids
+            ],
+            ignore_conflicts=True,
+        )
+        JourneyEnrollment.objects.filter(pk__in=ids).update(
+            status=EnrollmentStatus.RUNNING, lease_until=now + LEASE
+        )
+    return _actions(journey, step, step_count, rows, now)
+
+
+def _condition(journey, step, step_count, rows, now) -> dict[str, int]:
+    condition = CONDITIONS.get(step.name)
+    by_customer = {customer_id: pk for pk, customer_id in rows}
+    passing = condition.check(list(by_customer), step.value) if condition else set()
+    passed = [pk for c, pk in by_customer.items() if c in passing]
+    left = [pk for c, pk in by_customer.items() if c not in passing]
+    _record(step, passed, StepRunStatus.PASSED, now)
+    _record(step, left, StepRunStatus.EXITED, now)
+    _advance(journey, passed, step.position, step_count, now)
+    JourneyEnrollment.objects.filter(pk__in=left).update(status=EnrollmentStatus.EXITED)
+    return {"passed": len(passed), "exited": len(left)}
+
+
+def _actions(journey, step, step_count, rows, now) -> dict[str, int]:
+    action = ACTIONS.get(step.name)
+    customers = Customer.objects.in_bulk([c for _pk, c in rows])
+    counts = {"passed": 0, "failed": 0}
+    for pk, customer_id in rows:
+        try:
+            if action is None:
+                raise ValidationError(_("This action is no longer available."))
+            customer = customers.get(customer_id)
+            if customer is None:
+                raise ValidationError(_("The customer no longer exists."))
+            # The action runs outside this tick's transaction: a platform call is not held
+            # inside one, and what the action wrote stays written if recording fails.
+            detail = action.run(customer, step.value, key=f"journey:{pk}:{step.pk}", at=now)
+            with transaction.atomic():
+                _finish(pk, step, StepRunStatus.PASSED, detail, now)
+                _advance(journey, [pk], step.position, step_count, now)
+            counts["passed"] += 1
+        except ValidationError as exc:
+            with transaction.atomic():
+                _finish(pk, step, StepRunStatus.FAILED, "; ".join(exc.messages), now)
+                JourneyEnrollment.objects.filter(pk=pk).update(
+                    status=EnrollmentStatus.FAILED, lease_until=None
+                )
+            counts["failed"] += 1
+    return counts
+
+
+def _finish(enrollment_id, step, status, detail, now) -> None:
+    JourneyStepRun.objects.filter(enrollment_id=enrollment_id, step=step).update(
+        status=status, detail=(detail or "")[:300], at=now
+    )
+
+
+def _record(step, enrollment_ids, status, now) -> None:
+    JourneyStepRun.objects.bulk_create(
+        [
+            JourneyStepRun(enrollment_id=pk, step=step, status=status, at=now)
+            for pk in enrollment_ids
+        ],
+        ignore_conflicts=True,
+        batch_size=2000,
+    )
+
+
+def _advance(journey, enrollment_ids, position, step_count, now) -> None:
+    """Move enrolments past `position`: due now, or after the next step's wait; done at the end."""
+    if not enrollment_ids:
+        return
+    following = position + 1
+    if following >= step_count:
+        JourneyEnrollment.objects.filter(pk__in=enrollment_ids).update(
+            position=following, status=EnrollmentStatus.DONE, lease_until=None
+        )
+        return
+    wait = (
+        JourneyStep.objects.filter(journey=journey, position=following)
+        .values_list("kind", "wait_minutes")
+        .first()
+    )
+    due = now + timedelta(minutes=wait[1]) if wait and wait[0] == StepKind.WAIT else now
+    JourneyEnrollment.objects.filter(pk__in=enrollment_ids).update(
+        position=following, status=EnrollmentStatus.WAITING, due_at=due, lease_until=None
+    )
+
+
+def step_counts(journey: Journey) -> dict[int, dict[str, int]]:
+    """Per step id: customers waiting at it, passed, exited and failed (two queries)."""
+    counts: dict[int, dict[str, int]] = {
+        step.pk: {"waiting": 0, "passed": 0, "exited": 0, "failed": 0}
+        for step in journey.steps.all()
+    }
+    positions = {step.position: step.pk for step in journey.steps.all()}
+    waiting = (
+        JourneyEnrollment.objects.filter(
+            journey=journey, status__in=[EnrollmentStatus.WAITING, EnrollmentStatus.RUNNING]
+        )
+        .values("position")
+        .annotate(n=Count("pk"))
+    )
+    for row in waiting:
+        if row["position"] in positions:
+            counts[positions[row["position"]]]["waiting"] = row["n"]
+    runs = (
+        JourneyStepRun.objects.filter(step__journey=journey)
+        .exclude(status=StepRunStatus.STARTED)
+        .values("step", "status")
+        .annotate(n=Count("pk"))
+    )
+    for row in runs:
+        counts[row["step"]][row["status"]] = row["n"]
+    return counts
