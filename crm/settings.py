@@ -372,6 +372,8 @@ LOGGING = {
 }
 
 # Sandboxes and platform hosts: production points these at the real platforms.
+# How long a worker holds a batch of journey action steps before another may take it over.
+JOURNEY_LEASE_SECONDS = int(os.environ.get("JOURNEY_LEASE_SECONDS", "600"))
 WECHAT_API_BASE = os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com")
 # showqrcode (channel QR code images) is served from mp.weixin.qq.com, not the API host.
 WECHAT_MP_BASE = os.environ.get("WECHAT_MP_BASE", "https://mp.weixin.qq.com")

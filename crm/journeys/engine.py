@@ -4,14 +4,16 @@ Run by Celery beat every minute (`crm.tasks.journey_tick_task`). Each step is ap
 batch of due enrolments at once (a wait and a condition are one query for the batch), so a
 tick over 100,000 waiting customers stays a few seconds (bench/journeys.py).
 
-Exactly once per customer and step: an action step first commits a `started` run row (unique per
-enrolment and step) and a lease on the enrolment, then acts, then records the outcome. A worker
-killed in between leaves the lease to expire; the next tick runs idempotent actions again (same
-key) and records the others as failed ("interrupted"), so nobody gets a message twice.
+Exactly once per customer and step: a batch of action steps is leased (status running), then
+for each customer a `started` run row (unique per enrolment and step) is committed, the action
+runs, and the outcome is recorded. A worker killed in between leaves the lease to expire; the
+next tick makes the customers it had not started due again, runs idempotent actions again
+(same key), and records the others as failed ("interrupted"), so nobody gets a message twice.
 """
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
@@ -33,7 +35,13 @@ from crm.models import (
 from .enroll import enroll
 from .registry import ACTIONS, CONDITIONS, SCANNERS
 
-LEASE = timedelta(minutes=10)  # longer than any one action's platform call with its retries
+
+def lease() -> timedelta:
+    """How long a worker holds a batch of action steps: longer than the batch's platform calls
+    with their retries (10 minutes by default, JOURNEY_LEASE_SECONDS)."""
+    return timedelta(seconds=getattr(settings, "JOURNEY_LEASE_SECONDS", 600))
+
+
 SCAN_EVERY = timedelta(hours=1)  # time-based triggers are day-granular
 TIME_TRIGGERS = (JourneyTrigger.COUPON_EXPIRING, JourneyTrigger.NO_PURCHASE)
 
@@ -75,8 +83,9 @@ def scan_time_triggers(now: datetime) -> int:
 
 
 def recover_interrupted(now: datetime) -> int:
-    """Enrolments whose worker died mid-action (lease expired): run again if the action is
-    idempotent, else record the step as failed without acting again. Returns those found."""
+    """Enrolments whose worker died (lease expired). Not started: due again. Started (a run row
+    says so): run again if the action is idempotent, else record the step as failed without
+    acting again. Returns those found."""
     stuck = list(
         JourneyEnrollment.objects.filter(
             status=EnrollmentStatus.RUNNING, lease_until__lt=now
@@ -87,7 +96,10 @@ def recover_interrupted(now: datetime) -> int:
             journey=enrollment.journey_id, position=enrollment.position
         ).first()
         action = ACTIONS.get(step.name) if step else None
-        if step is not None and action is not None and action.idempotent:
+        started = JourneyStepRun.objects.filter(
+            enrollment=enrollment, step=step, status=StepRunStatus.STARTED
+        ).exists()
+        if step is not None and (not started or (action is not None and action.idempotent)):
             JourneyEnrollment.objects.filter(pk=enrollment.pk).update(
                 status=EnrollmentStatus.WAITING, lease_until=None
             )
@@ -128,16 +140,9 @@ def _run_batch(journey, step, step_count, now, batch) -> dict[str, int] | None:
             return {"passed": len(ids)}
         if step.kind == StepKind.CONDITION:
             return _condition(journey, step, step_count, rows, now)
-        ids = [pk for pk, _c in rows]
-        JourneyStepRun.objects.bulk_create(
-            [
-                JourneyStepRun(enrollment_id=pk, step=step, status=StepRunStatus.STARTED, at=now)
-                for pk in ids
-            ],
-            ignore_conflicts=True,
-        )
-        JourneyEnrollment.objects.filter(pk__in=ids).update(
-            status=EnrollmentStatus.RUNNING, lease_until=now + LEASE
+        # Leased: no other worker takes them; an action not yet started leaves no run row.
+        JourneyEnrollment.objects.filter(pk__in=[pk for pk, _c in rows]).update(
+            status=EnrollmentStatus.RUNNING, lease_until=timezone.now() + lease()
         )
     return _actions(journey, step, step_count, rows, now)
 
@@ -166,6 +171,10 @@ def _actions(journey, step, step_count, rows, now) -> dict[str, int]:
             customer = customers.get(customer_id)
             if customer is None:
                 raise ValidationError(_("The customer no longer exists."))
+            # Committed before acting: if this worker dies now, the next tick knows it started.
+            JourneyStepRun.objects.get_or_create(
+                enrollment_id=pk, step=step, defaults={"status": StepRunStatus.STARTED, "at": now}
+            )
             # The action runs outside this tick's transaction: a platform call is not held
             # inside one, and what the action wrote stays written if recording fails.
             detail = action.run(customer, step.value, key=f"journey:{pk}:{step.pk}", at=now)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from crm.actions import create_lead, tag_customer_by_name, tag_customers
 from crm.actions.journeys import check_step, check_steps_change, check_trigger
 from crm.journeys import enroll
-from crm.journeys.engine import LEASE, run_tick, step_counts
+from crm.journeys.engine import lease, run_tick, step_counts
 from crm.models import (
     Channel,
     EnrollmentStatus,
@@ -147,7 +147,7 @@ def _stuck(j, c, now):
         entry_key="tag:VIP",
         status=EnrollmentStatus.RUNNING,
         lease_until=now - timedelta(seconds=1),
-        due_at=now - LEASE,
+        due_at=now - lease(),
     )
     JourneyStepRun.objects.create(
         enrollment=enrollment, step=j.steps.get(position=0), status=StepRunStatus.STARTED
