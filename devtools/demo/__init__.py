@@ -42,6 +42,7 @@ LOADERS = [
     "devtools.demo.members",
     "devtools.demo.wechat",
     "devtools.demo.weibo",
+    "devtools.demo.journeys",
     "devtools.demo.dashboards",
 ]
 DEMO_USERS = [
