@@ -36,6 +36,7 @@ BENCHMARKS = [
     "weibo_ingest",
     "weibo_keywords",
     "weibo_sentiment",
+    "webhooks",
     "wechat",
 ]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).

@@ -33,7 +33,10 @@ class ChannelsWeiboConfig(AppConfig):
         from crm.panels import register_customer_panel
         from crm.privacy import register_erasure_step, register_personal_fields
 
-        from . import tasks  # noqa: F401  (registers the tasks)
+        from . import (
+            hooks,  # noqa: F401  (its account cache follows account changes)
+            tasks,  # noqa: F401  (registers the tasks)
+        )
 
         register_processor("weibo", "channels_weibo.tasks.process_fanservice_delivery_task")
         register_sender(

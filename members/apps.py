@@ -46,7 +46,10 @@ class MembersConfig(AppConfig):
         from crm.panels import register_customer_panel
         from crm.privacy import register_erasure_step, register_personal_fields
 
-        from . import tasks  # noqa: F401  (registers the tasks)
+        from . import (
+            hooks,  # noqa: F401  (its account cache follows account changes)
+            tasks,  # noqa: F401  (registers the tasks)
+        )
 
         register_processor("wechatpay", "members.tasks.process_payment_notification_task")
         register_customer_panel("members.panels.customer_panel")
