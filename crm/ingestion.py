@@ -21,6 +21,7 @@ those it handled) go the same one-at-a-time way.
 """
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -106,20 +107,28 @@ def store_raw_delivery(
 def _insert(connection, values: dict) -> int:
     """INSERT one RawDelivery row with exactly these field values; its id.
 
-    The ORM's `create` does the same statement, plus model signals and per-save compilation
-    that a webhook pays for on every push; the fields' own conversions are kept.
+    The ORM's `create` sends the same statement, after model signals, per-save SQL compilation
+    and per-field conversions that cost a webhook more CPU than the statement: here the SQL is
+    built once and the two JSON fields are encoded as JSONField stores them.
     """
-    fields = [f for f in RawDelivery._meta.concrete_fields if f.name in values]
-    table = connection.ops.quote_name(RawDelivery._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608  names from the model
-            "RETURNING id",
-            params,
+    sql = _INSERT_SQL.get(tuple(values))
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = [quote(RawDelivery._meta.get_field(name).column) for name in values]
+        sql = _INSERT_SQL[tuple(values)] = (
+            f"INSERT INTO {quote(RawDelivery._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608  names from the model
+            f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id"
         )
+    params = [
+        json.dumps(value) if name in ("query", "headers") else value
+        for name, value in values.items()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+_INSERT_SQL: dict[tuple, str] = {}
 
 
 def store_push_once(
