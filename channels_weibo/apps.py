@@ -38,7 +38,11 @@ class ChannelsWeiboConfig(AppConfig):
             tasks,  # noqa: F401  (registers the tasks)
         )
 
-        register_processor("weibo", "channels_weibo.tasks.process_fanservice_delivery_task")
+        register_processor(
+            "weibo",
+            "channels_weibo.tasks.process_fanservice_delivery_task",
+            batch="crm.ingestion.one_by_one",  # pushes request a drain, not a task each
+        )
         register_sender(
             "weibo",
             "channels_weibo.fanservice.send_message",

@@ -51,7 +51,11 @@ class MembersConfig(AppConfig):
             tasks,  # noqa: F401  (registers the tasks)
         )
 
-        register_processor("wechatpay", "members.tasks.process_payment_notification_task")
+        register_processor(
+            "wechatpay",
+            "members.tasks.process_payment_notification_task",
+            batch="crm.ingestion.one_by_one",  # notifications request a drain, not a task each
+        )
         register_customer_panel("members.panels.customer_panel")
         register_history_handlers("members.history.HANDLERS")
         register_personal_fields(
