@@ -36,6 +36,7 @@ BENCHMARKS = [
     "weibo_ingest",
     "weibo_keywords",
     "weibo_sentiment",
+    "webhooks",
     "wechat",
     "journeys",
 ]

@@ -1,25 +1,18 @@
-"""WeChat webhook and processing, over the real stack: gunicorn and Celery workers as child
-processes against the benchmark database and Redis (issue 7).
+"""WeChat processing over the real stack: Celery workers as child processes against the
+benchmark database and Redis (issue 7). The webhooks themselves: bench.webhooks (issue 17).
 
-1. The webhook: safe-mode (AES-encrypted, msg_signature) text pushes POSTed by 50 keep-alive
-   connections to `/hooks/wechat/<appid>` under gunicorn, with the Celery publish to Redis
-   included (nothing consumes it). Baseline: a bare Django view that only stores the raw body
-   (bench/bare_hook.py), same gunicorn, same connections, same bodies, in the same run.
-   Goals: throughput at least 0.6 of the baseline; p99 under 100 ms.
-2. The processing: N stored pushes (bodies exactly as the hook stores them) and a drain
-   requested as the hook requests it, processed by `celery -A crm worker -c 2` (prefork) into
-   followers, customers, conversations, messages and timeline interactions (crm.ingestion
-   drains: batches of RAW_DELIVERY_BATCH_SIZE in one transaction). Goal: at least 2,000
-   messages/s.
+N stored pushes (bodies exactly as the hook stores them) and a drain requested as the hook
+requests it, processed by `celery -A crm worker -c 2` (prefork) into followers, customers,
+conversations, messages and timeline interactions (crm.ingestion drains: batches of
+RAW_DELIVERY_BATCH_SIZE in one transaction). Goal: at least 2,000 messages/s.
 
-Needs PostgreSQL (bench.harness) and Redis (REDIS_URL). The load generator runs in this process
-and shares the machine's cores with the server, for the baseline as for the hook.
+Needs PostgreSQL (bench.harness) and Redis (REDIS_URL). `make_pushes` and `_load` also serve
+bench.webhooks and bench.scaling.
 """
 
 import http.client
 import itertools
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import warnings
 from pathlib import Path
 
@@ -39,10 +31,6 @@ ORIGINAL_ID = "gh_bench0000001"
 TOKEN = "bench-token-2026"
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"  # 43 characters, as the console gives
 CONNECTIONS = 50
-# gthread: WeChat's servers (and a proxy in front) reuse connections, which gunicorn's sync
-# workers close after every response; threads also overlap the hook's PostgreSQL and Redis round
-# trips. One process per core, since the hook's own work (XML, AES, Django) holds the GIL.
-GUNICORN = ["--worker-class", "gthread", "--workers", "2", "--threads", "8"]
 TEXTS = [
     "你好，我的订单到哪了？",
     "请问这款精华液敏感肌可以用吗",
@@ -186,194 +174,6 @@ def _load(port: int, requests: list[tuple[str, bytes]], connections: int = CONNE
     return time.perf_counter() - began, latencies, errors
 
 
-# wrk (C, event loop) drives the connections when installed: the Python client above spends
-# about a core of the two on itself. wrk runs for a fixed time (it cannot stop after N
-# requests), each thread sending its own slice of distinct pushes, never one twice.
-WRK = bool(shutil.which("wrk"))
-WRK_SECONDS = 8
-WRK_THREADS = 2
-WRK_SCRIPT = r"""
-local requests, index, threads = {}, 0, {}
-exhausted = 0
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
-function init(args)
-  local n = 0
-  for line in io.lines(args[1]) do
-    if n % tonumber(args[2]) == id then
-      local path, body = line:match("([^\t]+)\t(.*)")
-      requests[#requests + 1] = wrk.format("POST", path, {["Content-Type"] = "text/xml"}, body)
-    end
-    n = n + 1
-  end
-end
-function request()
-  index = index + 1
-  if index > #requests then
-    exhausted = 1
-    index = 1
-  end
-  return requests[index]
-end
-function done(summary, latency, requests)
-  local ran_out = 0
-  for _, thread in ipairs(threads) do ran_out = ran_out + thread:get("exhausted") end
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99),
-    e.status + e.connect + e.read + e.write + e.timeout, ran_out))
-end
-"""
-
-
-def _load_wrk(port: int, requests: list[tuple[str, bytes]], seconds: int = WRK_SECONDS):
-    """wrk over CONNECTIONS connections for `seconds`: (requests done, seconds, p50 s, p99 s,
-    errors)."""
-    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
-        lines = Path(tmp) / "requests.tsv"
-        with lines.open("wb") as out:
-            for url, body in requests:
-                assert b"\n" not in body and b"\t" not in body
-                out.write(url.encode() + b"\t" + body + b"\n")
-        script = Path(tmp) / "push.lua"
-        script.write_text(WRK_SCRIPT, encoding="utf-8")
-        done = subprocess.run(
-            [
-                "wrk",
-                f"-t{WRK_THREADS}",
-                f"-c{CONNECTIONS}",
-                f"-d{seconds}s",
-                "--timeout",
-                "30s",
-                "-s",
-                str(script),
-                f"http://127.0.0.1:{port}",
-                "--",
-                str(lines),
-                str(WRK_THREADS),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 120,
-            check=True,
-        )
-    fields = next(line for line in done.stdout.splitlines() if line.startswith("RESULT")).split()
-    sent, duration_us, p50_us, p99_us, errors, ran_out = (int(v) for v in fields[1:7])
-    if ran_out:
-        raise RuntimeError(f"wrk sent all {len(requests):,} pushes before {seconds} s: add more")
-    problems = [f"wrk: {errors} errors (non-2xx, timeouts)"] if errors else []
-    return sent, duration_us / 1e6, p50_us / 1e6, p99_us / 1e6, problems
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _requests(prefix: str, pushes: list[dict]) -> list[tuple[str, bytes]]:
-    return [(f"{prefix}?{urllib.parse.urlencode(p['query'])}", p["body"]) for p in pushes]
-
-
-def _count(source: str) -> int:
-    from crm.models import RawDelivery
-
-    return RawDelivery.objects.filter(source=source).count()
-
-
-def bench_webhook(count: int, logs: Path) -> list[Result]:
-    """The hook and the bare view under the same gunicorn, same connections, same bodies."""
-    from .bare_hook import SOURCE as BARE
-
-    warm = 500
-    if WRK:  # enough distinct pushes for WRK_SECONDS at up to 3,000 a second
-        count = max(count, 3_000 * WRK_SECONDS)
-    pushes = make_pushes(10_000_000, 2 * (warm + count), openids=500)
-    hook = _requests(f"/hooks/wechat/{APPID}", pushes[: warm + count])
-    bare = _requests(f"/bare/{APPID}", pushes[warm + count :])
-    port = _free_port()
-    web = None
-    log = logs / "gunicorn.log"
-    try:
-        web = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "bench.bare_hook:application",
-                *GUNICORN,
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            env=_child_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("ab"),
-            start_new_session=True,
-        )
-        if not _wait_port(port, 30):
-            raise RuntimeError(f"gunicorn did not start:\n{_log_tail(log)}")
-        figures = {}
-        for label, requests, source in (("bare", bare, BARE), ("hook", hook, "wechat")):
-            _s, _l, errors = _load(port, requests[:warm])  # imports, pools, connections
-            assert not errors, (label, "warm-up", errors[:5])
-            before = _count(source)
-            if WRK:
-                sent, seconds, p50, p99, errors = _load_wrk(port, requests[warm:])
-            else:
-                seconds, latencies, errors = _load(port, requests[warm:])
-                sent, p50, p99 = count, _percentile(latencies, 0.5), _percentile(latencies, 0.99)
-            stored = _count(source) - before
-            assert not errors, (label, len(errors), errors[:5], _log_tail(log))
-            # wrk counts the requests answered before its time ran out; those in flight then
-            # may still be stored.
-            assert sent <= stored <= sent + CONNECTIONS, (label, "stored", stored, "sent", sent)
-            figures[label] = {
-                "rps": sent / seconds,
-                "requests": sent,
-                "p50_ms": p50 * 1000,
-                "p99_ms": p99 * 1000,
-                "seconds": round(seconds, 2),
-                "client": f"wrk -t{WRK_THREADS} for {WRK_SECONDS} s" if WRK else "python threads",
-            }
-            sys.stderr.write(f"wechat webhook {label}: {figures[label]}\n")
-    finally:
-        _stop(web)
-    hook_f, bare_f = figures["hook"], figures["bare"]
-    note = (
-        f"{hook_f['requests']:,} safe-mode text pushes ({hook_f['client']}), "
-        f"{CONNECTIONS} keep-alive connections, gunicorn "
-        f"{' '.join(GUNICORN)}; publish to Redis included; p50 hook {hook_f['p50_ms']:.1f} ms, "
-        f"bare {bare_f['p50_ms']:.1f} ms"
-    )
-    return [
-        Result(
-            "wechat webhook: safe-mode pushes, 50 connections",
-            hook_f["rps"],
-            "req/s",
-            bare_f["rps"],
-            "bare view storing the body",
-            "ratio:>=0.6",
-            note,
-            extra=figures,
-        ),
-        Result(
-            "wechat webhook: p99 latency, 50 connections",
-            hook_f["p99_ms"],
-            "ms",
-            bare_f["p99_ms"],
-            "bare view storing the body",
-            "abs:<100",
-            f"closed loop: 50 connections at full speed, so latency is about 50 / throughput; "
-            f"{note}",
-            extra=figures,
-        ),
-    ]
-
-
 def store_pushes(pushes: list[dict]) -> list[int]:
     """Store pushes as the hook would (store_raw_delivery's fields), in bulk; their ids."""
     from crm.models import RawDelivery
@@ -502,22 +302,18 @@ def run(scale) -> list[Result]:
         raise SystemExit("the WeChat benchmarks need Redis: set REDIS_URL")
     default = scale.get("messages", 0) >= 1_000_000
     count = 20_000 if default else 2_000
-    OfficialAccount.objects.create(
+    OfficialAccount.objects.get_or_create(  # bench.webhooks may have made it
         appid=APPID,
-        original_id=ORIGINAL_ID,
-        name="花漾美妆服务号",
-        app_secret="bench-secret-0123456789abcdef",
-        token=TOKEN,
-        encoding_aes_key=AES_KEY,
-        mode="safe",
+        defaults={
+            "original_id": ORIGINAL_ID,
+            "name": "花漾美妆服务号",
+            "app_secret": "bench-secret-0123456789abcdef",
+            "token": TOKEN,
+            "encoding_aes_key": AES_KEY,
+            "mode": "safe",
+        },
     )
     logs = Path(tempfile.mkdtemp(prefix="bench-wechat-"))
-    results = bench_webhook(count, logs)
-    # The hook's drain is still queued and its deliveries pending: drop both, so the next
-    # figure counts only its own deliveries.
-    from crm.models import RawDelivery
-
+    # Anything queued before (bench.webhooks) is dropped: this figure counts its own work.
     current_app.control.purge()
-    RawDelivery.objects.filter(source="wechat").delete()
-    results += bench_processing(count, logs)
-    return results
+    return bench_processing(count, logs)

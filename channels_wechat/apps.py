@@ -32,7 +32,11 @@ class ChannelsWechatConfig(AppConfig):
         from crm.privacy import register_erasure_step, register_personal_fields
         from crm.send_errors import register_send_errors
 
-        from . import journey_steps, tasks  # noqa: F401  (registers the tasks)
+        from . import (
+            hooks,  # noqa: F401  (its account cache follows account changes)
+            journey_steps,
+            tasks,  # noqa: F401  (registers the tasks)
+        )
         from .codes import register_purpose_handler
         from .panels import SEND_ERRORS
 

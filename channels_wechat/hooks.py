@@ -10,20 +10,21 @@ entities 400, with the body still recorded (status `rejected`) for inspection. A
 cannot store the delivery raises: Django answers 500 and WeChat retries; never `success`.
 """
 
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from crm.ingestion import store_push_once, store_raw_delivery
+from crm.ingestion import push_key, store_push_once, store_raw_delivery
 from crm.models import RawDelivery
 from crm.security import stale_push
+from crm.webhooks import AccountCache, check_push, read_body
 
 from . import protocol
 from .models import OfficialAccount
 
 MAX_BODY = 1024 * 1024
 SOURCE = "wechat"
+ACCOUNTS = AccountCache(OfficialAccount, "appid", active=True)
 
 
 def _text(body: str, status: int = 200) -> HttpResponse:
@@ -33,8 +34,15 @@ def _text(body: str, status: int = 200) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def wechat_hook(request, appid: str):
-    account = get_object_or_404(OfficialAccount, appid=appid, active=True)
     query = request.GET
+    body = read_body(request, MAX_BODY) if request.method == "POST" else b""
+    if request.method == "GET" or body is None:
+        account, seen = ACCOUNTS.get(appid, None), False
+    else:
+        # The nonce cache and the account's version in one round trip (crm.webhooks).
+        account, seen = check_push(ACCOUNTS, appid, push_key(SOURCE, appid, request, body))
+    if account is None:
+        raise Http404("No OfficialAccount matches the given query.")
     if not protocol.check_signature(
         account.token,
         query.get("signature", ""),
@@ -46,14 +54,7 @@ def wechat_hook(request, appid: str):
         return _text(query.get("echostr", ""))
     if stale_push(query.get("timestamp", "")):
         return _text("stale timestamp", 403)
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY:
-        return _text("body too large", 413)
-    body = request.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
+    if body is None:
         return _text("body too large", 413)
     try:
         protocol.decode_push(account, body, query.dict())
@@ -69,5 +70,5 @@ def wechat_hook(request, appid: str):
             error=f"{exc.reason}: {exc}",
         )
         return _text(f"bad request: {exc}", 400)
-    store_push_once(SOURCE, appid, request, body)  # the same signed push again: a no-op
+    store_push_once(SOURCE, appid, request, body, seen=seen)  # the same signed push: a no-op
     return _text("success")

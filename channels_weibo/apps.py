@@ -33,9 +33,16 @@ class ChannelsWeiboConfig(AppConfig):
         from crm.panels import register_customer_panel
         from crm.privacy import register_erasure_step, register_personal_fields
 
-        from . import tasks  # noqa: F401  (registers the tasks)
+        from . import (
+            hooks,  # noqa: F401  (its account cache follows account changes)
+            tasks,  # noqa: F401  (registers the tasks)
+        )
 
-        register_processor("weibo", "channels_weibo.tasks.process_fanservice_delivery_task")
+        register_processor(
+            "weibo",
+            "channels_weibo.tasks.process_fanservice_delivery_task",
+            batch="crm.ingestion.one_by_one",  # pushes request a drain, not a task each
+        )
         register_sender(
             "weibo",
             "channels_weibo.fanservice.send_message",

@@ -7,14 +7,14 @@ and answered with an empty body (no passive reply: the platform does not retry a
 through messages/reply). A signed body that is not a push is stored as `rejected` and gets 400.
 """
 
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from crm.ingestion import store_push_once, store_raw_delivery
+from crm.ingestion import push_key, store_push_once, store_raw_delivery
 from crm.models import RawDelivery
 from crm.security import stale_push
+from crm.webhooks import AccountCache, check_push, read_body
 
 from .fanservice import BadPush, parse_push
 from .models import WeiboAccount
@@ -22,13 +22,21 @@ from .protocol import signature_ok
 
 SOURCE = "weibo"
 MAX_BODY = 1024 * 1024
+ACCOUNTS = AccountCache(WeiboAccount, "uid")
 
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def fanservice_hook(request, uid: str):
-    account = get_object_or_404(WeiboAccount, uid=uid)
     query = request.GET
+    body = read_body(request, MAX_BODY) if request.method == "POST" else b""
+    if request.method == "GET" or body is None:
+        account, seen = ACCOUNTS.get(uid, None), False
+    else:
+        # The nonce cache and the account's version in one round trip (crm.webhooks).
+        account, seen = check_push(ACCOUNTS, uid, push_key(SOURCE, uid, request, body))
+    if account is None:
+        raise Http404("No WeiboAccount matches the given query.")
     if not signature_ok(
         account.app_secret,
         query.get("timestamp", ""),
@@ -40,8 +48,7 @@ def fanservice_hook(request, uid: str):
         return HttpResponse(query.get("echostr", ""), content_type="text/plain")
     if stale_push(query.get("timestamp", "")):  # a replay of a captured push
         return HttpResponseForbidden("stale timestamp", content_type="text/plain")
-    body = request.body
-    if len(body) > MAX_BODY:
+    if body is None:
         return HttpResponse("body too large", status=413, content_type="text/plain")
     try:
         parse_push(body)
@@ -55,5 +62,5 @@ def fanservice_hook(request, uid: str):
             error=str(exc),
         )
         return HttpResponseBadRequest(str(exc), content_type="text/plain")
-    store_push_once(SOURCE, uid, request, body)  # the same signed push again: a no-op
+    store_push_once(SOURCE, uid, request, body, seen=seen)  # the same signed push: a no-op
     return HttpResponse("", content_type="text/plain")

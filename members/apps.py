@@ -46,11 +46,19 @@ class MembersConfig(AppConfig):
         from crm.panels import register_customer_panel
         from crm.privacy import register_erasure_step, register_personal_fields
 
-        from . import journey_steps, tasks  # noqa: F401  (registers the tasks)
+        from . import (
+            hooks,  # noqa: F401  (its account cache follows account changes)
+            journey_steps,
+            tasks,  # noqa: F401  (registers the tasks)
+        )
 
         journey_steps.register()
 
-        register_processor("wechatpay", "members.tasks.process_payment_notification_task")
+        register_processor(
+            "wechatpay",
+            "members.tasks.process_payment_notification_task",
+            batch="crm.ingestion.one_by_one",  # notifications request a drain, not a task each
+        )
         register_customer_panel("members.panels.customer_panel")
         register_history_handlers("members.history.HANDLERS")
         register_personal_fields(

@@ -27,8 +27,9 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from crm.ingestion import store_push_once, store_raw_delivery
+from crm.ingestion import push_key, store_push_once, store_raw_delivery
 from crm.models import RawDelivery
+from crm.webhooks import AccountCache, check_push, read_body
 
 from . import protocol
 from .models import MerchantConfig
@@ -38,6 +39,7 @@ SOURCE = "wechatpay"
 MAX_CLOCK_SKEW = 300  # seconds; v3 notifications older or newer than this are replays
 REJECTED_BODY_BYTES = 2048  # enough to see what was sent, too little to store a flood
 REJECTED_PER_MINUTE = 10  # error records per merchant per minute
+MERCHANTS = AccountCache(MerchantConfig, "mchid", active=True)
 
 
 def _xml(ok: bool, message: str, status: int) -> HttpResponse:
@@ -84,16 +86,27 @@ def _reject(request, mchid: str, body: bytes, error: str) -> None:
 @csrf_exempt
 @require_POST
 def wechatpay_v2(request, mchid: str):
-    merchant = MerchantConfig.objects.filter(mchid=mchid, active=True).first()
+    body = read_body(request, protocol.MAX_BODY)
+    params, malformed = None, ""
+    if body is not None:
+        try:
+            params = protocol.parse_xml(body)
+        except protocol.ProtocolError as exc:
+            malformed = str(exc)
+    # What identifies the notification (below) is known before the merchant: the nonce cache
+    # and the merchant's version in one round trip (crm.webhooks).
+    signed = _v2_identity(params) if params is not None else None
+    if signed is None:
+        merchant, seen = MERCHANTS.get(mchid, None), False
+    else:
+        key = push_key(SOURCE, mchid, request, body or b"", signed)
+        merchant, seen = check_push(MERCHANTS, mchid, key)
     if merchant is None:
         return _xml(False, "unknown mchid", 404)
-    body = request.body
-    if len(body) > protocol.MAX_BODY:
+    if body is None:
         return _xml(False, "body too large", 413)
-    try:
-        params = protocol.parse_xml(body)
-    except protocol.ProtocolError as exc:
-        _reject(request, mchid, body, str(exc))
+    if params is None:
+        _reject(request, mchid, body, malformed)
         return _xml(False, "malformed XML", 400)
     try:
         protocol.check_owner(
@@ -110,29 +123,42 @@ def wechatpay_v2(request, mchid: str):
         except protocol.ProtocolError as exc:
             logger.warning("WeChat Pay v2 refund notification for %s refused: %s", mchid, exc)
             return _xml(False, "解密失败", 403)
-        signed = b"refund\n" + params["req_info"].encode()
-    elif protocol.v2_verify(params, merchant.api_key, merchant.sign_type):
-        signed = protocol.v2_signed_content(params)
-    else:
+    elif not protocol.v2_verify(params, merchant.api_key, merchant.sign_type):
         logger.warning("WeChat Pay v2 notification for %s refused: bad signature", mchid)
         return _xml(False, "签名失败", 403)
-    store_push_once(SOURCE, mchid, request, body, signed=signed)  # a replay: answered, not stored
+    # A replay: answered, not stored.
+    store_push_once(SOURCE, mchid, request, body, signed=signed, seen=seen)
     return _xml(True, "OK", 200)
+
+
+def _v2_identity(params: dict[str, str]) -> bytes:
+    """What identifies a v2 notification: a refund's ciphertext (the rest of its document is
+    not authenticated), or what a payment's signature covers."""
+    if "req_info" in params:
+        return b"refund\n" + params["req_info"].encode()
+    return protocol.v2_signed_content(params)
 
 
 @csrf_exempt
 @require_POST
 def wechatpay_v3(request, mchid: str):
-    merchant = MerchantConfig.objects.filter(mchid=mchid, active=True).first()
-    if merchant is None:
-        return _fail("unknown mchid", 404)
-    body = request.body
-    if len(body) > protocol.MAX_BODY:
-        return _fail("body too large", 413)
+    body = read_body(request, protocol.MAX_BODY)
     timestamp = request.headers.get("Wechatpay-Timestamp", "")
     nonce = request.headers.get("Wechatpay-Nonce", "")
     signature = request.headers.get("Wechatpay-Signature", "")
     serial = request.headers.get("Wechatpay-Serial", "")
+    # What the signature covers identifies the notification: the same one again is a replay.
+    # The nonce cache and the merchant's version in one round trip (crm.webhooks).
+    signed = protocol.v3_message(timestamp, nonce, body) if body is not None else b""
+    if body is None:
+        merchant, seen = MERCHANTS.get(mchid, None), False
+    else:
+        key = push_key(SOURCE, mchid, request, body, signed)
+        merchant, seen = check_push(MERCHANTS, mchid, key)
+    if merchant is None:
+        return _fail("unknown mchid", 404)
+    if body is None:
+        return _fail("body too large", 413)
     if merchant.platform_serial and serial != merchant.platform_serial:
         return _fail("unknown Wechatpay-Serial", 403)
     if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW:
@@ -151,7 +177,5 @@ def wechatpay_v3(request, mchid: str):
     except protocol.ProtocolError as exc:
         logger.warning("WeChat Pay v3 notification for %s refused: %s", mchid, exc)
         return _fail(str(exc), 403)
-    # What the signature covers identifies the notification: the same one again is a replay.
-    signed = protocol.v3_message(timestamp, nonce, body)
-    store_push_once(SOURCE, mchid, request, body, signed=signed)
+    store_push_once(SOURCE, mchid, request, body, signed=signed, seen=seen)
     return HttpResponse(status=204)

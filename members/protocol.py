@@ -11,6 +11,7 @@ import hmac
 import json
 import secrets
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -199,8 +200,10 @@ def v3_message(timestamp: str, nonce: str, body: bytes) -> bytes:
     return timestamp.encode() + b"\n" + nonce.encode() + b"\n" + body + b"\n"
 
 
+@lru_cache(maxsize=16)
 def load_public_key(pem: str):
-    """A PEM public key or X.509 certificate (the platform's), as a public key object."""
+    """A PEM public key or X.509 certificate (the platform's), as a public key object
+    (parsed once per process: every v3 notification is checked with it)."""
     data = pem.strip().encode()
     try:
         if b"CERTIFICATE" in data:

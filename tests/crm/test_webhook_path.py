@@ -1,0 +1,218 @@
+"""The webhooks' short request path (issue #17): `/hooks/...` through crm.wsgi skips the browser
+middleware and keeps what a webhook needs; the account cache follows account changes at once;
+outside a transaction the nonce and the drain request share Redis round trips."""
+
+import io
+import sys
+import time
+import urllib.parse
+
+import pytest
+from django.core.signals import request_finished, request_started
+from django.db import OperationalError, close_old_connections, connection
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from channels_wechat import protocol
+from channels_wechat.models import OfficialAccount
+from crm import ingestion
+from crm.models import RawDelivery
+from crm.webhooks import WEBHOOK_PREFIX
+from crm.wsgi import application
+from tests.conftest import clear_own_cache
+
+APPID, TOKEN = "wxpath0000000001", "path-token"
+
+
+@pytest.fixture
+def wsgi(db):
+    """crm.wsgi.application called in-process, as gunicorn calls it; like Django's test
+    client, without closing the test's database connection at each request's end."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    clear_own_cache()
+    try:
+        yield call
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        clear_own_cache()
+
+
+def call(method: str, path: str, body: bytes = b"", query: str = "", host: str = "127.0.0.1"):
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": host,
+        "CONTENT_TYPE": "text/xml",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "REMOTE_ADDR": "203.0.113.9",
+    }
+    answer: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"] = int(status.split()[0])
+        answer["headers"] = dict(headers)
+
+    chunks = application(environ, start_response)
+    try:
+        answer["body"] = b"".join(chunks)
+    finally:
+        chunks.close()
+    return answer
+
+
+@pytest.fixture
+def account(db):
+    return OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+
+
+def push(msg_id: int, token: str = TOKEN) -> tuple[str, bytes]:
+    timestamp, nonce = str(int(time.time())), f"{msg_id}77"
+    body = (
+        "<xml><ToUserName><![CDATA[gh_path]]></ToUserName>"
+        "<FromUserName><![CDATA[oPath1]]></FromUserName>"
+        f"<CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[在吗]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    ).encode()
+    query = urllib.parse.urlencode(
+        {
+            "signature": protocol.sha1_signature(token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+        }
+    )
+    return query, body
+
+
+def _routes(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _routes(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), p.callback
+
+
+def test_only_webhook_views_are_routed_under_the_webhook_prefix():
+    under = {
+        route: f"{view.__module__}.{view.__name__}"
+        for route, view in _routes(get_resolver().url_patterns)
+        if ("/" + route.lstrip("^")).startswith(WEBHOOK_PREFIX)
+    }
+    assert under == {
+        "hooks/wechat/<str:appid>": "channels_wechat.hooks.wechat_hook",
+        "hooks/weibo/<str:uid>": "channels_weibo.hooks.fanservice_hook",
+        "hooks/wechatpay/<str:mchid>": "members.hooks.wechatpay_v2",
+        "hooks/wechatpay/<str:mchid>/v3": "members.hooks.wechatpay_v3",
+    }
+
+
+def test_a_push_skips_the_browser_middleware_and_keeps_security_headers(wsgi, account):
+    query, body = push(1)
+    answer = wsgi("POST", f"/hooks/wechat/{APPID}", body, query)
+    assert (answer["status"], answer["body"]) == (200, b"success")
+    # No session, locale, CSRF or clickjacking middleware ran; SecurityMiddleware did.
+    assert "Vary" not in answer["headers"]
+    assert "Set-Cookie" not in answer["headers"]
+    assert "X-Frame-Options" not in answer["headers"]
+    assert answer["headers"]["X-Content-Type-Options"] == "nosniff"
+    assert RawDelivery.objects.filter(account=APPID, source="wechat").count() == 1
+    # Every other path still goes through the browser middleware.
+    page = wsgi("GET", "/admin/login/")
+    assert page["status"] == 200
+    assert page["headers"]["X-Frame-Options"] == "DENY"
+    assert "Cookie" in page["headers"]["Vary"]
+
+
+def test_a_push_to_a_host_not_allowed_is_refused_400(wsgi, account):
+    query, body = push(2)
+    answer = wsgi("POST", f"/hooks/wechat/{APPID}", body, query, host="evil.example")
+    assert answer["status"] == 400
+    assert RawDelivery.objects.count() == 0
+
+
+def test_database_down_on_the_short_path_answers_500_never_success(wsgi, account):
+    def refuse(execute, sql, params, many, context):
+        if "INSERT" in sql and "crm_rawdelivery" in sql:
+            raise OperationalError("could not connect to server: Connection refused")
+        return execute(sql, params, many, context)
+
+    query, body = push(3)
+    with connection.execute_wrapper(refuse):
+        answer = wsgi("POST", f"/hooks/wechat/{APPID}", body, query)
+    assert answer["status"] == 500
+    assert answer["body"] != b"success"
+    assert RawDelivery.objects.count() == 0
+    # The retry (same signed push) is stored: it was not remembered as seen.
+    assert wsgi("POST", f"/hooks/wechat/{APPID}", body, query)["body"] == b"success"
+    assert RawDelivery.objects.count() == 1
+
+
+@pytest.fixture
+def published(monkeypatch):
+    sent: list[tuple] = []
+
+    def record(task_name, *args):
+        sent.append((task_name, *args))
+        return True
+
+    monkeypatch.setattr(ingestion, "publish", record)
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_nonce_and_one_drain_request_are_kept(published):
+    clear_own_cache()
+    OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        first, second = push(10), push(11)
+        answers = [call("POST", f"/hooks/wechat/{APPID}", b, q)["body"] for q, b in (first, second)]
+        replay = call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["body"]
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        clear_own_cache()
+    assert answers == [b"success", b"success"]
+    assert replay == b"success"
+    assert RawDelivery.objects.filter(source="wechat").count() == 2  # the replay: not stored
+    # One drain requested for both pushes: the flag stopped the second publish.
+    assert published == [(ingestion.DRAIN_TASK, "wechat", 0)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_account_change_reaches_the_hook_at_once(published):
+    clear_own_cache()
+    account = OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        query, body = push(20)
+        assert call("POST", f"/hooks/wechat/{APPID}", body, query)["status"] == 200  # cached
+        account.token = "rotated-token"
+        account.save()
+        old = push(21)
+        assert call("POST", f"/hooks/wechat/{APPID}", old[1], old[0])["status"] == 403
+        new = push(22, token="rotated-token")
+        assert call("POST", f"/hooks/wechat/{APPID}", new[1], new[0])["status"] == 200
+        account.active = False
+        account.save()
+        gone = push(23, token="rotated-token")
+        assert call("POST", f"/hooks/wechat/{APPID}", gone[1], gone[0])["status"] == 404
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        clear_own_cache()
+    assert RawDelivery.objects.filter(source="wechat").count() == 2
