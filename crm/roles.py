@@ -22,7 +22,9 @@ def _codenames_for(app_config, role: str) -> list[str]:
         # Managers read every model of every app that declares roles.
         if not declared:
             return []
-        return [f"view_{m._meta.model_name}" for m in app_config.get_models()]
+        # Plus what the app grants managers beyond reading (approving mass sends, say).
+        views = [f"view_{m._meta.model_name}" for m in app_config.get_models()]
+        return views + list(declared.get("manager", []))
     return list(declared.get(role, []))
 
 

@@ -32,4 +32,5 @@ from .inbox import (  # noqa: F401
     Message,
     SenderKind,
 )
+from .links import LinkClick  # noqa: F401
 from .raw import RawDelivery  # noqa: F401
