@@ -23,7 +23,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from crm.inbox import SendError
@@ -82,10 +82,14 @@ def run_send(send_id: int, now: datetime | None = None) -> str:
         )
         return refresh_totals(send)
     except SendError as exc:  # transient, after the client's own retries
-        attempts = MassSendBatch.objects.filter(send=send).aggregate(a=Sum("attempts"))["a"] or 0
+        attempts = (
+            MassSendBatch.objects.filter(send=send, status=MassSendBatch.Status.PENDING)
+            .aggregate(a=Max("attempts"))["a"]
+            or 1
+        )
         delay = RETRY_MINUTES[min(attempts, len(RETRY_MINUTES)) - 1]
         MassSend.objects.filter(pk=send.pk).update(
-            next_attempt_at=now + timedelta(minutes=delay), last_error=f"{exc.code} {exc}"[:255]
+            next_attempt_at=now + timedelta(minutes=delay), last_error=f"{exc.code} {exc.message}"[:255]
         )
         return refresh_totals(send)
     return refresh_totals(send, finish=True)
@@ -93,7 +97,8 @@ def run_send(send_id: int, now: datetime | None = None) -> str:
 
 def send_next_batch(send: MassSend, client: MassClient, message: dict, wechat_tag) -> bool:
     """Send the first pending batch; False when none is left. Raises Wait or (transient)
-    SendError with the batch still pending."""
+    SendError once the batch, still pending, has its attempt counted."""
+    error: Exception | None = None
     with transaction.atomic():
         batch = (
             MassSendBatch.objects.select_for_update(skip_locked=True)
@@ -115,17 +120,18 @@ def send_next_batch(send: MassSend, client: MassClient, message: dict, wechat_ta
                 result = client.mass_sendall(wechat_tag.wechat_id, message, batch.clientmsgid)
             else:
                 result = client.mass_send(openids, message, batch.clientmsgid)
+            _sent(batch, str(result.get("msg_id", "")))
         except DuplicateSend as exc:  # WeChat already has this batch: sent by a killed run
-            result = {"msg_id": exc.msg_id}
+            _sent(batch, exc.msg_id)
         except SendError as exc:
             if exc.code in WAIT_ERRORS:
-                raise Wait(f"{exc.code} {exc}"[:255]) from None
+                error = Wait(f"{exc.code} {exc.message}"[:255])
             elif exc.transient:
-                raise
+                error = exc
             else:
                 _refused(batch, exc, client)
-                return True
-        _sent(batch, str(result.get("msg_id", "")))
+    if error is not None:
+        raise error
     return True
 
 
