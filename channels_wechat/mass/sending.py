@@ -23,7 +23,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, F, Max, Sum
 from django.utils import timezone
 
 from crm.inbox import SendError
@@ -83,13 +83,15 @@ def run_send(send_id: int, now: datetime | None = None) -> str:
         return refresh_totals(send)
     except SendError as exc:  # transient, after the client's own retries
         attempts = (
-            MassSendBatch.objects.filter(send=send, status=MassSendBatch.Status.PENDING)
-            .aggregate(a=Max("attempts"))["a"]
+            MassSendBatch.objects.filter(send=send, status=MassSendBatch.Status.PENDING).aggregate(
+                a=Max("attempts")
+            )["a"]
             or 1
         )
         delay = RETRY_MINUTES[min(attempts, len(RETRY_MINUTES)) - 1]
         MassSend.objects.filter(pk=send.pk).update(
-            next_attempt_at=now + timedelta(minutes=delay), last_error=f"{exc.code} {exc.message}"[:255]
+            next_attempt_at=now + timedelta(minutes=delay),
+            last_error=f"{exc.code} {exc.message}"[:255],
         )
         return refresh_totals(send)
     return refresh_totals(send, finish=True)
@@ -140,9 +142,11 @@ def _sent(batch: MassSendBatch, msg_id: str) -> None:
     MassSendBatch.objects.filter(pk=batch.pk).update(
         status=MassSendBatch.Status.SENT, msg_id=msg_id, sent_at=now
     )
-    MassSendRecipient.objects.filter(batch=batch, status=Status.PENDING).update(
+    done = MassSendRecipient.objects.filter(batch=batch, status=Status.PENDING).update(
         status=Status.SENT, sent_at=now
     )
+    # Progress for the admin while the send runs (refresh_totals recounts at the end).
+    MassSend.objects.filter(pk=batch.send_id).update(sent=F("sent") + done)
 
 
 def _refused(batch: MassSendBatch, exc: SendError, client: MassClient) -> None:

@@ -16,13 +16,18 @@ ROLES = ["marketing", "agent", "manager", "superuser", "anonymous"]
 
 
 def body(account):
-    return {"account": account.pk, "title": "周末闪购", "target": "all", "kind": "text",
-            "text": "周末闪购，全场五折"}
+    return {
+        "account": account.pk,
+        "title": "周末闪购",
+        "target": "all",
+        "kind": "text",
+        "text": "周末闪购，全场五折",
+    }
 
 
 @pytest.mark.parametrize(
-    "role,status", [("marketing", 201), ("agent", 403), ("manager", 403), ("superuser", 201),
-                    ("anonymous", 401)]
+    "role,status",
+    [("marketing", 201), ("agent", 403), ("manager", 403), ("superuser", 201), ("anonymous", 401)],
 )
 def test_create_draft_by_role(account, role_clients, role, status):
     response = role_clients[role].post(API, body(account), format="json")
@@ -33,8 +38,8 @@ def test_create_draft_by_role(account, role_clients, role, status):
 
 
 @pytest.mark.parametrize(
-    "role,status", [("marketing", 200), ("agent", 403), ("manager", 200), ("superuser", 200),
-                    ("anonymous", 401)]
+    "role,status",
+    [("marketing", 200), ("agent", 403), ("manager", 200), ("superuser", 200), ("anonymous", 401)],
 )
 def test_list_and_report_by_role(account, role_clients, role, status):
     send = draft(account)
@@ -43,16 +48,29 @@ def test_list_and_report_by_role(account, role_clients, role, status):
     assert report.status_code == status
     if status == 200:
         assert report.data == {
-            "targeted": 0, "skipped_consent": 0, "deferred": 0, "sent": 0, "failed": 0,
-            "failed_by_reason": {}, "filtered": 0, "clicks": 0, "unique_clickers": 0,
-            "converted": 0, "unfollowed": 0,
+            "targeted": 0,
+            "skipped_consent": 0,
+            "deferred": 0,
+            "sent": 0,
+            "failed": 0,
+            "failed_by_reason": {},
+            "filtered": 0,
+            "clicks": 0,
+            "unique_clickers": 0,
+            "converted": 0,
+            "unfollowed": 0,
         }
 
 
 @pytest.mark.parametrize(
     "role,status,after",
-    [("marketing", 403, "draft"), ("agent", 403, "draft"), ("manager", 200, "approved"),
-     ("superuser", 200, "approved"), ("anonymous", 401, "draft")],
+    [
+        ("marketing", 403, "draft"),
+        ("agent", 403, "draft"),
+        ("manager", 200, "approved"),
+        ("superuser", 200, "approved"),
+        ("anonymous", 401, "draft"),
+    ],
 )
 def test_approve_by_role(account, role_clients, marketing_user, role, status, after):
     send = draft(account, author=marketing_user)
@@ -68,9 +86,7 @@ def test_nobody_approves_their_own_send(account, role_clients, admin_user):
     send = draft(account, author=admin_user)
     response = role_clients["superuser"].post(f"{API}{send.pk}/approve/")
     assert response.status_code == 400
-    assert response.data == {"non_field_errors": [
-        "A mass send is approved by someone else than its author."
-    ]}
+    assert response.data == ["群发须由创建人以外的人审批。"]
     send.refresh_from_db()
     assert (send.status, send.approved_by) == ("draft", None)
 
@@ -84,15 +100,15 @@ def test_unapproved_send_cannot_be_started_by_any_role(account, wechat_sandbox, 
         role, 403
     )
     if response.status_code == 400:
-        assert response.data == {"non_field_errors": ["An unapproved mass send cannot go out."]}
+        assert response.data == ["未经审批的群发不能发送。"]
     send.refresh_from_db()
     assert send.status == "draft"
     assert sandbox_get(wechat_sandbox, "/sandbox/mass")["jobs"] == []
 
 
 @pytest.mark.parametrize(
-    "role,status", [("marketing", 200), ("agent", 403), ("manager", 403), ("superuser", 200),
-                    ("anonymous", 401)]
+    "role,status",
+    [("marketing", 200), ("agent", 403), ("manager", 403), ("superuser", 200), ("anonymous", 401)],
 )
 def test_approved_send_started_by_role_goes_out(
     account, wechat_sandbox, role_clients, role, status, django_capture_on_commit_callbacks
@@ -109,7 +125,8 @@ def test_approved_send_started_by_role_goes_out(
     if status == 200:
         assert (send.status, send.sent) == ("done", 2)
         assert sandbox_get(wechat_sandbox, "/sandbox/mass")["received"] == {
-            "oMass0000": 1, "oMass0001": 1
+            "oMass0000": 1,
+            "oMass0001": 1,
         }
     else:
         assert (send.status, send.sent) == ("approved", 0)
@@ -118,29 +135,28 @@ def test_approved_send_started_by_role_goes_out(
 def test_approved_send_can_no_longer_be_edited(account, role_clients, marketing_user):
     send = draft(account, author=marketing_user)
     assert role_clients["manager"].post(f"{API}{send.pk}/approve/").status_code == 200
-    response = role_clients["marketing"].patch(f"{API}{send.pk}/", {"text": "改过的文字"},
-                                               format="json")
+    response = role_clients["marketing"].patch(
+        f"{API}{send.pk}/", {"text": "改过的文字"}, format="json"
+    )
     assert response.status_code == 400
-    assert response.data == {"non_field_errors": [
-        "Only a draft can be changed; this send is Approved."
-    ]}
+    assert response.data == ["只有草稿可以修改；该群发状态为已审批。"]
     send.refresh_from_db()
     assert send.text == "会员日全场八折"
 
 
 def test_bad_draft_fields_are_field_errors(account, role_clients):
-    response = role_clients["marketing"].post(API, {**body(account), "kind": "fax"},
-                                              format="json")
+    response = role_clients["marketing"].post(API, {**body(account), "kind": "fax"}, format="json")
     assert response.status_code == 400
-    assert response.data == {"kind": ['"fax" is not a valid choice.']}
+    assert response.data == {"kind": ["“fax” 不是合法选项。"]}
     assert MassSend.objects.count() == 0
 
 
 @pytest.mark.parametrize(
     "role,can_approve", [("marketing", False), ("manager", True), ("superuser", True)]
 )
-def test_admin_approve_action_by_role(account, role, can_approve, marketing_user, manager_user,
-                                      admin_user):
+def test_admin_approve_action_by_role(
+    account, role, can_approve, marketing_user, manager_user, admin_user
+):
     user = {"marketing": marketing_user, "manager": manager_user, "superuser": admin_user}[role]
     send = draft(account, author=make_staff("writer", "marketing"))
     client = Client()

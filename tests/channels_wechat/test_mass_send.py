@@ -47,9 +47,7 @@ def test_plan_counts_and_skips_followers_without_marketing_consent(account, wech
     ]
 
 
-def test_sends_by_openid_list_in_batches_each_follower_once(
-    account, wechat_sandbox, small_batches
-):
+def test_sends_by_openid_list_in_batches_each_follower_once(account, wechat_sandbox, small_batches):
     followers(account, wechat_sandbox, 7)
     send = started(account)
     assert run_send(send.pk) == "done"
@@ -73,7 +71,7 @@ def test_unapproved_send_cannot_go_out(account, wechat_sandbox):
     send = draft(account)
     with pytest.raises(ValidationError) as refused:
         start_send(send)
-    assert refused.value.messages == ["An unapproved mass send cannot go out."]
+    assert refused.value.messages == ["未经审批的群发不能发送。"]
     # Even a row forced to "sending" without an approver is not sent by the worker.
     MassSend.objects.filter(pk=send.pk).update(status="sending")
     assert run_send(send.pk) == "not started"
@@ -131,7 +129,10 @@ def test_follower_over_the_monthly_quota_is_deferred_to_next_month(account, wech
     for n in range(4):
         earlier = started(account, title=f"earlier {n}")
         MassSendRecipient.objects.create(
-            send=earlier, user=users[0], openid=users[0].openid, status="sent",
+            send=earlier,
+            user=users[0],
+            openid=users[0].openid,
+            status="sent",
             sent_at=timezone.now() - timedelta(minutes=5),
         )
         MassSend.objects.filter(pk=earlier.pk).update(status="done", planned_at=timezone.now())
@@ -183,20 +184,27 @@ def test_transient_errors_are_retried_with_backoff(account, wechat_sandbox):
     followers(account, wechat_sandbox, 2)
     # Two failures: the client's own retries get through.
     sandbox_post(
-        wechat_sandbox, "/sandbox/fail", {"path": "/cgi-bin/message/mass/send", "errcode": -1, "times": 2}
+        wechat_sandbox,
+        "/sandbox/fail",
+        {"path": "/cgi-bin/message/mass/send", "errcode": -1, "times": 2},
     )
     send = started(account)
     assert run_send(send.pk) == "done"
     assert statuses(send)["sent"] == 2
     # Four failures: the send stays pending and is tried again a minute later.
     sandbox_post(
-        wechat_sandbox, "/sandbox/fail", {"path": "/cgi-bin/message/mass/send", "errcode": -1, "times": 4}
+        wechat_sandbox,
+        "/sandbox/fail",
+        {"path": "/cgi-bin/message/mass/send", "errcode": -1, "times": 4},
     )
     again = started(account, title="再发一次")
     now = timezone.now()
     assert run_send(again.pk, now=now) == "sending"
     again.refresh_from_db()
-    assert (again.next_attempt_at, again.last_error) == (now + timedelta(minutes=1), "-1 injected failure")
+    assert (again.next_attempt_at, again.last_error) == (
+        now + timedelta(minutes=1),
+        "-1 injected failure",
+    )
     assert statuses(again) == {"pending": 2, "deferred": 0, "sent": 0, "failed": 0}
     assert run_send(again.pk, now=now + timedelta(minutes=1)) == "done"
     assert statuses(again)["sent"] == 2
@@ -225,7 +233,12 @@ def test_masssendjobfinish_push_records_wechat_counts(
             assert post_push(Client(), xml).content == b"success"
     batch.refresh_from_db()
     send.refresh_from_db()
-    assert (batch.total_count, batch.filter_count, batch.sent_count, batch.error_count) == (3, 1, 2, 0)
+    assert (batch.total_count, batch.filter_count, batch.sent_count, batch.error_count) == (
+        3,
+        1,
+        2,
+        0,
+    )
     assert send.filtered == 1
     assert Message.objects.filter(external_user="mphelper").count() == 0
 
@@ -243,7 +256,12 @@ def test_sandbox_pushes_masssendjobfinish_to_the_hook(account, wechat_sandbox, l
     )
     assert (answer["status"], answer["body"]) == (200, "success")
     batch.refresh_from_db()
-    assert (batch.total_count, batch.filter_count, batch.sent_count, batch.error_count) == (2, 0, 2, 0)
+    assert (batch.total_count, batch.filter_count, batch.sent_count, batch.error_count) == (
+        2,
+        0,
+        2,
+        0,
+    )
 
 
 def test_preview_goes_to_one_follower_and_refuses_a_stranger(account, wechat_sandbox):
@@ -251,12 +269,12 @@ def test_preview_goes_to_one_follower_and_refuses_a_stranger(account, wechat_san
     send = draft(account)
     preview_send(send, "oMass0001")
     previews = sandbox_get(wechat_sandbox, "/sandbox/mass")["previews"]
-    assert [(p["touser"], p["text"]["content"]) for p in previews] == [("oMass0001", "会员日全场八折")]
+    assert [(p["touser"], p["text"]["content"]) for p in previews] == [
+        ("oMass0001", "会员日全场八折")
+    ]
     with pytest.raises(ValidationError) as refused:
         preview_send(send, "oStranger")
-    assert refused.value.message_dict == {
-        "openid": [f"This OpenID is not a follower of {account}."]
-    }
+    assert refused.value.message_dict == {"openid": [f"该 OpenID 不是 {account} 的粉丝。"]}
     assert MassSendRecipient.objects.count() == 0
 
 
@@ -301,14 +319,12 @@ def test_empty_text_and_unclaimable_coupon_are_refused_at_approval(account, wech
     empty = draft(account, text="  ")
     with pytest.raises(ValidationError) as refused:
         approve_send(empty, boss)
-    assert refused.value.message_dict == {"text": ["A text message needs its text."]}
+    assert refused.value.message_dict == {"text": ["文本消息需要填写内容。"]}
     template = CouponTemplateFactory(public_claim=False)
     coupon = draft(account, kind="coupon", text="送你一张券", coupon_template=template)
     with pytest.raises(ValidationError) as refused:
         approve_send(coupon, boss)
     assert refused.value.message_dict == {
-        "coupon_template": [
-            "This coupon cannot be claimed by link: make it active and publicly claimable."
-        ]
+        "coupon_template": ["该优惠券无法通过链接领取：请启用并设为可公开领取。"]
     }
     assert set(MassSend.objects.values_list("status", flat=True)) == {"draft"}

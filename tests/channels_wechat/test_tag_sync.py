@@ -57,9 +57,7 @@ def test_tag_name_over_30_characters_is_refused_before_calling_wechat(account, w
     long = Tag.objects.create(name="超" * 31)
     with pytest.raises(ValidationError) as refused:
         push_tag(account, long)
-    assert refused.value.message_dict == {
-        "tag": [f"WeChat tag names have at most 30 characters: {'超' * 31}"]
-    }
+    assert refused.value.message_dict == {"tag": [f"微信标签名最多 30 个字符：{'超' * 31}"]}
     assert WeChatTag.objects.count() == 0
     assert sandbox_get(wechat_sandbox, f"/sandbox/tags?appid={account.appid}")["tags"] == []
 
