@@ -19,6 +19,7 @@ scale) with SQL, and every customer gets a follower of the bench account.
 import os
 import sys
 import time
+from typing import Any
 
 from .harness import Result, median, progress
 
@@ -183,7 +184,7 @@ def run(scale: dict) -> list:
     ]
 
     # 2. Sending to 100,000 followers through the sandbox.
-    server = sandbox.start(accounts=[{"appid": APPID, "secret": "s" * 32, "token": "tok"}])
+    server: Any = sandbox.start(accounts=[{"appid": APPID, "secret": "s" * 32, "token": "tok"}])
     from django.conf import settings
 
     settings.WECHAT_API_BASE = server.url

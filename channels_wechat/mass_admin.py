@@ -34,7 +34,7 @@ class BatchInline(admin.TabularInline):
     model = MassSendBatch
     extra = 0
     can_delete = False
-    fields = [
+    fields = (
         "seq",
         "status",
         "size",
@@ -45,7 +45,7 @@ class BatchInline(admin.TabularInline):
         "filter_count",
         "sent_count",
         "error_count",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -71,7 +71,7 @@ class MassSendAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind", "target", "account"]
     search_fields = ["title"]
     list_select_related = ["account"]
-    fields = [*DRAFT_FIELDS, "status", "created_by", "approved_by", "approved_at", "report"]
+    fields = (*DRAFT_FIELDS, "status", "created_by", "approved_by", "approved_at", "report")
     inlines = [BatchInline]
     actions = ["approve", "start", "cancel"]
 

@@ -42,7 +42,7 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
 def target_followers(send: MassSend):
     """Subscribed followers of the send's account in its target (consent not applied)."""
     followers = WeChatUser.objects.filter(account_id=send.account_id, subscribed=True)
-    if send.target == MassSend.Target.SEGMENT:
+    if send.target == MassSend.Target.SEGMENT and send.segment is not None:
         customers = segment_customers(send.segment)
         return followers.filter(customer__in=customers.order_by().values("pk"))
     if send.target == MassSend.Target.TAG:
@@ -134,7 +134,7 @@ def _can_send_by_tag(send: MassSend, pending: int) -> bool:
     synced to that many members and nobody of the target was skipped or deferred."""
     if send.target != MassSend.Target.TAG or send.skipped_consent or send.deferred or not pending:
         return False
-    linked = WeChatTag.objects.filter(account_id=send.account_id, tag_id=send.tag_id).first()
+    linked = WeChatTag.objects.filter(account_id=send.account_id, tag=send.tag).first()
     return bool(linked and linked.synced_at and linked.member_count == pending)
 
 

@@ -71,7 +71,7 @@ def run_send(send_id: int, now: datetime | None = None) -> str:
     message = message_body(send, client) if send.targeted else {}
     wechat_tag = None
     if send.use_sendall:
-        wechat_tag = WeChatTag.objects.get(account_id=send.account_id, tag_id=send.tag_id)
+        wechat_tag = WeChatTag.objects.get(account_id=send.account_id, tag=send.tag)
     try:
         while send_next_batch(send, client, message, wechat_tag):
             if MassSend.objects.filter(pk=send.pk, status=MassSend.Status.CANCELLED).exists():
