@@ -328,3 +328,52 @@ def test_empty_text_and_unclaimable_coupon_are_refused_at_approval(account, wech
         "coupon_template": ["该优惠券无法通过链接领取：请启用并设为可公开领取。"]
     }
     assert set(MassSend.objects.values_list("status", flat=True)) == {"draft"}
+
+
+def test_send_to_a_synced_tag_goes_by_sendall_in_one_call(account, wechat_sandbox):
+    from channels_wechat.tags_sync import push_tag
+    from crm.models import Tag
+
+    vip = Tag.objects.create(name="VIP")
+    followers(account, wechat_sandbox, 3, prefix="oVip", tags=[vip])
+    followers(account, wechat_sandbox, 2, prefix="oOther")
+    push_tag(account, vip)
+    send = started(account, target="tag", tag=vip)
+    assert run_send(send.pk) == "done"
+    send.refresh_from_db()
+    assert (send.use_sendall, send.targeted, send.sent) == (True, 3, 3)
+    assert [(b.size, b.status) for b in send.batches.all()] == [(3, "sent")]
+    seen = sandbox_get(wechat_sandbox, "/sandbox/mass")
+    assert seen["received"] == {"oVip0000": 1, "oVip0001": 1, "oVip0002": 1}
+    assert wechat_sandbox.state.stats["mass_send"] == 1
+
+
+def test_tag_with_a_follower_without_consent_goes_by_openid_list(account, wechat_sandbox):
+    from channels_wechat.tags_sync import push_tag
+    from crm.models import Tag
+
+    vip = Tag.objects.create(name="VIP")
+    followers(account, wechat_sandbox, 2, prefix="oVip", tags=[vip])
+    followers(account, wechat_sandbox, 1, prefix="oNo", consent=False, tags=[vip])
+    push_tag(account, vip)  # WeChat's tag holds all three
+    send = started(account, target="tag", tag=vip)
+    assert run_send(send.pk) == "done"
+    send.refresh_from_db()
+    assert (send.use_sendall, send.targeted, send.skipped_consent, send.sent) == (False, 2, 1, 2)
+    assert sandbox_get(wechat_sandbox, "/sandbox/mass")["received"] == {
+        "oVip0000": 1,
+        "oVip0001": 1,
+    }
+
+
+def test_cancelled_send_sends_nothing_more(account, wechat_sandbox):
+    from channels_wechat.mass.approval import cancel_send
+
+    followers(account, wechat_sandbox, 2)
+    send = started(account)
+    cancel_send(send)
+    assert run_send(send.pk) == "not started"
+    with pytest.raises(ValidationError) as refused:
+        cancel_send(send)
+    assert refused.value.messages == ["该群发已结束。"]
+    assert sandbox_get(wechat_sandbox, "/sandbox/mass")["jobs"] == []
