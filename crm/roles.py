@@ -8,7 +8,8 @@ app and a line to its AppConfig is all a new resource needs. Superusers hold eve
 - marketing: manages customers, tags, segments, leads and every marketing object; merges and exports.
 - agent: answers customers: reads them, edits their contact data, writes notes, opens leads;
   cannot export, merge or delete customers.
-- manager: reads everything and changes nothing.
+- manager: reads everything and changes nothing, except what an app grants it beyond reading
+  (`role_permissions["manager"]`: approving mass sends).
 """
 
 from django.apps import apps
