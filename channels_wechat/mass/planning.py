@@ -139,10 +139,19 @@ def _can_send_by_tag(send: MassSend, pending: int) -> bool:
 
 
 def release_deferred(send: MassSend, now: datetime | None = None) -> int:
-    """Deferred recipients whose time has come become pending again. Caller's transaction."""
-    return MassSendRecipient.objects.filter(
+    """Deferred recipients whose time has come become pending again, unless their customer
+    withdrew marketing consent or they unfollowed meanwhile (failed: `no_consent`,
+    `unsubscribed`; never sent). Returns those released. Caller's transaction."""
+    due = MassSendRecipient.objects.filter(
         send=send, status=Status.DEFERRED, not_before__lte=now or timezone.now()
-    ).update(status=Status.PENDING, not_before=None)
+    )
+    due.exclude(customer__consent_marketing=True).update(
+        status=Status.FAILED, error_code="no_consent", not_before=None
+    )
+    due.filter(user__subscribed=False).update(
+        status=Status.FAILED, error_code="unsubscribed", not_before=None
+    )
+    return due.update(status=Status.PENDING, not_before=None)
 
 
 def batch_pending(send: MassSend) -> int:

@@ -377,3 +377,31 @@ def test_cancelled_send_sends_nothing_more(account, wechat_sandbox):
         cancel_send(send)
     assert refused.value.messages == ["该群发已结束。"]
     assert sandbox_get(wechat_sandbox, "/sandbox/mass")["jobs"] == []
+
+
+def test_deferred_follower_who_withdrew_consent_is_not_sent_next_month(account, wechat_sandbox):
+    users = followers(account, wechat_sandbox, 4)
+    for n in range(4):
+        earlier = started(account, title=f"earlier {n}")
+        MassSendRecipient.objects.create(
+            send=earlier,
+            user=users[0],
+            openid=users[0].openid,
+            status="sent",
+            sent_at=timezone.now() - timedelta(minutes=5),
+        )
+        MassSend.objects.filter(pk=earlier.pk).update(status="done", planned_at=timezone.now())
+    send = started(account)
+    now = timezone.now()
+    assert run_send(send.pk, now=now) == "waiting"
+    users[0].customer.consent_marketing = False
+    users[0].customer.save()
+    _start, next_month = month_bounds(now)
+    assert run_send(send.pk, now=next_month) == "done"
+    withdrawn = MassSendRecipient.objects.get(send=send, openid="oMass0000")
+    assert (withdrawn.status, withdrawn.error_code) == ("failed", "no_consent")
+    assert sandbox_get(wechat_sandbox, "/sandbox/mass")["received"] == {
+        "oMass0001": 1,
+        "oMass0002": 1,
+        "oMass0003": 1,
+    }
