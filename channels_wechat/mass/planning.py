@@ -80,38 +80,59 @@ def plan_send(send: MassSend, now: datetime | None = None) -> MassSend:
         counts = followers.aggregate(
             total=Count("id"), consenting=Count("id", filter=Q(customer__consent_marketing=True))
         )
+        send.skipped_consent = counts["total"] - counts["consenting"]
         start, following = month_bounds(now)
         select_sql, select_params = (
             consenting.order_by().values("id", "customer_id", "openid").query.sql_with_params()
         )
-        recipient = MassSendRecipient._meta.db_table
+        send.skipped_consent = counts["total"] - counts["consenting"]
+        # Batches are made before the rows, so each row is inserted with its batch (one write
+        # per recipient): NTILE spreads the pending ones evenly over enough batches for all
+        # consenting followers; batches left empty (deferred followers) are dropped after.
+        send.deferred = 0
+        by_tag = _can_send_by_tag(send, counts["consenting"])
+        batches = 1 if by_tag else max(1, -(-counts["consenting"] // batch_size()))
+        first = _new_batches(send, batches)
+        recipient, batch = MassSendRecipient._meta.db_table, MassSendBatch._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 INSERT INTO {recipient}
-                    (send_id, user_id, customer_id, openid, status, not_before, error_code)
-                SELECT %s, f.id, f.customer_id, f.openid,
-                       CASE WHEN COALESCE(q.n, 0) >= %s THEN %s ELSE %s END,
-                       CASE WHEN COALESCE(q.n, 0) >= %s THEN %s::timestamptz END, ''
-                FROM ({select_sql}) AS f
-                LEFT JOIN (
-                    SELECT user_id, COUNT(*) AS n FROM {recipient}
-                    WHERE status = %s AND sent_at >= %s GROUP BY user_id
-                ) AS q ON q.user_id = f.id
+                    (send_id, user_id, customer_id, openid, status, not_before, error_code,
+                     batch_id)
+                SELECT %s, x.id, x.customer_id, x.openid,
+                       CASE WHEN x.over THEN %s ELSE %s END,
+                       CASE WHEN x.over THEN %s::timestamptz END, '',
+                       CASE WHEN x.over THEN NULL ELSE b.id END
+                FROM (
+                    SELECT f.id, f.customer_id, f.openid, COALESCE(q.n, 0) >= %s AS over,
+                           NTILE(%s) OVER (PARTITION BY COALESCE(q.n, 0) >= %s ORDER BY f.id)
+                               + %s - 1 AS seq
+                    FROM ({select_sql}) AS f
+                    LEFT JOIN (
+                        SELECT user_id, COUNT(*) AS n FROM {recipient}
+                        WHERE status = %s AND sent_at >= %s GROUP BY user_id
+                    ) AS q ON q.user_id = f.id
+                ) AS x
+                LEFT JOIN {batch} AS b ON b.send_id = %s AND b.seq = x.seq
                 ON CONFLICT (send_id, user_id) DO NOTHING
                 """,  # noqa: S608  table names from the models, values as parameters
                 [
                     send.pk,
-                    MONTHLY_MASS_QUOTA,
                     Status.DEFERRED,
                     Status.PENDING,
-                    MONTHLY_MASS_QUOTA,
                     following,
+                    MONTHLY_MASS_QUOTA,
+                    batches,
+                    MONTHLY_MASS_QUOTA,
+                    first,
                     *select_params,
                     Status.SENT,
                     start,
+                    send.pk,
                 ],
             )
+        _size_batches(send, first)
         planned = dict(
             MassSendRecipient.objects.filter(send=send)
             .values("status")
@@ -119,13 +140,15 @@ def plan_send(send: MassSend, now: datetime | None = None) -> MassSend:
             .values_list("status", "n")
         )
         send.targeted = sum(planned.values())
-        send.skipped_consent = counts["total"] - counts["consenting"]
         send.deferred = planned.get(Status.DEFERRED, 0)
-        send.use_sendall = _can_send_by_tag(send, planned.get(Status.PENDING, 0))
+        send.use_sendall = by_tag and not send.deferred
+        if by_tag and send.deferred:  # the tag reaches deferred followers: openid lists then
+            MassSendRecipient.objects.filter(send=send).update(batch=None)
+            MassSendBatch.objects.filter(send=send).delete()
+            batch_pending(send)
         send.planned_at = now
         send.status = MassSend.Status.SENDING
         send.save()
-        batch_pending(send)
     return send
 
 
@@ -154,28 +177,50 @@ def release_deferred(send: MassSend, now: datetime | None = None) -> int:
     return due.update(status=Status.PENDING, not_before=None)
 
 
-def batch_pending(send: MassSend) -> int:
-    """Put the pending recipients that have no batch into new batches (even sizes, at most the
-    batch size each; one batch when sending by tag). Returns the batches made. Caller's txn."""
-    pending = MassSendRecipient.objects.filter(send=send, status=Status.PENDING, batch=None)
-    count = pending.count()
-    if not count:
-        return 0
-    size = min(
-        int(getattr(settings, "WECHAT_MASS_BATCH_SIZE", MAX_OPENIDS_PER_CALL)), MAX_OPENIDS_PER_CALL
-    )
-    batches = 1 if send.use_sendall else -(-count // size)
+def batch_size() -> int:
+    configured = int(getattr(settings, "WECHAT_MASS_BATCH_SIZE", MAX_OPENIDS_PER_CALL))
+    return min(configured, MAX_OPENIDS_PER_CALL)
+
+
+def _new_batches(send: MassSend, count: int) -> int:
+    """Create `count` batches numbered after the send's last one; returns the first number."""
     first = (MassSendBatch.objects.filter(send=send).aggregate(m=Max("seq"))["m"] or 0) + 1
-    created = MassSendBatch.objects.bulk_create(
+    MassSendBatch.objects.bulk_create(
         [
             MassSendBatch(
-                send=send,
-                seq=seq,
-                clientmsgid=f"crm{send.pk}-{seq}-{secrets.token_hex(4)}",
+                send=send, seq=seq, clientmsgid=f"crm{send.pk}-{seq}-{secrets.token_hex(4)}"
             )
-            for seq in range(first, first + batches)
+            for seq in range(first, first + count)
         ]
     )
+    return first
+
+
+def _size_batches(send: MassSend, first: int) -> None:
+    """Store each new batch's size; drop the new batches nobody was put in."""
+    recipient, batch = MassSendRecipient._meta.db_table, MassSendBatch._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {batch} AS b SET size = x.n
+            FROM (SELECT batch_id, COUNT(*) AS n FROM {recipient}
+                  WHERE send_id = %s AND batch_id IS NOT NULL GROUP BY batch_id) AS x
+            WHERE b.id = x.batch_id AND b.send_id = %s AND b.seq >= %s
+            """,  # noqa: S608
+            [send.pk, send.pk, first],
+        )
+    MassSendBatch.objects.filter(send=send, seq__gte=first, size=0).delete()
+
+
+def batch_pending(send: MassSend) -> int:
+    """Put the pending recipients that have no batch (released from deferral, left by a split
+    batch) into new batches of even sizes, at most the batch size each (one when sending by
+    tag). Returns the batches made. Caller's transaction."""
+    count = MassSendRecipient.objects.filter(send=send, status=Status.PENDING, batch=None).count()
+    if not count:
+        return 0
+    batches = 1 if send.use_sendall else -(-count // batch_size())
+    first = _new_batches(send, batches)
     recipient, batch = MassSendRecipient._meta.db_table, MassSendBatch._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -190,13 +235,5 @@ def batch_pending(send: MassSend) -> int:
             """,  # noqa: S608
             [batches, first, send.pk, Status.PENDING, send.pk],
         )
-        cursor.execute(
-            f"""
-            UPDATE {batch} AS b SET size = x.n
-            FROM (SELECT batch_id, COUNT(*) AS n FROM {recipient}
-                  WHERE send_id = %s AND batch_id IS NOT NULL GROUP BY batch_id) AS x
-            WHERE b.id = x.batch_id AND b.send_id = %s AND b.seq >= %s
-            """,  # noqa: S608
-            [send.pk, send.pk, first],
-        )
-    return len(created)
+    _size_batches(send, first)
+    return batches
