@@ -12,8 +12,9 @@
    recipients marked sent batch by batch (the admin's progress column). Baseline: the same
    10 HTTP calls with the same bodies made directly (no database), in the same run.
 
-Customers are topped up to MASS_CUSTOMERS (env BENCH_MASS_CUSTOMERS; 1,000,000 at the default
-scale) with SQL, and every customer gets a follower of the bench account.
+Customers are topped up with SQL to BENCH_MASS_CUSTOMERS (default: 1,000,000, or the scale's
+customers if more) and every customer gets a follower of the bench account; BENCH_MASS_SEND
+(default 100,000) sets how many consenting followers the sending part targets.
 """
 
 import os
