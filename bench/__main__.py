@@ -39,6 +39,7 @@ BENCHMARKS = [
     "webhooks",
     "wechat",
     "journeys",
+    "mass_send",
 ]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).
 EXTRA = ["scaling"]

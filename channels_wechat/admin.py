@@ -7,7 +7,11 @@ from django.utils.translation import gettext_lazy as _
 from crm.fields import SecretFieldsAdminMixin
 from crm.staff_phones import PhoneSearchAdminMixin
 
-from . import code_admin, protocol  # noqa: F401  (code_admin registers ChannelCodeAdmin)
+from . import (  # noqa: F401  (code_admin registers ChannelCodeAdmin)
+    code_admin,
+    mass_admin,  # noqa: F401  (mass sends, WeChat tags, recipients)
+    protocol,
+)
 from .models import AutoReplyRule, CannedResponse, OfficialAccount, WeChatUser
 
 

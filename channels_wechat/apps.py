@@ -13,13 +13,17 @@ class ChannelsWechatConfig(AppConfig):
             for verb in ("view", "add", "change")
         ]
         + ["view_wechatuser", "delete_autoreplyrule", "delete_cannedresponse"]
-        + ["view_channelcode", "add_channelcode", "change_channelcode", "view_channelcodescan"],
+        + ["view_channelcode", "add_channelcode", "change_channelcode", "view_channelcodescan"]
+        + ["view_masssend", "add_masssend", "change_masssend", "view_masssendbatch"]
+        + ["view_masssendrecipient", "view_wechattag", "add_wechattag", "change_wechattag"],
         "agent": [
             "view_officialaccount",
             "view_wechatuser",
             "view_cannedresponse",
             "view_channelcode",
         ],
+        # Managers read every model (crm.roles); they also approve mass sends.
+        "manager": ["approve_masssend"],
     }
 
     def ready(self) -> None:

@@ -39,6 +39,7 @@ from crm.tasks_queue import enqueue_on_commit
 
 from . import protocol
 from .codes import apply_code_scan
+from .mass.events import record_job_finish
 from .models import AutoReplyRule, OfficialAccount, WeChatUser
 
 logger = logging.getLogger(__name__)
@@ -358,6 +359,8 @@ def ingest_event(
     event = message["event"]
     if event == "TEMPLATESENDJOBFINISH":
         return False  # a delivery receipt for a template message: nothing to show an agent
+    if event == "MASSSENDJOBFINISH":
+        return record_job_finish(account, message)
     user = upsert_user(account, message["openid"], at=at, unionid=unionid)
     data = dict(message.get("data") or {})
     data["event"] = event

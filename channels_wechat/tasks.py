@@ -34,3 +34,40 @@ def fetch_user_info_task(user_id: int) -> bool:
     from .actions import fetch_user_info
 
     return fetch_user_info(user_id)
+
+
+@shared_task
+def run_mass_send_task(send_id: int) -> str:
+    """Plan and send a started mass send (exactly once per recipient; safe to run twice)."""
+    from .mass.sending import run_send
+
+    return run_send(send_id)
+
+
+@shared_task
+def send_due_mass_sends_task() -> int:
+    """Beat: queue every started mass send whose time has come (scheduled, waiting, resumed)."""
+    from .mass.sending import due_sends
+
+    due = due_sends()
+    for send_id in due:
+        run_mass_send_task.delay(send_id)
+    return len(due)
+
+
+@shared_task
+def push_wechat_tags_task() -> int:
+    """Beat: make every mirrored WeChat tag's members match the CRM (tags_sync.push_tag)."""
+    from crm.inbox import SendError
+
+    from .models import WeChatTag
+    from .tags_sync import push_tag
+
+    pushed = 0
+    for linked in WeChatTag.objects.select_related("account", "tag"):
+        try:
+            push_tag(linked.account, linked.tag)
+            pushed += 1
+        except SendError:  # logged by the client; the next run tries again
+            continue
+    return pushed

@@ -354,6 +354,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "members.tasks.recompute_tiers_task",
         "schedule": crontab(hour=3, minute=30),
     },
+    "wechat-send-due-mass-sends": {
+        "task": "channels_wechat.tasks.send_due_mass_sends_task",
+        "schedule": 60.0,
+    },
+    "wechat-push-tags": {
+        "task": "channels_wechat.tasks.push_wechat_tags_task",
+        "schedule": crontab(minute=20),
+    },
     "members-reconcile-unpaid-orders": {
         "task": "members.tasks.reconcile_unpaid_orders_task",
         "schedule": crontab(minute="*/10"),
@@ -380,6 +388,8 @@ WECHAT_MP_BASE = os.environ.get("WECHAT_MP_BASE", "https://mp.weixin.qq.com")
 WEIBO_API_BASE = os.environ.get("WEIBO_API_BASE", "https://api.weibo.com")
 WECHATPAY_API_BASE = os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")
 PLATFORM_HTTP_TIMEOUT = env_float("PLATFORM_HTTP_TIMEOUT", 5.0)
+# Openids per `message/mass/send` call (WeChat allows at most 10,000).
+WECHAT_MASS_BATCH_SIZE = int(os.environ.get("WECHAT_MASS_BATCH_SIZE", "10000"))
 # WeChat OAuth for the member self-service pages (open.weixin.qq.com authorize, api sns/oauth2).
 WECHAT_OAUTH_BASE = os.environ.get("WECHAT_OAUTH_BASE", "https://open.weixin.qq.com")
 WECHAT_OAUTH_API_BASE = os.environ.get("WECHAT_OAUTH_API_BASE", "https://api.weixin.qq.com")

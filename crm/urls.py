@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views
+from . import links, views
 
 api_v1 = [
     path("", include("crm.api.urls")),
@@ -20,6 +20,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
     path("h/<str:token>", views.handoff_page, name="handoff"),
+    path("r/<str:token>", links.follow_link, name="tracked-link"),
     path("h/<str:token>/oauth", views.handoff_oauth_callback, name="handoff-oauth"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),

@@ -15,6 +15,7 @@ from .accounts import (
     WeChatUser,
 )
 from .codes import MAX_EXPIRE_SECONDS, MAX_SCENE_LENGTH, ChannelCode, ChannelCodeScan
+from .mass import MassSend, MassSendBatch, MassSendRecipient, WeChatTag  # noqa: F401
 
 __all__ = [
     "EVENT_QUOTA",

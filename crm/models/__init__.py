@@ -42,4 +42,5 @@ from .journeys import (  # noqa: F401
     StepKind,
     StepRunStatus,
 )
+from .links import LinkClick  # noqa: F401
 from .raw import RawDelivery  # noqa: F401

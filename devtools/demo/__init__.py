@@ -41,6 +41,7 @@ LOADERS = [
     "devtools.demo.crm",
     "devtools.demo.members",
     "devtools.demo.wechat",
+    "devtools.demo.wechat_marketing",
     "devtools.demo.weibo",
     "devtools.demo.journeys",
     "devtools.demo.dashboards",

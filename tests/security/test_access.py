@@ -31,10 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # Routes anyone may call: platform webhooks (signed), health, language switch, the API schema and
 # its docs page, the member self-service pages (WeChat OAuth), the admin login, the Weibo OAuth
 # callback (it checks its own state), the Weibo handoff pages (`/h/<token>`: the token is the
-# credential, checked there), and `/` (a redirect to the admin).
+# credential, checked there), the tracked links (`/r/<token>`: a signed token, 404 otherwise),
+# and `/` (a redirect to the admin).
 PUBLIC = re.compile(
     r"^/(|healthz|i18n/setlang/|api/schema/|api/docs/|hooks/.*|m/.*|admin/login/|"
-    r"admin/logout/|weibo/oauth/callback/|h/.*)$"
+    r"admin/logout/|weibo/oauth/callback/|h/.*|r/.*)$"
 )
 
 

@@ -1,0 +1,53 @@
+"""Demo data of WeChat marketing: a mass send (群发) to a tag, approved by the manager and
+scheduled for tomorrow evening, visible in the admin under 群发 (goes out through the beat)."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+TITLE = "会员日预告：明晚八点全场八折"
+
+
+def services() -> list[list[str]]:
+    return []
+
+
+def load(stdout) -> None:
+    from django.contrib.auth.models import User
+
+    from channels_wechat.mass.approval import approve_send, save_draft, start_send
+    from channels_wechat.models import MassSend, OfficialAccount
+    from crm.models import Tag
+
+    if MassSend.objects.filter(title=TITLE).exists():
+        stdout.write("wechat marketing: demo mass send already loaded")
+        return
+    account = OfficialAccount.objects.order_by("pk").first()
+    if account is None:
+        stdout.write("wechat marketing: no official account, skipped")
+        return
+    tag, _created = Tag.objects.get_or_create(name="会员日")
+    local = timezone.localtime(timezone.now()) + timedelta(days=1)
+    send = save_draft(
+        MassSend(
+            account=account,
+            title=TITLE,
+            target=MassSend.Target.TAG,
+            tag=tag,
+            kind=MassSend.Kind.TEXT,
+            text="明晚八点会员日，全场八折，积分双倍！",
+            link_url="https://shop.example.com/member-day",
+            scheduled_at=local.replace(hour=20, minute=0, second=0, microsecond=0),
+        ),
+        User.objects.get(username="marketing"),
+    )
+    start_send(approve_send(send, User.objects.get(username="manager")))
+    stdout.write(f"wechat marketing: mass send scheduled for {send.scheduled_at:%Y-%m-%d %H:%M}")
+
+
+def after_start(stdout) -> None:
+    return None
+
+
+def urls() -> list[tuple[str, str]]:
+    return [("群发 Mass sends:", "/admin/channels_wechat/masssend/")]
