@@ -34,3 +34,11 @@ def fetch_user_info_task(user_id: int) -> bool:
     from .actions import fetch_user_info
 
     return fetch_user_info(user_id)
+
+
+@shared_task
+def send_template_messages_task(batch: str = "") -> dict:
+    """Send the due template and subscription messages (of one job, or every job: the beat)."""
+    from .templates import deliver_due_sends
+
+    return deliver_due_sends(batch)

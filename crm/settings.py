@@ -350,6 +350,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "members.tasks.recompute_tiers_task",
         "schedule": crontab(hour=3, minute=30),
     },
+    "members-expiring-coupon-notices": {
+        "task": "members.tasks.send_expiring_coupon_messages_task",
+        "schedule": crontab(hour=10, minute=0),
+    },
+    "wechat-send-template-messages": {
+        "task": "channels_wechat.tasks.send_template_messages_task",
+        "schedule": 60.0,
+    },
     "members-reconcile-unpaid-orders": {
         "task": "members.tasks.reconcile_unpaid_orders_task",
         "schedule": crontab(minute="*/10"),
@@ -380,6 +388,8 @@ WECHAT_OAUTH_API_BASE = os.environ.get("WECHAT_OAUTH_API_BASE", "https://api.wei
 # Membership: points earned per whole yuan paid; days before earned points expire.
 MEMBERS_POINTS_PER_YUAN = env_int("MEMBERS_POINTS_PER_YUAN", 1)
 MEMBERS_POINTS_VALID_DAYS = env_int("MEMBERS_POINTS_VALID_DAYS", 365)
+# Days before a coupon expires that its owner is reminded (the daily expiring-coupon notice).
+MEMBERS_COUPON_EXPIRY_NOTICE_DAYS = env_int("MEMBERS_COUPON_EXPIRY_NOTICE_DAYS", 3)
 # Minutes a member card QR code is accepted at the till; the card page fetches a fresh one before.
 MEMBERS_CARD_CODE_MINUTES = env_int("MEMBERS_CARD_CODE_MINUTES", 5)
 # SMS verification codes on the member join page (members.sms): `tencent` (Tencent Cloud SMS,

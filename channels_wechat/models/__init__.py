@@ -15,6 +15,14 @@ from .accounts import (
     WeChatUser,
 )
 from .codes import MAX_EXPIRE_SECONDS, MAX_SCENE_LENGTH, ChannelCode, ChannelCodeScan
+from .templates import (
+    MessageTemplate,
+    NoticeKind,
+    SubscribeConsent,
+    SubscribeEvent,
+    TemplateBinding,
+    TemplateSend,
+)
 
 __all__ = [
     "EVENT_QUOTA",
@@ -27,6 +35,12 @@ __all__ = [
     "CannedResponse",
     "ChannelCode",
     "ChannelCodeScan",
+    "MessageTemplate",
+    "NoticeKind",
+    "SubscribeConsent",
+    "SubscribeEvent",
+    "TemplateBinding",
+    "TemplateSend",
     "OfficialAccount",
     "WeChatUser",
 ]
