@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.fields import SecretFieldsAdminMixin
 from crm.staff_phones import PhoneSearchAdminMixin
 
-from . import code_admin, protocol  # noqa: F401  (code_admin registers ChannelCodeAdmin)
+from . import code_admin, protocol, template_admin  # noqa: F401  (they register their admins)
 from .models import AutoReplyRule, CannedResponse, OfficialAccount, WeChatUser
 
 

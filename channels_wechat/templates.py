@@ -452,3 +452,62 @@ def link_for(binding: TemplateBinding, fields: dict[str, Any]) -> str:
             return ""
 
     return binding.url.format_map(_Fields({k: str(v) for k, v in fields.items()}))
+
+
+BINDING_FIELDS = ("url", "miniprogram_appid", "miniprogram_path", "active")
+
+
+def save_binding(
+    account: OfficialAccount,
+    notice: str,
+    template: MessageTemplate,
+    mapping: dict[str, str],
+    *,
+    binding: TemplateBinding | None = None,
+    **options: Any,
+) -> TemplateBinding:
+    """Create or change which template a notice uses on an account and how its variables are
+    filled. `mapping` {variable: notice field | "text:<fixed text>"} must cover every variable of
+    the template with a known field (channels_wechat.template_notices.NOTICE_FIELDS); a fixed
+    text must itself fit the variable's limit. `options`: url, miniprogram_appid,
+    miniprogram_path, active.
+
+    Raises ValidationError naming the field (`template`, `notice`, or the variable); nothing is
+    written then. One transaction.
+    """
+    from .template_notices import NOTICE_FIELDS
+    from .template_rules import check_value
+
+    errors: dict[str, str] = {}
+    if template.account_id != account.pk:
+        errors["template"] = _("The template belongs to another account.")
+    elif template.kind != MessageTemplate.Kind.TEMPLATE:
+        errors["template"] = _("Notices use template messages, not subscription templates.")
+    elif not template.active:
+        errors["template"] = _("This template is no longer at WeChat.")
+    clash = TemplateBinding.objects.filter(account=account, notice=notice)
+    if binding is not None:
+        clash = clash.exclude(pk=binding.pk)
+    if clash.exists():
+        errors["notice"] = _("This notice already has a template on this account.")
+    clean: dict[str, str] = {}
+    for name in template.variables if "template" not in errors else []:
+        source = str((mapping or {}).get(name, "")).strip()
+        if source.startswith("text:"):
+            reason = check_value(name, source[len("text:") :])
+            if reason:
+                errors[name] = f"{name}: {reason}"
+        elif source not in NOTICE_FIELDS:
+            errors[name] = f"{name}: " + _("choose a field or write a fixed text")
+        clean[name] = source
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        binding = binding or TemplateBinding(account=account)
+        binding.account, binding.notice, binding.template = account, notice, template
+        binding.mapping = clean
+        for field in BINDING_FIELDS:
+            if field in options:
+                setattr(binding, field, options[field])
+        binding.save()
+    return binding
