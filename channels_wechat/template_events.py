@@ -54,6 +54,7 @@ def _first_time(account, message, item, status: str) -> bool:
                 openid=message["openid"],
                 event=message["event"],
                 template_id=item["TemplateId"][:64],
+                msgid=str(item.get("MsgID", ""))[:32],
                 status=status[:32],
                 create_time=message["create_time"],
                 data=item,

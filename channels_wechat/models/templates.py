@@ -250,6 +250,7 @@ class SubscribeEvent(models.Model):
     openid = models.CharField(_("OpenID"), max_length=64)
     event = models.CharField(_("event"), max_length=32)
     template_id = models.CharField(_("template ID"), max_length=64)
+    msgid = models.CharField(_("MsgID"), max_length=32, blank=True)  # sent events only
     status = models.CharField(_("status"), max_length=32, blank=True)
     create_time = models.BigIntegerField(_("CreateTime"))
     data = models.JSONField(_("data"), default=dict, blank=True)
@@ -260,7 +261,7 @@ class SubscribeEvent(models.Model):
         verbose_name_plural = _("subscription events")
         constraints = [
             models.UniqueConstraint(
-                fields=["account", "openid", "create_time", "event", "template_id"],
+                fields=["account", "openid", "create_time", "event", "template_id", "msgid"],
                 name="uniq_subscribe_event",
             )
         ]

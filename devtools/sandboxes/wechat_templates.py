@@ -22,8 +22,10 @@ Playing WeChat (JSON):
 - `POST /sandbox/templates/report` {appid, blocked?: [openid], failed?: [openid]}: push
   TEMPLATESENDJOBFINISH for every template send not reported yet (Status success, `failed:user
   block` for blocked openids, `failed: system failed` for failed ones); answers the statuses.
-- `POST /sandbox/subscribe/popup` {appid, openid, choices: {template_id: accept|reject}}: the
-  follower answered the consent popup: record it and push subscribe_msg_popup_event.
+- `POST /sandbox/subscribe/popup` {appid, openid, choices: {template_id: accept|reject},
+  create_time?}: the follower answered the consent popup: record it and push
+  subscribe_msg_popup_event (the CRM dedupes events on FromUserName + CreateTime, as WeChat
+  documents: two popups in one second need distinct create_time).
 - `POST /sandbox/subscribe/change` {appid, openid, choices}: push subscribe_msg_change_event.
 - `POST /sandbox/subscribe/report` {appid}: push subscribe_msg_sent_event for unreported sends.
 - `GET /sandbox/templates/sent`: every template and subscription message sent.
@@ -335,11 +337,13 @@ def report(handler: Handler, query: dict[str, str]) -> dict[str, Any]:
     return {"errcode": 0, "errmsg": "ok", "pushed": pushed}
 
 
-def _event_xml(account: dict, openid: str, event: str, container: str, items: list[str]) -> str:
+def _event_xml(
+    account: dict, openid: str, event: str, container: str, items: list[str], at: int = 0
+) -> str:
     return (
         f"<xml><ToUserName>{cdata(account['original_id'])}</ToUserName>"
         f"<FromUserName>{cdata(openid)}</FromUserName>"
-        f"<CreateTime>{int(time.time())}</CreateTime>"
+        f"<CreateTime>{at or int(time.time())}</CreateTime>"
         f"<MsgType>{cdata('event')}</MsgType><Event>{cdata(event)}</Event>"
         f"<{container}>{''.join(items)}</{container}></xml>"
     )
@@ -373,7 +377,7 @@ def _consent_event(handler: Handler, event: str, container: str) -> dict[str, An
                 f"<SubscribeStatusString>{cdata(choice)}</SubscribeStatusString>{scene}</List>"
             )
     account = handler.state.accounts[appid]
-    xml = _event_xml(account, openid, event, container, items)
+    xml = _event_xml(account, openid, event, container, items, int(body.get("create_time") or 0))
     return push_to_callback(
         handler.state,
         {"appid": appid, "openid": openid, "msg_type": "event", "event": event, "raw": xml},
