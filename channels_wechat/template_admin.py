@@ -168,9 +168,10 @@ def binding_form(template: MessageTemplate | None) -> type[forms.ModelForm]:
 
     def __init__(self, *args, **kwargs):
         forms.ModelForm.__init__(self, *args, **kwargs)
-        self.fields["template"].queryset = MessageTemplate.objects.filter(
-            kind=MessageTemplate.Kind.TEMPLATE, active=True
-        )
+        if "template" in self.fields:  # absent from a view-only form
+            self.fields["template"].queryset = MessageTemplate.objects.filter(
+                kind=MessageTemplate.Kind.TEMPLATE, active=True
+            )
         for name, source in (self.instance.mapping or {}).items():
             if f"var_{name}" in self.fields:
                 if source.startswith("text:"):
@@ -227,10 +228,11 @@ class TemplateBindingAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = binding_form(self._template(request, obj))
-        kwargs["fields"] = None
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            return ["account", "notice", "template", "mapping", *BINDING_FIELDS]
         form = binding_form(self._template(request, obj))
         return list(form.base_fields)
 
