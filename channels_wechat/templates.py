@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Q
@@ -48,7 +49,6 @@ logger = logging.getLogger(__name__)
 SEND_TASK = "channels_wechat.tasks.send_template_messages_task"
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF = (30, 120, 600, 3600)  # seconds after the 1st, 2nd, ... transient failure
-LEASE_SECONDS = 120  # a `sending` row older than this was left by a dead worker
 DAILY_LIMIT = "45009"
 TRANSIENT = {"-1", "network", "token_timeout", "bad_response"}
 Status = TemplateSend.Status
@@ -244,7 +244,7 @@ def _claim(pk: int, now: datetime) -> TemplateSend | None:
             row.save(update_fields=["status", "error_code", "error_message"])
             return None
         row.status, row.attempts = Status.SENDING, row.attempts + 1
-        row.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
+        row.next_attempt_at = now + timedelta(seconds=settings.WECHAT_TEMPLATE_LEASE_SECONDS)
         row.save(update_fields=["status", "attempts", "next_attempt_at"])
     return row
 

@@ -17,7 +17,9 @@ WeChat API (same paths, JSON and errcodes as api.weixin.qq.com):
 
 Playing WeChat (JSON):
 - `POST /sandbox/templates/setup` {appid, daily_limit?, private?: [templates], subscribe?:
-  [templates]}: replace the account's templates and/or set its daily limit per API.
+  [templates], slow?: {openid: seconds}}: replace the account's templates, set its daily limit
+  per API, and/or make the answer to a template send to these openids late (the message is
+  recorded as sent first: the fault tests kill the caller meanwhile).
 - `POST /sandbox/templates/new_day` {appid}: the daily counters start again.
 - `POST /sandbox/templates/report` {appid, blocked?: [openid], failed?: [openid]}: push
   TEMPLATESENDJOBFINISH for every template send not reported yet (Status success, `failed:user
@@ -87,6 +89,7 @@ def _state(handler: Handler) -> dict[str, Any]:
             "client_ids": {},  # (appid, openid, client_msg_id) -> msgid
             "consents": {},  # (appid, openid, template_id) -> {"remaining", "long_term"}
             "sent": [],
+            "slow": {},  # openid -> seconds the send's answer is delayed
         },
     )
 
@@ -202,6 +205,9 @@ def template_send(handler: Handler, query: dict[str, str]) -> dict[str, Any]:
             }
         )
         handler.state.count("template_send")
+        delay = state["slow"].get(openid, 0.0)
+    if delay:  # sent, but the answer is late: a caller killed meanwhile never learns the msgid
+        time.sleep(delay)
     return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
 
@@ -276,6 +282,8 @@ def setup(handler: Handler, query: dict[str, str]) -> dict[str, Any]:
             state["private"][appid] = {t["template_id"]: t for t in body["private"]}
         if "subscribe" in body:
             state["subscribe"][appid] = {t["priTmplId"]: t for t in body["subscribe"]}
+        if "slow" in body:
+            state["slow"] = {openid: float(s) for openid, s in body["slow"].items()}
     return {"errcode": 0, "errmsg": "ok"}
 
 

@@ -13,7 +13,6 @@ from django.utils import timezone
 from channels_wechat.models import MessageTemplate, TemplateSend, WeChatUser
 from channels_wechat.template_client import TemplateClient
 from channels_wechat.templates import (
-    LEASE_SECONDS,
     _call,
     _claim,
     add_library_template,
@@ -350,8 +349,9 @@ def test_system_busy_is_retried_with_backoff(
 
 
 def test_a_send_left_by_a_dead_worker_is_resumed_without_a_second_message(
-    wechat_sandbox, account, order_template
+    wechat_sandbox, account, order_template, settings
 ):
+    lease = settings.WECHAT_TEMPLATE_LEASE_SECONDS
     user = follower(account, wechat_sandbox, "oKilled")
     send_template_message(order_template, [user], ORDER_DATA, batch="k")
     now = timezone.now()
@@ -361,7 +361,7 @@ def test_a_send_left_by_a_dead_worker_is_resumed_without_a_second_message(
     assert TemplateSend.objects.get().status == "sending"
     # Another run before the lease ends leaves it alone.
     assert deliver_due_sends("k", now=now)["sent"] == 0
-    assert deliver_due_sends("k", now=now + timedelta(seconds=LEASE_SECONDS + 1))["sent"] == 1
+    assert deliver_due_sends("k", now=now + timedelta(seconds=lease + 1))["sent"] == 1
     row = TemplateSend.objects.get()
     assert (row.status, row.msgid, row.attempts) == ("sent", first_msgid, 2)
     assert [s["touser"] for s in sandbox_sent(wechat_sandbox)] == ["oKilled"]
