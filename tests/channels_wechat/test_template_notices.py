@@ -238,7 +238,7 @@ def test_a_notice_that_does_not_fill_its_template_is_not_sent(
     assert TemplateSend.objects.count() == 0
     assert (
         f"order_paid notice order:{order.pk} not sent by template: "
-        "['thing4: the field store_name has no value']"
+        "['thing4: 字段 store_name 没有值']"
     ) in caplog.text
 
 

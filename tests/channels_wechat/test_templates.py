@@ -123,9 +123,7 @@ def sandbox_private(server) -> list[dict]:
 def test_unknown_library_template_is_refused_with_40037(wechat_sandbox, account):
     with pytest.raises(ValidationError) as exc:
         add_library_template(account, "TM99999")
-    assert exc.value.message_dict == {
-        "short_id": ["WeChat refused the template: 40037 invalid template_id"]
-    }
+    assert exc.value.message_dict == {"short_id": ["微信拒绝了该模板：40037 invalid template_id"]}
     assert MessageTemplate.objects.count() == 0
 
 
@@ -372,5 +370,5 @@ def test_an_inactive_template_is_refused(wechat_sandbox, account, order_template
     order_template.save()
     with pytest.raises(ValidationError) as exc:
         send_template_message(order_template, ["oX"], ORDER_DATA)
-    assert exc.value.message_dict == {"template": ["This template is no longer at WeChat."]}
+    assert exc.value.message_dict == {"template": ["该模板已不在微信后台。"]}
     assert TemplateSend.objects.count() == 0
