@@ -18,10 +18,10 @@ from .models import (
     TemplateBinding,
     TemplateSend,
 )
-from .template_notices import NOTICE_FIELDS
 from .template_rules import variable_type
 from .templates import (
     BINDING_FIELDS,
+    NOTICE_FIELDS,
     add_library_template,
     save_binding,
     send_report,

@@ -10,38 +10,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from .models import TemplateBinding, WeChatUser
-from .templates import link_for, render_binding, send_template_message
+from .templates import NOTICE_FIELDS, link_for, render_binding, send_template_message  # noqa: F401
 
 logger = logging.getLogger(__name__)
-
-# The fields a notice may carry, for the binding admin's choices (members.tasks fills them).
-NOTICE_FIELDS = {
-    "customer_name": _("Customer name"),
-    "member_number": _("Member number"),
-    "points_balance": _("Points balance"),
-    "points_change": _("Points change"),
-    "points_reason": _("Points reason"),
-    "points_changed_at": _("Points changed at"),
-    "order_no": _("Order number"),
-    "order_amount": _("Order amount"),
-    "order_paid_at": _("Order paid at"),
-    "store_name": _("Store"),
-    "refund_amount": _("Refund amount"),
-    "refunded_at": _("Refunded at"),
-    "refund_reason": _("Refund reason"),
-    "coupon_name": _("Coupon name"),
-    "coupon_code": _("Coupon code"),
-    "coupon_issued_at": _("Coupon issued at"),
-    "coupon_expires_at": _("Coupon expires on"),
-    "days_left": _("Days left"),
-    "member_url": _("Member page link"),
-    "coupons_url": _("Coupons page link"),
-    "orders_url": _("Orders page link"),
-    "points_url": _("Points page link"),
-}
 
 
 def follower_of(customer) -> WeChatUser | None:

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from crm.inbox import SendError
 from crm.tasks_queue import enqueue_on_commit
@@ -454,6 +455,33 @@ def link_for(binding: TemplateBinding, fields: dict[str, Any]) -> str:
     return binding.url.format_map(_Fields({k: str(v) for k, v in fields.items()}))
 
 
+# The fields a notice may carry, for the binding admin's choices (members.tasks fills them).
+NOTICE_FIELDS = {
+    "customer_name": _lazy("Customer name"),
+    "member_number": _lazy("Member number"),
+    "points_balance": _lazy("Points balance"),
+    "points_change": _lazy("Points change"),
+    "points_reason": _lazy("Points reason"),
+    "points_changed_at": _lazy("Points changed at"),
+    "order_no": _lazy("Order number"),
+    "order_amount": _lazy("Order amount"),
+    "order_paid_at": _lazy("Order paid at"),
+    "store_name": _lazy("Store"),
+    "refund_amount": _lazy("Refund amount"),
+    "refunded_at": _lazy("Refunded at"),
+    "refund_reason": _lazy("Refund reason"),
+    "coupon_name": _lazy("Coupon name"),
+    "coupon_code": _lazy("Coupon code"),
+    "coupon_issued_at": _lazy("Coupon issued at"),
+    "coupon_expires_at": _lazy("Coupon expires on"),
+    "days_left": _lazy("Days left"),
+    "member_url": _lazy("Member page link"),
+    "coupons_url": _lazy("Coupons page link"),
+    "orders_url": _lazy("Orders page link"),
+    "points_url": _lazy("Points page link"),
+}
+
+
 BINDING_FIELDS = ("url", "miniprogram_appid", "miniprogram_path", "active")
 
 
@@ -468,14 +496,13 @@ def save_binding(
 ) -> TemplateBinding:
     """Create or change which template a notice uses on an account and how its variables are
     filled. `mapping` {variable: notice field | "text:<fixed text>"} must cover every variable of
-    the template with a known field (channels_wechat.template_notices.NOTICE_FIELDS); a fixed
+    the template with a known field (NOTICE_FIELDS above); a fixed
     text must itself fit the variable's limit. `options`: url, miniprogram_appid,
     miniprogram_path, active.
 
     Raises ValidationError naming the field (`template`, `notice`, or the variable); nothing is
     written then. One transaction.
     """
-    from .template_notices import NOTICE_FIELDS
     from .template_rules import check_value
 
     errors: dict[str, str] = {}

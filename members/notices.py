@@ -32,7 +32,7 @@ def register_notice_router(path: str) -> None:
 
 def send_notice(customer, kind: str, text: str, fields: dict[str, Any], ref: str):
     """Deliver one notice to a customer. `text` is the customer-service wording, `fields` the
-    notice's values for templates (see channels_wechat.template_notices.NOTICE_FIELDS), `ref`
+    notice's values for templates (see channels_wechat.templates.NOTICE_FIELDS), `ref`
     names the notice once (e.g. "order:42") so it is never sent twice by template.
     Returns what the router or send_to_customer returned (None: unreachable)."""
     from crm.inbox import send_to_customer
