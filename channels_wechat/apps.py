@@ -14,7 +14,12 @@ class ChannelsWechatConfig(AppConfig):
         ]
         + ["view_wechatuser", "delete_autoreplyrule", "delete_cannedresponse"]
         + ["view_channelcode", "add_channelcode", "change_channelcode", "view_channelcodescan"]
-        + ["view_messagetemplate", "change_messagetemplate", "view_templatesend"]
+        + [
+            "view_messagetemplate",
+            "change_messagetemplate",
+            "view_templatesend",
+            "add_templatesend",
+        ]
         + [f"{verb}_templatebinding" for verb in ("view", "add", "change", "delete")]
         + ["view_subscribeconsent"],
         "agent": [

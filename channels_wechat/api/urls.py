@@ -1,6 +1,6 @@
 from crm.api.routers import api_router
 
-from . import views
+from . import templates, views
 
 app_name = "channels_wechat-api"
 router = api_router()
@@ -8,5 +8,7 @@ router.register("accounts", views.OfficialAccountViewSet)
 router.register("conversations", views.ConversationViewSet)
 router.register("messages", views.MessageViewSet)
 router.register("channel-codes", views.ChannelCodeViewSet)
+router.register("message-templates", templates.MessageTemplateViewSet)
+router.register("template-sends", templates.TemplateSendViewSet)
 
 urlpatterns = router.urls
