@@ -20,7 +20,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from .ingest import upsert_user
-from .models import MessageTemplate, SubscribeConsent, SubscribeEvent
+from .models import MessageTemplate, SubscribeConsent, SubscribeEvent, TemplateSend
 from .templates import record_delivery
 
 CONTAINERS = {
@@ -30,13 +30,25 @@ CONTAINERS = {
 }
 
 
+class ReceiptTooEarly(Exception):
+    """A delivery report for a send whose answer (the MsgID) is not stored yet."""
+
+
 def template_job_finished(account, message: dict[str, Any], *, at, live: bool) -> bool:
+    """Store the status on the send with this MsgID. A report that arrives while a send to the
+    same follower is still waiting for WeChat's answer raises ReceiptTooEarly: the raw delivery
+    is then retried by the sweep once the MsgID is stored. A report for a send made outside this
+    CRM is ignored."""
     data = message.get("data") or {}
-    return bool(
-        record_delivery(
-            account, message["openid"], data.get("job_id", ""), data.get("status", ""), at
-        )
+    msgid, openid = data.get("job_id", ""), message["openid"]
+    if record_delivery(account, openid, msgid, data.get("status", ""), at):
+        return True
+    in_flight = TemplateSend.objects.filter(
+        account=account, openid=openid, status=TemplateSend.Status.SENDING
     )
+    if msgid and in_flight.exists():
+        raise ReceiptTooEarly(f"MsgID {msgid} of {openid} is not recorded yet")
+    return False
 
 
 def _items(message: dict[str, Any]) -> list[dict[str, Any]]:

@@ -372,3 +372,55 @@ def test_an_inactive_template_is_refused(wechat_sandbox, account, order_template
         send_template_message(order_template, ["oX"], ORDER_DATA)
     assert exc.value.message_dict == {"template": ["该模板已不在微信后台。"]}
     assert TemplateSend.objects.count() == 0
+
+
+def test_a_report_before_the_msgid_is_stored_is_retried_by_the_sweep(
+    wechat_sandbox, account, order_template, client, django_capture_on_commit_callbacks
+):
+    from crm import ingestion
+    from crm.models import RawDelivery
+
+    from .conftest import post_push, push_xml
+
+    user = follower(account, wechat_sandbox, "oEarly")
+    send = TemplateSend.objects.create(
+        account=account,
+        template=order_template,
+        user=user,
+        openid="oEarly",
+        key="early",
+        batch="early",
+        status="sending",
+    )
+    xml = push_xml(
+        openid="oEarly",
+        msg_type="event",
+        event="TEMPLATESENDJOBFINISH",
+        MsgID="777",
+        Status="success",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_push(client, xml).content == b"success"
+    delivery = RawDelivery.objects.get()
+    assert (delivery.status, delivery.error) == (
+        "failed",
+        "ReceiptTooEarly: MsgID 777 of oEarly is not recorded yet",
+    )
+    TemplateSend.objects.filter(pk=send.pk).update(status="sent", msgid="777")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ingestion.sweep_raw_deliveries(older_than_seconds=0) == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("processed", 2)
+    assert TemplateSend.objects.get(pk=send.pk).delivery == "success"
+    # A report for a send this CRM never made is ignored.
+    other = push_xml(
+        openid="oEarly",
+        msg_type="event",
+        event="TEMPLATESENDJOBFINISH",
+        MsgID="999",
+        Status="success",
+        create_time=1790000000,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_push(client, other).content == b"success"
+    assert RawDelivery.objects.filter(status="processed").count() == 2
