@@ -7,10 +7,11 @@ from django.utils.translation import gettext_lazy as _
 from crm.fields import SecretFieldsAdminMixin
 from crm.staff_phones import PhoneSearchAdminMixin
 
-from . import (  # noqa: F401  (code_admin registers ChannelCodeAdmin)
+from . import (  # noqa: F401  (they register their admins)
     code_admin,
-    mass_admin,  # noqa: F401  (mass sends, WeChat tags, recipients)
+    mass_admin,
     protocol,
+    template_admin,
 )
 from .models import AutoReplyRule, CannedResponse, OfficialAccount, WeChatUser
 

@@ -15,7 +15,15 @@ class ChannelsWechatConfig(AppConfig):
         + ["view_wechatuser", "delete_autoreplyrule", "delete_cannedresponse"]
         + ["view_channelcode", "add_channelcode", "change_channelcode", "view_channelcodescan"]
         + ["view_masssend", "add_masssend", "change_masssend", "view_masssendbatch"]
-        + ["view_masssendrecipient", "view_wechattag", "add_wechattag", "change_wechattag"],
+        + ["view_masssendrecipient", "view_wechattag", "add_wechattag", "change_wechattag"]
+        + [
+            "view_messagetemplate",
+            "change_messagetemplate",
+            "view_templatesend",
+            "add_templatesend",
+        ]
+        + [f"{verb}_templatebinding" for verb in ("view", "add", "change", "delete")]
+        + ["view_subscribeconsent"],
         "agent": [
             "view_officialaccount",
             "view_wechatuser",
@@ -66,3 +74,19 @@ class ChannelsWechatConfig(AppConfig):
         register_purpose_handler(
             "weibo_handoff", "channels_wechat.handoff_claim.claim_through_code"
         )
+        self._register_templates()
+
+    def _register_templates(self) -> None:
+        """Template and subscription messages: their pushed events and the notice router."""
+        from members.notices import register_notice_router
+
+        from .ingest import register_event_handler
+
+        register_event_handler(
+            "TEMPLATESENDJOBFINISH", "channels_wechat.template_events.template_job_finished"
+        )
+        for event in ("popup", "change", "sent"):
+            register_event_handler(
+                f"subscribe_msg_{event}_event", "channels_wechat.template_events.subscribe_event"
+            )
+        register_notice_router("channels_wechat.template_notices.route_notice")

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
 
 from crm.actions import record_interaction
 from crm.bulk import update_rows
@@ -343,6 +344,15 @@ def queue_automatic(conversation, user: WeChatUser, text: str, kind: str) -> Mes
     return outbound
 
 
+EVENT_HANDLERS: dict[str, str] = {}
+
+
+def register_event_handler(event: str, path: str) -> None:
+    """Let a feature module take an event (`handler(account, message, *, at, live) -> bool`,
+    dotted path) instead of storing it as an inbox event message."""
+    EVENT_HANDLERS[event] = path
+
+
 def ingest_event(
     account: OfficialAccount,
     message: dict[str, Any],
@@ -357,10 +367,10 @@ def ingest_event(
     by FromUserName + CreateTime + Event, which makes a redelivery a no-op.
     """
     event = message["event"]
-    if event == "TEMPLATESENDJOBFINISH":
-        return False  # a delivery receipt for a template message: nothing to show an agent
     if event == "MASSSENDJOBFINISH":
         return record_job_finish(account, message)
+    if event in EVENT_HANDLERS:  # receipts and consents: nothing to show an agent
+        return import_string(EVENT_HANDLERS[event])(account, message, at=at, live=live)
     user = upsert_user(account, message["openid"], at=at, unionid=unionid)
     data = dict(message.get("data") or {})
     data["event"] = event

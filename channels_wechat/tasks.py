@@ -71,3 +71,11 @@ def push_wechat_tags_task() -> int:
         except SendError:  # logged by the client; the next run tries again
             continue
     return pushed
+
+
+@shared_task
+def send_template_messages_task(batch: str = "") -> dict:
+    """Send the due template and subscription messages (of one job, or every job: the beat)."""
+    from .templates import deliver_due_sends
+
+    return deliver_due_sends(batch)

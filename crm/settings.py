@@ -362,6 +362,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "channels_wechat.tasks.push_wechat_tags_task",
         "schedule": crontab(minute=20),
     },
+    "members-expiring-coupon-notices": {
+        "task": "members.tasks.send_expiring_coupon_messages_task",
+        "schedule": crontab(hour=10, minute=0),
+    },
+    "wechat-send-template-messages": {
+        "task": "channels_wechat.tasks.send_template_messages_task",
+        "schedule": 60.0,
+    },
     "members-reconcile-unpaid-orders": {
         "task": "members.tasks.reconcile_unpaid_orders_task",
         "schedule": crontab(minute="*/10"),
@@ -396,6 +404,11 @@ WECHAT_OAUTH_API_BASE = os.environ.get("WECHAT_OAUTH_API_BASE", "https://api.wei
 # Membership: points earned per whole yuan paid; days before earned points expire.
 MEMBERS_POINTS_PER_YUAN = env_int("MEMBERS_POINTS_PER_YUAN", 1)
 MEMBERS_POINTS_VALID_DAYS = env_int("MEMBERS_POINTS_VALID_DAYS", 365)
+# Days before a coupon expires that its owner is reminded (the daily expiring-coupon notice).
+MEMBERS_COUPON_EXPIRY_NOTICE_DAYS = env_int("MEMBERS_COUPON_EXPIRY_NOTICE_DAYS", 3)
+# Seconds a worker holds a template send it is making; after that a run takes it over (the
+# worker died) and sends it again with the same client_msg_id, which WeChat sends once.
+WECHAT_TEMPLATE_LEASE_SECONDS = env_int("WECHAT_TEMPLATE_LEASE_SECONDS", 120)
 # Minutes a member card QR code is accepted at the till; the card page fetches a fresh one before.
 MEMBERS_CARD_CODE_MINUTES = env_int("MEMBERS_CARD_CODE_MINUTES", 5)
 # SMS verification codes on the member join page (members.sms): `tencent` (Tencent Cloud SMS,

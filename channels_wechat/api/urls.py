@@ -1,6 +1,6 @@
 from crm.api.routers import api_router
 
-from . import mass, views
+from . import mass, templates, views
 
 app_name = "channels_wechat-api"
 router = api_router()
@@ -10,5 +10,7 @@ router.register("messages", views.MessageViewSet)
 router.register("channel-codes", views.ChannelCodeViewSet)
 router.register("mass-sends", mass.MassSendViewSet)
 router.register("tags", mass.WeChatTagViewSet)
+router.register("message-templates", templates.MessageTemplateViewSet)
+router.register("template-sends", templates.TemplateSendViewSet)
 
 urlpatterns = router.urls

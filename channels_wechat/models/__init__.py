@@ -16,6 +16,14 @@ from .accounts import (
 )
 from .codes import MAX_EXPIRE_SECONDS, MAX_SCENE_LENGTH, ChannelCode, ChannelCodeScan
 from .mass import MassSend, MassSendBatch, MassSendRecipient, WeChatTag  # noqa: F401
+from .templates import (
+    MessageTemplate,
+    NoticeKind,
+    SubscribeConsent,
+    SubscribeEvent,
+    TemplateBinding,
+    TemplateSend,
+)
 
 __all__ = [
     "EVENT_QUOTA",
@@ -28,6 +36,12 @@ __all__ = [
     "CannedResponse",
     "ChannelCode",
     "ChannelCodeScan",
+    "MessageTemplate",
+    "NoticeKind",
+    "SubscribeConsent",
+    "SubscribeEvent",
+    "TemplateBinding",
+    "TemplateSend",
     "OfficialAccount",
     "WeChatUser",
 ]

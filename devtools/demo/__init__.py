@@ -42,6 +42,7 @@ LOADERS = [
     "devtools.demo.members",
     "devtools.demo.wechat",
     "devtools.demo.wechat_marketing",
+    "devtools.demo.wechat_templates",
     "devtools.demo.weibo",
     "devtools.demo.journeys",
     "devtools.demo.dashboards",

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from crm.actions import mark_customer_member, record_interaction
 from crm.identity import set_verified_phone
 from crm.models import Channel, Customer, InteractionKind
+from crm.tasks_queue import enqueue_on_commit
 
 from ..models import JoinedVia, Membership, Order, PointsEntry, PointsKind, Tier
 from ..models.orders import PAID_STATUSES
@@ -240,7 +241,7 @@ def adjust_points(
         raise PointsError("points", _("An adjustment cannot be zero."), "invalid")
     if not reason.strip():
         raise PointsError("reason", _("An adjustment needs a reason."), "required")
-    return _move_points(
+    entry, created = _move_points(
         membership,
         PointsKind.ADJUST,
         points,
@@ -250,6 +251,10 @@ def adjust_points(
         by=by,
         clamp=clamp,
     )
+    if created and by is not None and not source_ref.startswith("refund:"):
+        # A staff correction is told to the member; a refund's reversal is in the refund notice.
+        enqueue_on_commit("members.tasks.send_points_message_task", entry.pk)
+    return entry, created
 
 
 def expire_points(membership: Membership, *, now: datetime | None = None) -> int:

@@ -341,6 +341,7 @@ def refund_order(
                 % {"amount": f"{amount_fen / 100:.2f}", "no": order.out_trade_no},
                 subject=refund,
             )
+            enqueue_on_commit("members.tasks.send_refund_message_task", refund.pk)
     return refund
 
 
