@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from celery import current_app
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from channels_wechat.models import WeChatUser
 from crm.actions import tag_customer_by_name
@@ -25,6 +25,14 @@ from tests.crm.factories import CustomerFactory
 
 from .conftest import APPID
 from .test_reliability import broker, holding_row_lock, kill, start_worker  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    """Stored step details and errors are in the active language (Chinese in the product);
+    these tests read them in English."""
+    with translation.override("en"):
+        yield
 
 
 def welcome_journey() -> Journey:
@@ -48,6 +56,7 @@ def follower(account, sandbox, n: int, window_open: bool = True) -> WeChatUser:
         window_expires_at=now + timedelta(hours=47) if window_open else now - timedelta(hours=1),
         window_quota=5,
     )
+    sandbox.state.user(APPID, user.openid)  # a follower WeChat knows
     if window_open:
         sandbox.state.interact(APPID, user.openid, time.time(), True)
     return user
@@ -112,3 +121,56 @@ def test_worker_killed_mid_step_sends_nobody_a_message_twice(account, wechat_san
     assert interrupted.detail == "Interrupted while running; not repeated, to send nothing twice."
     statuses = dict(JourneyEnrollment.objects.values_list("customer_id", "status"))
     assert statuses[users[2].customer_id] == EnrollmentStatus.FAILED
+
+
+@pytest.mark.django_db
+def test_template_step_reaches_a_follower_outside_the_window_once(
+    account, wechat_sandbox, django_capture_on_commit_callbacks
+):
+    from django.core.exceptions import ValidationError
+
+    from channels_wechat.journey_steps import _check_template_step
+    from channels_wechat.templates import add_library_template
+
+    from .test_templates import sandbox_sent
+
+    template = add_library_template(account, "TM00015")  # character_string1 amount2 time3 thing4
+    good = (
+        f"{template.template_id} | character_string1=text:A2026 | amount2=text:¥0.00 "
+        "| time3=today | thing4=customer_name"
+    )
+    with pytest.raises(ValidationError) as exc:
+        _check_template_step(f"{template.template_id} | character_string1=text:A2026")
+    assert exc.value.messages == [
+        "amount2: map it to one of customer_name, member_number, points_balance, tier, today "
+        "or text:...",
+        "time3: map it to one of customer_name, member_number, points_balance, tier, today "
+        "or text:...",
+        "thing4: map it to one of customer_name, member_number, points_balance, tier, today "
+        "or text:...",
+    ]
+    with pytest.raises(ValidationError) as exc:
+        _check_template_step("NOPE | x=text:y")
+    assert exc.value.messages == ["No active template has the ID NOPE."]
+    _check_template_step(good)
+
+    journey = Journey.objects.create(name="模板", trigger="tag_added", active=True)
+    JourneyStep.objects.create(
+        journey=journey, position=0, kind=StepKind.ACTION, name="template_message", value=good
+    )
+    user = follower(account, wechat_sandbox, 9, window_open=False)
+    user.customer.name = "林小姐"
+    user.customer.save()
+    tag_customer_by_name(user.customer, "回访")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_tick()["passed"] == 1
+    sent = sandbox_sent(wechat_sandbox)
+    assert [(s["touser"], s["template_id"], s["data"]["thing4"]) for s in sent] == [
+        (user.openid, template.template_id, "林小姐")
+    ]
+    # The step run again (a resumed worker) finds its send by key: nothing twice.
+    JourneyStepRun.objects.all().delete()
+    JourneyEnrollment.objects.update(status="waiting", position=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_tick()
+    assert len(sandbox_sent(wechat_sandbox)) == 1

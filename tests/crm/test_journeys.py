@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm.actions import create_lead, tag_customer_by_name, tag_customers
 from crm.actions.journeys import check_step, check_steps_change, check_trigger
@@ -29,6 +29,14 @@ from tests.crm.factories import CustomerFactory, SegmentFactory, TagFactory
 from tests.members.factories import CouponFactory, CouponTemplateFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    """Stored step details and errors are in the active language (Chinese in the product);
+    these tests read them in English."""
+    with translation.override("en"):
+        yield
 
 
 def journey(trigger, value="", *steps, active=True, consent=True):
