@@ -34,3 +34,32 @@ def fetch_user_info_task(user_id: int) -> bool:
     from .actions import fetch_user_info
 
     return fetch_user_info(user_id)
+
+
+@shared_task(bind=True, max_retries=None)
+def download_media_task(self, message_id: int) -> str:
+    """Download a message's picture, voice or video; a transient error is retried with backoff
+    (30 s, 60 s, 120 s...) until crm.media.MAX_ATTEMPTS, counted on the media row."""
+    from .media import download_media
+
+    outcome = download_media(message_id)
+    # Inline tasks (the demo without Redis, the tests) have no broker to retry later: retry
+    # at once; the attempts counted on the row bound it.
+    while outcome == "retry" and self.request.is_eager:
+        outcome = download_media(message_id)
+    if outcome == "retry":
+        raise self.retry(countdown=min(30 * 2**self.request.retries, 600))
+    return outcome
+
+
+@shared_task
+def sweep_media_task() -> int:
+    """Queue again the downloads still pending after five minutes (a lost task); expire those
+    past WeChat's 3 days."""
+    from crm.media import stale_pending
+    from crm.tasks_queue import publish
+
+    ids = stale_pending("wechat")
+    for message_id in ids:
+        publish("channels_wechat.tasks.download_media_task", message_id)
+    return len(ids)

@@ -209,6 +209,39 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 MEDIA_URL = "/media/"
 
+# Chat media (pictures, voice, video of inbox messages): private files served only through the
+# inbox's permission-checked view. Local files outside MEDIA_ROOT by default; MEDIA_STORAGE=s3
+# stores them in any S3-compatible store (django-storages) named by the AWS_* variables, with
+# no public ACL.
+MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "local")
+CHAT_MEDIA_ROOT = Path(os.environ.get("CHAT_MEDIA_ROOT", BASE_DIR / "var" / "chat_media"))
+if MEDIA_STORAGE == "s3":
+    CHAT_MEDIA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ.get("AWS_STORAGE_BUCKET_NAME", ""),
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "location": os.environ.get("AWS_LOCATION", "chat"),
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }
+elif MEDIA_STORAGE == "local":
+    CHAT_MEDIA_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(CHAT_MEDIA_ROOT), "base_url": "/no-public-url/"},
+    }
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be local or s3, not {MEDIA_STORAGE!r}")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "chat_media": CHAT_MEDIA_STORAGE,
+}
+
 # Production: DEBUG off and a real SECRET_KEY. Its defaults are the HTTPS-only ones that
 # `manage.py check --deploy` asks for (tests/security/test_access.py runs it).
 PRODUCTION = not DEBUG and SECRET_KEY != DEV_SECRET_KEY

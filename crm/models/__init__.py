@@ -33,3 +33,4 @@ from .inbox import (  # noqa: F401
     SenderKind,
 )
 from .raw import RawDelivery  # noqa: F401
+from .media import MediaKind, MediaStatus, MessageMedia  # noqa: F401
