@@ -80,9 +80,7 @@ def upload_message_media(client: WeChatClient, message: Message) -> str:
     """Upload an outbound message's stored file to WeChat (temporary media); returns the
     media_id, also kept on the message. Refuses (SendError 45015) without calling WeChat when the
     follower's 48-hour window is closed, as WeChat would after the upload."""
-    user = WeChatUser.objects.filter(
-        account=client.account, openid=message.external_user
-    ).first()
+    user = WeChatUser.objects.filter(account=client.account, openid=message.external_user).first()
     if user is None or not user.window_expires_at or user.window_expires_at <= timezone.now():
         raise SendError(
             "45015", "response out of time limit or subscription is canceled (checked locally)"

@@ -7,7 +7,8 @@ under random names, and are served only by crm.inbox.media. Downloading is the c
 (channels_wechat.media): crm imports no channel app. A channel queues its download task by name
 for the message ids `queue_media` returns.
 
-Limits of an agent's upload are WeChat's (image <= 10 MB jpg/png, voice <= 2 MB amr/mp3), checked
+The agent's side (crm.inbox.attachments) sends what `check_upload` accepted. Limits of an
+agent's upload are WeChat's (image <= 10 MB jpg/png, voice <= 2 MB amr/mp3), checked
 before any platform call, with the content checked against the name (Pillow reads pictures;
 voice by its magic bytes).
 """
@@ -29,14 +30,10 @@ from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from .models import (
-    Conversation,
-    ConversationStatus,
-    DeliveryStatus,
     MediaKind,
     MediaStatus,
     Message,
     MessageMedia,
-    SenderKind,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,7 +70,7 @@ def media_storage() -> Storage:
     return storages["chat_media"]
 
 
-def _name(kind: str, extension: str) -> str:
+def media_name(kind: str, extension: str) -> str:
     return f"{kind}/{timezone.now():%Y/%m}/{secrets.token_urlsafe(24)}.{extension}"
 
 
@@ -141,9 +138,9 @@ def record_failed_attempt(media: MessageMedia, code: str) -> bool:
     return not final
 
 
-def _thumbnail(content: bytes) -> bytes:
-    with Image.open(io.BytesIO(content)) as image:
-        image = image.convert("RGB")
+def thumbnail_of(content: bytes) -> bytes:
+    with Image.open(io.BytesIO(content)) as source:
+        image = source.convert("RGB")
         image.thumbnail(THUMBNAIL_SIZE)
         out = io.BytesIO()
         image.save(out, format="JPEG", quality=80)
@@ -184,7 +181,7 @@ def store_media(media: MessageMedia, content: bytes, content_type: str) -> Messa
     names: dict[str, str] = {}
     if media.kind == MediaKind.IMAGE:
         try:
-            thumbnail = _thumbnail(content)
+            thumbnail = thumbnail_of(content)
         except (UnidentifiedImageError, OSError, ValueError):
             with transaction.atomic():
                 MessageMedia.objects.filter(pk=media.pk).update(
@@ -192,13 +189,13 @@ def store_media(media: MessageMedia, content: bytes, content_type: str) -> Messa
                 )
             media.status, media.error_code = MediaStatus.FAILED, "bad_content"
             return media
-        names["thumbnail"] = storage.save(_name("thumb", "jpg"), ContentFile(thumbnail))
+        names["thumbnail"] = storage.save(media_name("thumb", "jpg"), ContentFile(thumbnail))
     if media.kind == MediaKind.VOICE:
         mp3 = content if content_type == "audio/mpeg" else to_mp3(content)
         if mp3:
-            names["playable"] = storage.save(_name("voice", "mp3"), ContentFile(mp3))
+            names["playable"] = storage.save(media_name("voice", "mp3"), ContentFile(mp3))
     extension = CONTENT_EXTENSIONS.get(content_type, "bin")
-    names["file"] = storage.save(_name(media.kind, extension), ContentFile(content))
+    names["file"] = storage.save(media_name(media.kind, extension), ContentFile(content))
     fields: dict[str, Any] = {
         **names,
         "status": MediaStatus.STORED,
@@ -235,17 +232,25 @@ def check_upload(upload, kind: str) -> tuple[str, str]:
     if extension not in types:
         raise ValidationError(
             {
-                "file": _("A %(kind)s must be one of: %(types)s.")
-                % {"kind": kind, "types": ", ".join(sorted(types))}
+                "file": _("A picture must be a jpg or png file.")
+                if kind == "image"
+                else _("A voice message must be an amr or mp3 file.")
             }
         )
     if upload.size == 0:
         raise ValidationError({"file": _("The file is empty.")})
     if upload.size > limit:
+        size = {"size": f"{upload.size / MB:.1f} MB"}
         raise ValidationError(
             {
-                "file": _("A %(kind)s is at most %(mb)s MB (WeChat's limit); this file is %(size)s.")
-                % {"kind": kind, "mb": limit // MB, "size": f"{upload.size / MB:.1f} MB"}
+                "file": (
+                    _("A picture is at most 10 MB (WeChat's limit); this file is %(size)s.")
+                    if kind == "image"
+                    else _(
+                        "A voice message is at most 2 MB (WeChat's limit); this file is %(size)s."
+                    )
+                )
+                % size
             }
         )
     upload.seek(0)
@@ -265,57 +270,11 @@ def check_upload(upload, kind: str) -> tuple[str, str]:
             raise mismatch
     elif extension == "amr" and not head.startswith(b"#!AMR"):
         raise mismatch
-    elif extension == "mp3" and not (head.startswith(b"ID3") or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")):
+    elif extension == "mp3" and not (
+        head.startswith(b"ID3") or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
+    ):
         raise mismatch
     return extension, types[extension]
-
-
-def reply_with_media(conversation: Conversation, upload, *, agent, kind: str = "image") -> Message:
-    """An agent sends a picture (or voice) in a conversation.
-
-    Checked first (check_upload: ValidationError; a resolved conversation: InboxError), before
-    any platform call. The file is stored and the message recorded as queued with its
-    MessageMedia (one transaction), then delivered through the channel's sender, which uploads
-    it to the platform. Raises SendError when the platform refuses (the message is kept as
-    failed with its code, the file kept).
-    """
-    from .inbox import InboxError, deliver, record_outbound
-
-    if conversation.status == ConversationStatus.RESOLVED:
-        raise InboxError(
-            {"conversation": _("This conversation is resolved; it cannot be answered.")}
-        )
-    extension, content_type = check_upload(upload, kind)
-    content = upload.read()
-    storage = media_storage()
-    names = {"file": storage.save(_name(kind, extension), ContentFile(content))}
-    if kind == "image":
-        names["thumbnail"] = storage.save(_name("thumb", "jpg"), ContentFile(_thumbnail(content)))
-    elif extension == "mp3":
-        names["playable"] = names["file"]
-    else:
-        mp3 = to_mp3(content)
-        if mp3:
-            names["playable"] = storage.save(_name("voice", "mp3"), ContentFile(mp3))
-    with transaction.atomic():
-        message = record_outbound(
-            conversation,
-            content="[图片]" if kind == "image" else "[语音]",
-            msg_type=kind,
-            sender=agent,
-            sender_kind=SenderKind.AGENT,
-            delivery_status=DeliveryStatus.QUEUED,
-        )
-        MessageMedia.objects.create(
-            message=message,
-            kind=kind,
-            status=MediaStatus.STORED,
-            content_type=content_type,
-            size=len(content),
-            stored_at=timezone.now(),
-            **names,
-        )
-    return deliver(message)
 
 
 def stale_pending(channel: str, now=None) -> list[int]:

@@ -4,7 +4,7 @@ who may see the conversation, and an agent's picture (or voice) sent into it.
 Files are never behind a public URL: `media_file` streams them from the chat_media storage after
 checking `crm.view_conversation` and that the message's conversation is one this user sees
 (crm.filtersets.visible_conversations). Anyone else gets 404 or 403, whatever id they try.
-`send_media` needs `crm.add_message`; its checks and the sending are crm.media.reply_with_media.
+`send_media` needs `crm.add_message`; its checks and the sending are crm.inbox.attachments.reply_with_media.
 """
 
 import mimetypes
@@ -18,9 +18,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from ..filtersets import visible_conversations
-from ..media import media_storage, reply_with_media
+from ..media import media_storage
 from ..models import MediaStatus, MessageMedia
 from ..send_errors import send_error_text
+from .attachments import reply_with_media
 from .common import InboxError, SendError
 
 VARIANTS = {"file": "file", "thumb": "thumbnail", "audio": "playable"}
@@ -39,9 +40,10 @@ def media_file(request, pk: int, variant: str):
         .filter(pk=pk, status=MediaStatus.STORED, message__conversation__isnull=False)
         .first()
     )
-    if media is None or not visible_conversations(request.user).filter(
-        pk=media.message.conversation_id
-    ).exists():
+    if (
+        media is None
+        or not visible_conversations(request.user).filter(pk=media.message.conversation_id).exists()
+    ):
         raise Http404
     name = getattr(media, field)
     if not name:

@@ -32,5 +32,5 @@ from .inbox import (  # noqa: F401
     Message,
     SenderKind,
 )
-from .raw import RawDelivery  # noqa: F401
 from .media import MediaKind, MediaStatus, MessageMedia  # noqa: F401
+from .raw import RawDelivery  # noqa: F401

@@ -103,7 +103,12 @@ def load(stdout) -> None:
         pic_url="http://mmbiz.qpic.cn/demo/parcel/0",
     )
     _push_with(
-        third, "voice", sample_voice(3.0), "audio/amr", Format="amr", Recognition="你好，我收到的面霜少了一瓶，麻烦帮我查一下"
+        third,
+        "voice",
+        sample_voice(3.0),
+        "audio/amr",
+        Format="amr",
+        Recognition="你好，我收到的面霜少了一瓶，麻烦帮我查一下",
     )
     _sandbox("/sandbox/push_media", {"appid": APPID, "openid": fourth, "kind": "shortvideo"})
     stored = MessageMedia.objects.filter(message__account=APPID, status="stored").count()

@@ -36,6 +36,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
@@ -135,7 +136,7 @@ def sample_video(seconds: int = 1) -> bytes:
         return target.read_bytes()
 
 
-SAMPLES = {
+SAMPLES: dict[str, Callable[[], bytes]] = {
     "image": sample_image,
     "voice": sample_voice,
     "video": sample_video,
@@ -155,11 +156,12 @@ def register_media(
     """Keep media as WeChat does for a user's message; returns its media_id."""
     media_id = secrets.token_urlsafe(32)
     created = time.time() - (MEDIA_LIFETIME + 60 if expired else 0)
+    content = content if content is not None else SAMPLES[kind]()
     with state.lock:
         _media(state)["media"][media_id] = {
             "appid": appid,
             "kind": kind,
-            "content": content if content is not None else SAMPLES[kind](),
+            "content": content,
             "content_type": content_type or CONTENT_TYPES[kind],
             "created": created,
         }
@@ -231,8 +233,12 @@ def _multipart(handler) -> dict[str, tuple[str, bytes]]:
     parts: dict[str, tuple[str, bytes]] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
         if name:
-            parts[str(name)] = (part.get_filename() or "", part.get_payload(decode=True) or b"")
+            parts[str(name)] = (
+                part.get_filename() or "",
+                payload if isinstance(payload, bytes) else b"",
+            )
     return parts
 
 
