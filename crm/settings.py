@@ -348,6 +348,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_max": 0.2,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+# Chat media downloads go to their own queue when CHAT_MEDIA_QUEUE names one (then run a worker
+# with `-Q <name>`), so downloading pictures never holds up the processing of messages; unset,
+# they share the default queue.
+CHAT_MEDIA_QUEUE = os.environ.get("CHAT_MEDIA_QUEUE", "")
+CELERY_TASK_ROUTES = (
+    {
+        "channels_wechat.tasks.download_media_task": {"queue": CHAT_MEDIA_QUEUE},
+        "channels_wechat.tasks.sweep_media_task": {"queue": CHAT_MEDIA_QUEUE},
+    }
+    if CHAT_MEDIA_QUEUE
+    else {}
+)
 CELERY_TIMEZONE = TIME_ZONE
 # Every entry must name a registered task: tests/crm/test_celery.py checks it.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -362,6 +374,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-raw-deliveries": {
         "task": "crm.tasks.sweep_raw_deliveries_task",
         "schedule": 60.0,
+    },
+    "sweep-wechat-media": {
+        "task": "channels_wechat.tasks.sweep_media_task",
+        "schedule": 300.0,
     },
     "weibo-poll-accounts": {
         "task": "channels_weibo.tasks.poll_accounts_task",

@@ -1,0 +1,256 @@
+"""Chat media does not slow message processing (issue 19).
+
+Two runs of N stored safe-mode pushes each, processed by the same workers as bench/wechat.py
+(`celery -A crm worker -c 2` prefork, batched drains), in the same run and on the same database:
+1. baseline: text messages only;
+2. 20% picture messages (MsgType image with a MediaId the WeChat sandbox serves, a 480x360 JPEG):
+   each queues `download_media_task`, which fetches the picture through `cgi-bin/media/get`
+   from the sandbox (in this process, over loopback), makes its thumbnail and stores both.
+Downloads go to their own queue (CHAT_MEDIA_QUEUE=media), consumed by one more worker process
+at a lower CPU priority (`nice 10`), as README recommends for production; it runs during both
+runs. Goal: the processing throughput of run 2 at least 0.9 of run 1. Also reported: how long
+after the last message was processed the last picture was stored (downloads are "within
+minutes", not within the processing).
+
+Needs PostgreSQL and Redis (REDIS_URL), like bench/wechat.py.
+"""
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from .harness import Result, progress
+from .wechat import ROOT, TEXTS, _child_env, _log_tail, _stop
+
+APPID = "wxbenchmedia000001"
+ORIGINAL_ID = "gh_benchmedia01"
+SECRET = "bench-media-secret-0123456789ab"
+TOKEN = "bench-media-token"
+AES_KEY = "mEdIaV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+PICTURE_SHARE = 0.2
+
+
+def make_pushes(first_msg_id: int, count: int, openids: int, media_ids: list[str], seed: int):
+    """`count` safe-mode pushes: a picture message for each media id (at random positions),
+    text messages for the rest."""
+    from channels_wechat import protocol
+
+    rng = random.Random(seed)
+    pictures = set(rng.sample(range(count), len(media_ids)))
+    media = iter(media_ids)
+    timestamp = str(int(time.time()))
+    pushes = []
+    for n in range(count):
+        openid = f"oMedia{seed}{rng.randrange(openids):06d}Xq3"
+        if n in pictures:
+            body = (
+                f"<MsgType><![CDATA[image]]></MsgType>"
+                f"<PicUrl>{protocol.cdata('http://mmbiz.qpic.cn/bench/0')}</PicUrl>"
+                f"<MediaId>{protocol.cdata(next(media))}</MediaId>"
+            )
+        else:
+            body = (
+                f"<MsgType><![CDATA[text]]></MsgType>"
+                f"<Content>{protocol.cdata(rng.choice(TEXTS))}</Content>"
+            )
+        xml = (
+            f"<xml><ToUserName>{protocol.cdata(ORIGINAL_ID)}</ToUserName>"
+            f"<FromUserName>{protocol.cdata(openid)}</FromUserName>"
+            f"<CreateTime>{int(timestamp) - count + n}</CreateTime>{body}"
+            f"<MsgId>{first_msg_id + n}</MsgId></xml>"
+        )
+        nonce = str(rng.randrange(10**9, 10**10))
+        ciphertext = protocol.encrypt(AES_KEY, xml, APPID)
+        query = {
+            "signature": protocol.sha1_signature(TOKEN, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "openid": openid,
+            "encrypt_type": "aes",
+            "msg_signature": protocol.msg_signature(TOKEN, timestamp, nonce, ciphertext),
+        }
+        envelope = (
+            f"<xml><ToUserName>{protocol.cdata(ORIGINAL_ID)}</ToUserName>"
+            f"<Encrypt>{protocol.cdata(ciphertext)}</Encrypt></xml>"
+        ).encode()
+        pushes.append({"query": query, "body": envelope})
+    return pushes
+
+
+def store_pushes(pushes: list[dict]) -> list[int]:
+    from crm.models import RawDelivery
+
+    rows = [
+        RawDelivery(
+            source="wechat",
+            account=APPID,
+            method="POST",
+            path=f"/hooks/wechat/{APPID}",
+            query=p["query"],
+            headers={"Host": "127.0.0.1", "Content-Type": "text/xml"},
+            body=p["body"],
+            remote_addr="127.0.0.1",
+        )
+        for p in pushes
+    ]
+    return [row.pk for row in RawDelivery.objects.bulk_create(rows, batch_size=2000)]
+
+
+def _worker(queues: str, concurrency: int, env: dict, log: Path, nice: int = 0):
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "crm",
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "-P",
+        "prefork",
+        "-l",
+        "warning",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        f"{queues}-{os.getpid()}@%h",
+    ]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+    return subprocess.Popen(  # noqa: S603
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+        start_new_session=True,
+    )
+
+
+def _process(label: str, pushes: list[dict], env: dict, logs: Path) -> dict:
+    """Process the pushes with a fresh processing worker; the rate as bench/wechat.py measures
+    it (first to last processed_at, the first batch left out)."""
+    from celery import current_app
+    from celery.exceptions import AlwaysEagerIgnored
+    from django.db.models import Max, Min
+
+    from crm import ingestion
+    from crm.models import RawDelivery
+
+    count = len(pushes)
+    ids = store_pushes(pushes)
+    rows = RawDelivery.objects.filter(pk__gte=min(ids), pk__lte=max(ids), source="wechat")
+    ingestion.clear_drain_request("wechat")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AlwaysEagerIgnored)
+        current_app.send_task(ingestion.DRAIN_TASK, args=["wechat"], ignore_result=True)
+    log = logs / f"worker-{label}.log"
+    worker = None
+    try:
+        worker = _worker("celery", 2, env, log)
+        deadline = time.monotonic() + max(300, count / 20)
+        done = 0
+        while done < count:
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise RuntimeError(f"processed {done:,} of {count:,}:\n{_log_tail(log)}")
+            time.sleep(0.5)
+            done = rows.exclude(status=RawDelivery.Status.PENDING).count()
+            progress(f"media bench {label}", done, count)
+        # The last batch publishes its downloads once its transaction commits: let it.
+        time.sleep(3)
+    finally:
+        _stop(worker)
+    failed = rows.exclude(status=RawDelivery.Status.PROCESSED).count()
+    assert failed == 0, (failed, _log_tail(log))
+    span = rows.aggregate(first=Min("processed_at"), last=Max("processed_at"))
+    seconds = (span["last"] - span["first"]).total_seconds()
+    rate = (count - rows.filter(processed_at=span["first"]).count()) / seconds
+    return {"rate": rate, "seconds": seconds, "last": span["last"]}
+
+
+def run(scale) -> list[Result]:
+    from django.utils import timezone
+
+    from channels_wechat.models import OfficialAccount
+    from crm.models import Message, MessageMedia
+    from devtools.sandboxes import wechat as sandbox
+    from devtools.sandboxes.wechat_media import register_media, sample_image
+
+    if not os.environ.get("REDIS_URL"):
+        raise SystemExit("the media benchmark needs Redis: set REDIS_URL")
+    default = scale.get("messages", 0) >= 1_000_000
+    count = 10_000 if default else 2_000
+    openids = max(count // 20, 50)
+    OfficialAccount.objects.get_or_create(
+        appid=APPID,
+        defaults={
+            "original_id": ORIGINAL_ID,
+            "name": "花漾美妆图片测试号",
+            "app_secret": SECRET,
+            "token": TOKEN,
+            "encoding_aes_key": AES_KEY,
+            "mode": "safe",
+        },
+    )
+    server = sandbox.start(
+        accounts=[{"appid": APPID, "secret": SECRET, "token": TOKEN, "mode": "safe"}]
+    )
+    picture = sample_image("BENCH ORDER 2026")
+    pictures = int(count * PICTURE_SHARE)
+    media_ids = [register_media(server.state, APPID, "image", picture) for _ in range(pictures)]
+    logs = Path(tempfile.mkdtemp(prefix="bench-media-"))
+    env = {
+        **_child_env(),
+        "WECHAT_API_BASE": server.url,
+        "CHAT_MEDIA_QUEUE": "media",
+        "CHAT_MEDIA_ROOT": str(logs / "chat_media"),
+    }
+    media_worker = _worker("media", 1, env, logs / "media-worker.log", nice=10)
+    try:
+        text = _process("text", make_pushes(30_000_000, count, openids, [], seed=1), env, logs)
+        mixed = _process(
+            "pictures", make_pushes(31_000_000, count, openids, media_ids, seed=2), env, logs
+        )
+        media = MessageMedia.objects.filter(message__account=APPID)
+        deadline = time.monotonic() + 600
+        while media.filter(status="pending").exists() and time.monotonic() < deadline:
+            time.sleep(1)
+            progress("media downloads", media.filter(status="stored").count(), pictures)
+        stored = media.filter(status="stored").count()
+        last_stored = media.order_by("-stored_at").values_list("stored_at", flat=True).first()
+    finally:
+        _stop(media_worker)
+        server.shutdown()
+    messages = Message.objects.filter(account=APPID, direction="in").count()
+    assert messages == 2 * count, ("messages", messages)
+    lag = (last_stored - mixed["last"]).total_seconds() if last_stored else None
+    return [
+        Result(
+            "media: processing with 20% pictures vs text only",
+            mixed["rate"],
+            "msg/s",
+            baseline=text["rate"],
+            baseline_label="text-only processing, same run",
+            goal="ratio:>=0.9",
+            notes=(
+                f"{count:,} pushes per run, celery -c 2 prefork for processing; downloads on "
+                f"queue 'media' (1 worker, nice 10); {stored:,}/{pictures:,} pictures stored, "
+                f"the last {lag if lag is None else round(lag, 1)} s after the last message "
+                f"was processed; at {timezone.now():%H:%M}"
+            ),
+            extra={
+                "text_seconds": round(text["seconds"], 2),
+                "pictures_seconds": round(mixed["seconds"], 2),
+                "pictures_stored": stored,
+                "download_lag_seconds": lag,
+            },
+        )
+    ]
