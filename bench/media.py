@@ -7,25 +7,29 @@ Two runs of N stored safe-mode pushes each, processed by the same workers as ben
    each queues `download_media_task`, which fetches the picture through `cgi-bin/media/get`
    from the sandbox (in this process, over loopback), makes its thumbnail and stores both.
 Downloads go to their own queue (CHAT_MEDIA_QUEUE=media), consumed by one more worker process
-at a lower CPU priority (`nice 10`), as README recommends for production; it runs during both
-runs. Goal: the processing throughput of run 2 at least 0.9 of run 1. Also reported: how long
+at a lower CPU priority (`nice 10`), as README recommends for production; it runs during all
+runs, and a download waits while 100 or more pushes are pending (channels_wechat.media
+.ingestion_backlog). The sandbox, standing for WeChat's servers, runs as a niced process. Goal: the processing throughput of run 2 at least 0.9 of run 1. Also reported: how long
 after the last message was processed the last picture was stored (downloads are "within
 minutes", not within the processing).
 
 Needs PostgreSQL and Redis (REDIS_URL), like bench/wechat.py.
 """
 
+import base64
+import json
 import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import warnings
 from pathlib import Path
 
 from .harness import Result, progress
-from .wechat import ROOT, TEXTS, _child_env, _log_tail, _stop
+from .wechat import ROOT, TEXTS, _child_env, _free_port, _log_tail, _stop, _wait_port
 
 APPID = "wxbenchmedia000001"
 ORIGINAL_ID = "gh_benchmedia01"
@@ -99,6 +103,17 @@ def store_pushes(pushes: list[dict]) -> list[int]:
         for p in pushes
     ]
     return [row.pk for row in RawDelivery.objects.bulk_create(rows, batch_size=2000)]
+
+
+def _post(base: str, path: str, payload: dict) -> dict:
+    request = urllib.request.Request(  # noqa: S310  the benchmark's own sandbox
+        f"{base}{path}",
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read())
 
 
 def _worker(queues: str, concurrency: int, env: dict, log: Path, nice: int = 0):
@@ -181,8 +196,7 @@ def run(scale) -> list[Result]:
 
     from channels_wechat.models import OfficialAccount
     from crm.models import Message, MessageMedia
-    from devtools.sandboxes import wechat as sandbox
-    from devtools.sandboxes.wechat_media import register_media, sample_image
+    from devtools.sandboxes.wechat_media import sample_image
 
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("the media benchmark needs Redis: set REDIS_URL")
@@ -200,17 +214,36 @@ def run(scale) -> list[Result]:
             "mode": "safe",
         },
     )
-    server = sandbox.start(
-        accounts=[{"appid": APPID, "secret": SECRET, "token": TOKEN, "mode": "safe"}]
+    # The sandbox plays WeChat's servers, which are not on this machine: a separate process at
+    # a lower CPU priority, so serving pictures does not count against processing.
+    port = _free_port()
+    sandbox_proc = subprocess.Popen(  # noqa: S603
+        ["nice", "-n", "10", sys.executable, "-m", "devtools.sandboxes.wechat"]
+        + ["--port", str(port), "--no-demo-accounts", "--callback-base", "http://127.0.0.1:9"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
-    picture = sample_image("BENCH ORDER 2026")
+    if not _wait_port(port, 30):
+        _stop(sandbox_proc)
+        raise RuntimeError("the WeChat sandbox did not start")
+    sandbox_url = f"http://127.0.0.1:{port}"
+    _post(sandbox_url, "/sandbox/accounts", {"appid": APPID, "secret": SECRET, "token": TOKEN})
+    picture = base64.b64encode(sample_image("BENCH ORDER 2026")).decode()
     pictures = int(count * PICTURE_SHARE)
-    state = server.state  # type: ignore[attr-defined]
-    media_ids = [register_media(state, APPID, "image", picture) for _ in range(2 * pictures)]
+    media_ids = [
+        _post(
+            sandbox_url,
+            "/sandbox/media",
+            {"appid": APPID, "kind": "image", "content_b64": picture, "content_type": "image/jpeg"},
+        )["media_id"]
+        for _ in range(2 * pictures)
+    ]
     logs = Path(tempfile.mkdtemp(prefix="bench-media-"))
     env = {
         **_child_env(),
-        "WECHAT_API_BASE": server.url,  # type: ignore[attr-defined]
+        "WECHAT_API_BASE": sandbox_url,
         "CHAT_MEDIA_QUEUE": "media",
         "CHAT_MEDIA_ROOT": str(logs / "chat_media"),
     }
@@ -245,7 +278,7 @@ def run(scale) -> list[Result]:
         )
     finally:
         _stop(media_worker)
-        server.shutdown()
+        _stop(sandbox_proc)
         current_app.control.purge()
     messages = Message.objects.filter(account=APPID, direction="in").count()
     assert messages == 4 * count, ("messages", messages)
@@ -278,6 +311,9 @@ def run(scale) -> list[Result]:
             "msg/s",
             baseline=text_rate,
             baseline_label="the same text-only figure",
-            notes="CHAT_MEDIA_QUEUE unset: the 2 processing workers also download the pictures",
+            notes=(
+                "CHAT_MEDIA_QUEUE unset: the 2 processing workers also download the pictures "
+                "(after the backlog is under 100)"
+            ),
         ),
     ]

@@ -23,7 +23,7 @@ from crm.media import (
     record_failed_attempt,
     store_media,
 )
-from crm.models import MediaStatus, Message, MessageMedia
+from crm.models import MediaStatus, Message, MessageMedia, RawDelivery
 from crm.tasks_queue import enqueue_on_commit
 
 from .client import WeChatClient
@@ -41,6 +41,16 @@ def queue_downloads(messages: list[Message]) -> None:
     tasks queued after commit. Caller's transaction."""
     for message_id in queue_media(messages):
         enqueue_on_commit("channels_wechat.tasks.download_media_task", message_id)
+
+
+# Pending pushes beyond which downloads wait for processing to catch up.
+BACKLOG = 100
+
+
+def ingestion_backlog() -> bool:
+    """Whether at least BACKLOG WeChat pushes wait to be processed (one bounded query)."""
+    pending = RawDelivery.objects.filter(source="wechat", status=RawDelivery.Status.PENDING)
+    return pending.values("pk")[:BACKLOG].count() >= BACKLOG
 
 
 def download_media(message_id: int) -> str:

@@ -36,12 +36,22 @@ def fetch_user_info_task(user_id: int) -> bool:
     return fetch_user_info(user_id)
 
 
+DEFER_SECONDS = 5
+
+
 @shared_task(bind=True, max_retries=None)
 def download_media_task(self, message_id: int) -> str:
     """Download a message's picture, voice or video; a transient error is retried with backoff
-    (30 s, 60 s, 120 s...) until crm.media.MAX_ATTEMPTS, counted on the media row."""
-    from .media import download_media
+    (30 s, 60 s, 120 s...) until crm.media.MAX_ATTEMPTS, counted on the media row. While a
+    backlog of pushes waits to be processed, downloads wait for it (media must not slow the
+    processing of messages; WeChat keeps the files 3 days)."""
+    from .media import download_media, ingestion_backlog
 
+    if not self.request.is_eager and ingestion_backlog():
+        # Messages are waiting to be processed: they go first. Try again in a few seconds
+        # (not an attempt: nothing failed).
+        download_media_task.apply_async(args=[message_id], countdown=DEFER_SECONDS)
+        return "deferred"
     outcome = download_media(message_id)
     # Inline tasks (the demo without Redis, the tests) have no broker to retry later: retry
     # at once; the attempts counted on the row bound it.

@@ -448,3 +448,7 @@ WEIBO_APP_SECRET = os.environ.get("WEIBO_APP_SECRET", "")
 WEIBO_MESSAGES_API_BASE = os.environ.get("WEIBO_MESSAGES_API_BASE") or (
     "https://m.api.weibo.com" if WEIBO_API_BASE == "https://api.weibo.com" else WEIBO_API_BASE
 )
+# Private-message media (`2/mss/msget`) is on upload.api.weibo.com (the sandbox's host otherwise).
+WEIBO_UPLOAD_API_BASE = os.environ.get("WEIBO_UPLOAD_API_BASE") or (
+    "https://upload.api.weibo.com" if WEIBO_API_BASE == "https://api.weibo.com" else WEIBO_API_BASE
+)
