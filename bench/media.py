@@ -1,17 +1,19 @@
 """Chat media does not slow message processing (issue 19).
 
-Two runs of N stored safe-mode pushes each, processed by the same workers as bench/wechat.py
-(`celery -A crm worker -c 2` prefork, batched drains), in the same run and on the same database:
-1. baseline: text messages only (3 runs);
-2. 20% picture messages (2 runs, between the text runs) (MsgType image with a MediaId the WeChat sandbox serves, a 480x360 JPEG):
-   each queues `download_media_task`, which fetches the picture through `cgi-bin/media/get`
-   from the sandbox (in this process, over loopback), makes its thumbnail and stores both.
+Runs of N stored safe-mode pushes each, processed by the same workers as bench/wechat.py
+(`celery -A crm worker -c 2` prefork, batched drains), in the same run and on the same database,
+alternating T P T P T:
+- T, the baseline: text messages only;
+- P: 20% picture messages (MsgType image with a MediaId the WeChat sandbox serves, a 480x360
+  JPEG); each queues `download_media_task`, which fetches the picture through
+  `cgi-bin/media/get`, makes its thumbnail and stores both.
 Downloads go to their own queue (CHAT_MEDIA_QUEUE=media), consumed by one more worker process
 at a lower CPU priority (`nice 10`), as README recommends for production; it runs during all
-runs, and a download waits while 100 or more pushes are pending (channels_wechat.media
-.ingestion_backlog). The sandbox, standing for WeChat's servers, runs as a niced process. Goal: the mean processing throughput of the picture runs at least 0.9 of the text runs'. Also reported: how long
-after the last message was processed the last picture was stored (downloads are "within
-minutes", not within the processing).
+runs, and a download waits while 100 or more pushes are pending
+(channels_wechat.media.ingestion_backlog). The sandbox, standing for WeChat's servers, runs as
+a niced process. Goal: the mean processing throughput of the P runs at least 0.9 of the T runs'.
+Also reported: how long after the last run the last picture was stored (downloads happen
+"within minutes", not within the processing).
 
 Needs PostgreSQL and Redis (REDIS_URL), like bench/wechat.py.
 """

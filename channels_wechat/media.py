@@ -2,7 +2,7 @@
 and upload an agent's picture or voice before it is sent.
 
 `queue_downloads` runs in ingestion (caller's transaction): a pending MessageMedia per new media
-message and `download_media_task` queued by name after commit, so processing never waits on
+message and one `download_media_batch_task` for the batch queued by name after commit, so processing never waits on
 WeChat. `download_media` (in the task) fetches through `cgi-bin/media/get`: stored on success;
 40007 (invalid media_id) or media older than WeChat's 3 days is expired for good; a transient
 error (-1, HTTP 5xx, network) counts an attempt and asks the task to retry later, until
@@ -37,10 +37,11 @@ EXPIRED_CODES = {"40007"}
 
 
 def queue_downloads(messages: list[Message]) -> None:
-    """Pending media rows for the new inbound messages that carry media, and their download
-    tasks queued after commit. Caller's transaction."""
-    for message_id in queue_media(messages):
-        enqueue_on_commit("channels_wechat.tasks.download_media_task", message_id)
+    """Pending media rows for the new inbound messages that carry media, and one download task
+    for them all queued after commit. Caller's transaction."""
+    ids = queue_media(messages)
+    if ids:  # one task per batch: publishing one per picture would slow the batch down
+        enqueue_on_commit("channels_wechat.tasks.download_media_batch_task", ids)
 
 
 # Pending pushes beyond which downloads wait for processing to catch up.

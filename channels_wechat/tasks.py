@@ -62,6 +62,27 @@ def download_media_task(self, message_id: int) -> str:
     return outcome
 
 
+@shared_task(bind=True)
+def download_media_batch_task(self, message_ids: list[int]) -> dict[str, int]:
+    """Download the media of one processed batch, one after the other; a transient failure goes
+    on in its own `download_media_task` (with backoff). Waits, as download_media_task does,
+    while a backlog of pushes is pending."""
+    from .media import download_media, ingestion_backlog
+
+    if not self.request.is_eager and ingestion_backlog():
+        download_media_batch_task.apply_async(args=[message_ids], countdown=DEFER_SECONDS)
+        return {"deferred": len(message_ids)}
+    outcomes: dict[str, int] = {}
+    for message_id in message_ids:
+        outcome = download_media(message_id)
+        while outcome == "retry" and self.request.is_eager:
+            outcome = download_media(message_id)
+        if outcome == "retry":
+            download_media_task.apply_async(args=[message_id], countdown=30)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
 @shared_task
 def sweep_media_task() -> int:
     """Queue again the downloads still pending after five minutes (a lost task); expire those

@@ -355,6 +355,7 @@ CHAT_MEDIA_QUEUE = os.environ.get("CHAT_MEDIA_QUEUE", "")
 CELERY_TASK_ROUTES = (
     {
         "channels_wechat.tasks.download_media_task": {"queue": CHAT_MEDIA_QUEUE},
+        "channels_wechat.tasks.download_media_batch_task": {"queue": CHAT_MEDIA_QUEUE},
         "channels_wechat.tasks.sweep_media_task": {"queue": CHAT_MEDIA_QUEUE},
     }
     if CHAT_MEDIA_QUEUE
