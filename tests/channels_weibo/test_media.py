@@ -5,8 +5,8 @@ import pytest
 from django.test import Client
 
 from crm.models import Message, MessageMedia
-from devtools.sandboxes.weibo_media import register_media
 from devtools.sandboxes.wechat_media import sample_image
+from devtools.sandboxes.weibo_media import register_media
 
 from .test_fanservice import push, text_push
 
