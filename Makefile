@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install demo test test-fast fuzz lint fmt migrations-check bench bench-scale bench-tools browsers clean messages
+.PHONY: install demo test test-fast fuzz lint fmt migrations-check bench bench-scale bench-tools browsers media-tools clean messages
 
 install: $(VENV)/.installed
 
@@ -34,17 +34,17 @@ DEMO_ENV := \
 	TENCENT_SMS_SIGN_NAME=演示品牌 \
 	TENCENT_SMS_TEMPLATE_ID=100000
 
-demo: install
+demo: install media-tools
 	$(DEMO_ENV) $(PY) -m devtools.demo $(DEMO_ARGS)
 
 # The whole suite against real PostgreSQL and Redis (found or started by tests/services.py).
-test: install browsers
+test: install browsers media-tools
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/lint-imports
 	$(PY) tests/services.py $(VENV)/bin/pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
 
 # The suite without the browser tests, for a quick loop.
-test-fast: install
+test-fast: install media-tools
 	$(PY) tests/services.py $(VENV)/bin/pytest -n 2 -m "not browser" $(PYTEST_ARGS)
 
 # The long fuzz runs: the webhook parsers (hypothesis) and the API against its OpenAPI schema
@@ -85,6 +85,12 @@ browsers:
 	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
 	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) ; } || \
 	  echo "browser tests need Chromium: apt-get install chromium"
+
+# Voice messages (AMR/Speex) are converted for browsers with ffmpeg: install it if missing.
+media-tools:
+	@command -v ffmpeg >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null) ; } || \
+	  echo "voice messages need ffmpeg: apt-get install ffmpeg"
 
 messages:
 	$(PY) manage.py compilemessages -l zh_Hans --ignore=".venv/*"

@@ -40,6 +40,7 @@ BENCHMARKS = [
     "wechat",
     "journeys",
     "mass_send",
+    "media",
 ]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).
 EXTRA = ["scaling"]

@@ -20,6 +20,7 @@ from crm.inbox import SendError
 
 from .client import WeChatClient
 from .ingest import attach_customer
+from .media import upload_message_media
 from .models import (
     MAX_EXPIRE_SECONDS,
     MAX_SCENE_LENGTH,
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 def send_message(message) -> str:
     """crm.inbox sender for channel "wechat": deliver a stored outbound Message.
 
-    Text by default; `msg_type="image"` uses `media_id` (or data["media_id"]); `msg_type="news"`
+    Text by default; `msg_type="image"` or `"voice"` uses `media_id` (or data["media_id"]), else
+    uploads the message's stored file first (channels_wechat.media); `msg_type="news"`
     sends data["article"]. Counts the send against the user's window quota.
     """
     account = OfficialAccount.objects.filter(appid=message.account).first()
@@ -42,8 +44,9 @@ def send_message(message) -> str:
         raise SendError("no_account", f"unknown official account {message.account}")
     client = WeChatClient(account)
     data = message.data or {}
-    if message.msg_type == "image":
-        msgid = client.send_image(message.external_user, message.media_id or data["media_id"])
+    if message.msg_type in ("image", "voice"):
+        media_id = message.media_id or data.get("media_id") or upload_message_media(client, message)
+        msgid = client.send(message.external_user, message.msg_type, {"media_id": media_id})
     elif message.msg_type == "news":
         msgid = client.send_news(message.external_user, data.get("article", {}))
     else:

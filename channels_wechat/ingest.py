@@ -41,6 +41,7 @@ from crm.tasks_queue import enqueue_on_commit
 from . import protocol
 from .codes import apply_code_scan
 from .mass.events import record_job_finish
+from .media import queue_downloads
 from .models import AutoReplyRule, OfficialAccount, WeChatUser
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def ingest_messages(
             }
         )
     results = receive_messages(items)
+    queue_downloads([stored for stored, created, _opened in results if created])
     rules = list(AutoReplyRule.objects.filter(account=account, active=True)) if live else []
     changed: dict[int, WeChatUser] = {}
     for (_key, message, at), (stored, created, opened) in zip(run, results, strict=True):
@@ -281,6 +283,7 @@ def ingest_message(
     )
     if not created:
         return False
+    queue_downloads([stored])
     if not user.last_message_at or user.last_message_at <= at:
         user.last_message_at = at
         user.open_window(at, by_message=True)

@@ -22,6 +22,7 @@ from crm.models import Channel, Direction, InteractionKind, Message
 
 from .client import RateLimited, TokenInvalid, TransientError, WeiboError
 from .ingest import link_customer
+from .media import queue_downloads
 from .models import WeiboAccount, WeiboUser
 from .polling import client_for, mark_token_invalid
 from .protocol import parse_time
@@ -98,6 +99,8 @@ def process_push(account: WeiboAccount, payload: dict) -> str:
         media_id=str(data.get("tovfid") or ""),
         data=data,
     )
+    if created and kind in ("image", "voice"):
+        queue_downloads([message])
     subtype = str(data.get("subtype") or "")
     if created and kind == "event" and subtype in EVENT_INTERACTIONS:
         record_interaction(

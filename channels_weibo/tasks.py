@@ -54,3 +54,17 @@ def publish_due_posts_task() -> int:
     from .actions import publish_due_posts
 
     return publish_due_posts()
+
+
+@shared_task(bind=True, max_retries=None)
+def download_media_task(self, message_id: int) -> str:
+    """Download a fan's private-message image or voice; transient errors retried with backoff
+    until crm.media.MAX_ATTEMPTS (at once when tasks run inline)."""
+    from .media import download_media
+
+    outcome = download_media(message_id)
+    while outcome == "retry" and self.request.is_eager:
+        outcome = download_media(message_id)
+    if outcome == "retry":
+        raise self.retry(countdown=min(30 * 2**self.request.retries, 600))
+    return outcome

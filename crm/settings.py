@@ -209,6 +209,39 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 MEDIA_URL = "/media/"
 
+# Chat media (pictures, voice, video of inbox messages): private files served only through the
+# inbox's permission-checked view. Local files outside MEDIA_ROOT by default; MEDIA_STORAGE=s3
+# stores them in any S3-compatible store (django-storages) named by the AWS_* variables, with
+# no public ACL.
+MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "local")
+CHAT_MEDIA_ROOT = Path(os.environ.get("CHAT_MEDIA_ROOT", BASE_DIR / "var" / "chat_media"))
+if MEDIA_STORAGE == "s3":
+    CHAT_MEDIA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ.get("AWS_STORAGE_BUCKET_NAME", ""),
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "location": os.environ.get("AWS_LOCATION", "chat"),
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }
+elif MEDIA_STORAGE == "local":
+    CHAT_MEDIA_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(CHAT_MEDIA_ROOT), "base_url": "/no-public-url/"},
+    }
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be local or s3, not {MEDIA_STORAGE!r}")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "chat_media": CHAT_MEDIA_STORAGE,
+}
+
 # Production: DEBUG off and a real SECRET_KEY. Its defaults are the HTTPS-only ones that
 # `manage.py check --deploy` asks for (tests/security/test_access.py runs it).
 PRODUCTION = not DEBUG and SECRET_KEY != DEV_SECRET_KEY
@@ -315,6 +348,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_max": 0.2,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+# Chat media downloads go to their own queue when CHAT_MEDIA_QUEUE names one (then run a worker
+# with `-Q <name>`), so downloading pictures never holds up the processing of messages; unset,
+# they share the default queue.
+CHAT_MEDIA_QUEUE = os.environ.get("CHAT_MEDIA_QUEUE", "")
+CELERY_TASK_ROUTES = (
+    {
+        "channels_wechat.tasks.download_media_task": {"queue": CHAT_MEDIA_QUEUE},
+        "channels_wechat.tasks.download_media_batch_task": {"queue": CHAT_MEDIA_QUEUE},
+        "channels_wechat.tasks.sweep_media_task": {"queue": CHAT_MEDIA_QUEUE},
+    }
+    if CHAT_MEDIA_QUEUE
+    else {}
+)
 CELERY_TIMEZONE = TIME_ZONE
 # Every entry must name a registered task: tests/crm/test_celery.py checks it.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -333,6 +379,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-raw-deliveries": {
         "task": "crm.tasks.sweep_raw_deliveries_task",
         "schedule": 60.0,
+    },
+    "sweep-wechat-media": {
+        "task": "channels_wechat.tasks.sweep_media_task",
+        "schedule": 300.0,
     },
     "weibo-poll-accounts": {
         "task": "channels_weibo.tasks.poll_accounts_task",
@@ -427,4 +477,8 @@ WEIBO_APP_KEY = os.environ.get("WEIBO_APP_KEY", "")
 WEIBO_APP_SECRET = os.environ.get("WEIBO_APP_SECRET", "")
 WEIBO_MESSAGES_API_BASE = os.environ.get("WEIBO_MESSAGES_API_BASE") or (
     "https://m.api.weibo.com" if WEIBO_API_BASE == "https://api.weibo.com" else WEIBO_API_BASE
+)
+# Private-message media (`2/mss/msget`) is on upload.api.weibo.com (the sandbox's host otherwise).
+WEIBO_UPLOAD_API_BASE = os.environ.get("WEIBO_UPLOAD_API_BASE") or (
+    "https://upload.api.weibo.com" if WEIBO_API_BASE == "https://api.weibo.com" else WEIBO_API_BASE
 )

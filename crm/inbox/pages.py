@@ -93,7 +93,7 @@ def _counts(user) -> dict[str, int]:
 
 
 def _conversation_context(request, conversation: Conversation) -> dict:
-    thread = list(conversation.messages.select_related("sender").order_by("sent_at", "id"))
+    thread = list(conversation.messages.select_related("sender", "media").order_by("sent_at", "id"))
     return {"conversation": conversation, "thread": thread}
 
 

@@ -43,4 +43,5 @@ from .journeys import (  # noqa: F401
     StepRunStatus,
 )
 from .links import LinkClick  # noqa: F401
+from .media import MediaKind, MediaStatus, MessageMedia  # noqa: F401
 from .raw import RawDelivery  # noqa: F401

@@ -43,6 +43,7 @@ LOADERS = [
     "devtools.demo.wechat",
     "devtools.demo.wechat_marketing",
     "devtools.demo.wechat_templates",
+    "devtools.demo.media",
     "devtools.demo.weibo",
     "devtools.demo.journeys",
     "devtools.demo.dashboards",

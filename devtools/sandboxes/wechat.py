@@ -627,4 +627,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # The importable module's main: extension modules register their @routes in its ROUTES,
+    # not in this __main__ copy's (else every extension path is 404 under `python -m`).
+    from devtools.sandboxes.wechat import main as module_main
+
+    module_main()

@@ -35,6 +35,8 @@ from typing import Any
 from channels_weibo.protocol import format_time, signature
 from devtools.names import SURNAMES
 
+from . import weibo_media
+
 CST = timedelta(hours=8)
 BRAND: dict[str, Any] = {
     "uid": "5988800001",
@@ -563,6 +565,8 @@ class Handler(BaseHTTPRequestHandler):
             if reply_to is not None:
                 comment["reply_comment"] = {k: v for k, v in reply_to.items() if k != "status"}
             return w.public(comment)
+        if path == "/2/mss/msget":
+            return weibo_media.msget(self, path, params)
         if path == "/2/messages/reply.json":
             if self.command != "POST":
                 raise Error(10021, "HTTP method is not suported for this request!")
