@@ -32,4 +32,5 @@ from .inbox import (  # noqa: F401
     Message,
     SenderKind,
 )
+from .live import ConversationRead, InboxEvent  # noqa: F401
 from .raw import RawDelivery  # noqa: F401
