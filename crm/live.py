@@ -103,15 +103,16 @@ def visible_ids(user, conversation_ids: Iterable[int]) -> set[int]:
     )
 
 
-def events_after(user, after: int, limit: int = CATCH_UP_LIMIT) -> list[dict[str, Any]]:
-    """The events after id `after` that `user` may see, oldest first, at most `limit`."""
+def events_after(user, after: int, limit: int | None = None) -> list[dict[str, Any]]:
+    """The events after id `after` that `user` may see, oldest first, at most `limit`
+    (CATCH_UP_LIMIT)."""
     from .filtersets import visible_conversations
 
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return []
     rows = InboxEvent.objects.filter(
         pk__gt=after, conversation__in=visible_conversations(user).order_by().values("pk")
-    ).order_by("pk")[:limit]
+    ).order_by("pk")[: limit or CATCH_UP_LIMIT]
     return [payload(row) for row in rows]
 
 

@@ -78,7 +78,7 @@ class Hub:
         layer = get_channel_layer()
         assert self.ready is not None
         try:
-            channel = await layer.new_channel("inbox-hub.")
+            channel = await layer.new_channel()
             await layer.group_add(live.GROUP, channel)
             self.ready.set()
             while True:
@@ -126,6 +126,10 @@ HUB = Hub()
 
 
 class InboxConsumer(AsyncJsonWebsocketConsumer):
+    # No channel of its own: the process's hub is the one subscription (an alias that names no
+    # layer makes channels skip the per-socket channel and its receive loop).
+    channel_layer_alias = "crm.inbox.no-layer-per-socket"
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if not await database_sync_to_async(may_connect)(user):
