@@ -18,9 +18,15 @@
     return m ? decodeURIComponent(m[1]) : "";
   }
 
+  // Run fn now, then at most once per `ms` however many events come (once more at the end).
   function later(name, fn, ms) {
-    if (timers[name]) return;
-    timers[name] = setTimeout(function () { timers[name] = null; fn(); }, ms);
+    if (timers[name]) { timers[name].again = true; return; }
+    fn();
+    var timer = timers[name] = { again: false };
+    setTimeout(function () {
+      timers[name] = null;
+      if (timer.again) later(name, fn, ms);
+    }, ms);
   }
 
   function setStatus() {
