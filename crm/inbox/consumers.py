@@ -17,6 +17,7 @@ reconnect, then fetch the events after their last id over HTTP (crm.inbox.live).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -105,6 +106,7 @@ class Hub:
                 for key in [k for k in self.seen if k[1] == conversation]:
                     del self.seen[key]
         conversations = {event["conversation"] for event in events}
+        frames: dict[tuple[int, ...], str] = {}  # encoded once per distinct selection
         for user_id, sockets in list(self.sockets.items()):
             user = self.users[user_id]
             unknown = {
@@ -114,10 +116,15 @@ class Hub:
                 visible = await database_sync_to_async(live.visible_ids)(user, unknown)
                 for c in unknown:
                     self.seen[(user_id, c)] = (c in visible, now + VISIBILITY_TTL)
-            shown = [e for e in events if self.seen[(user_id, e["conversation"])][0]]
-            if shown:
-                for socket in list(sockets):
-                    await socket.send_json({"events": shown})
+            picked = tuple(
+                n for n, e in enumerate(events) if self.seen[(user_id, e["conversation"])][0]
+            )
+            if not picked:
+                continue
+            if picked not in frames:
+                frames[picked] = json.dumps({"events": [events[n] for n in picked]})
+            for socket in list(sockets):
+                await socket.send(text_data=frames[picked])
         if len(self.seen) > 100_000:
             self.seen = {k: v for k, v in self.seen.items() if v[1] >= now}
 

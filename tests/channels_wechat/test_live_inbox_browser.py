@@ -154,3 +154,41 @@ def test_push_reaches_both_open_inboxes_and_assignment_notifies(
     connected(mine)
     mine.wait_for_function("document.getElementById('unread-all') !== null")
     assert (unread(mine, "mine"), unread(mine, "all")) == ("", "")
+
+
+def test_page_polls_while_the_socket_cannot_connect(asgi_server, two_browsers, wechat_sandbox):  # noqa: F811
+    """The socket is refused (as a proxy without WebSocket support would): the page says it is
+    refreshing every few seconds, and a push still shows up, through the polling fallback."""
+    make_staff("xiaowang", "agent")
+    sandbox._add_account_to(
+        wechat_sandbox.state,
+        {
+            "appid": APPID,
+            "secret": SECRET,
+            "token": TOKEN,
+            "encoding_aes_key": AES_KEY,
+            "mode": "safe",
+            "original_id": "gh_10f6c3c3ac5a",
+            "callback": f"{asgi_server.url}/hooks/wechat/{APPID}",
+        },
+    )
+    page = two_browsers[0]
+    page.route_web_socket("**/ws/inbox/", lambda ws: ws.close(code=1011))
+    admin_login(page, asgi_server.url, "xiaowang", "pw-xiaowang")
+    page.goto(f"{asgi_server.url}/inbox/")
+    page.wait_for_function("document.getElementById('live-status').innerText !== ''")
+    assert page.inner_text("#live-status") == "正在重新连接；每隔几秒刷新一次"
+    assert page.evaluate("window.inboxLive.connected") is False
+    pushed = sandbox.push_to_callback(
+        wechat_sandbox.state,
+        {"appid": APPID, "openid": "oPoll1", "msg_type": "text", "content": "轮询也能看到吗？"},
+    )
+    assert pushed["status"] == 200
+    conversation = Conversation.objects.get()
+    page.wait_for_selector(f"tr.conversation-row[data-id='{conversation.pk}']", timeout=15000)
+    page.wait_for_function(
+        "document.getElementById('unread-all') && "
+        "document.getElementById('unread-all').innerText === '1'",
+        timeout=15000,
+    )
+    assert page.evaluate("window.inboxLive.connected") is False
