@@ -60,70 +60,101 @@ AGENTS = 20  # the pages are these agents' tabs, PAGES / AGENTS each
 SENDERS = 64  # connections the open-loop sender may have in flight
 
 
-class Pages:
-    """PAGES WebSocket clients in one event loop thread; what each received, and when."""
+def _pages_main(ws_url, origin, cookies, out, ready, stopping, count, connected) -> None:
+    asyncio.run(_pages(ws_url, origin, cookies, out, ready, stopping, count, connected))
 
-    def __init__(self, ws_url: str, origin: str, cookies: list[str]):
-        self.ws_url, self.origin, self.cookies = ws_url, origin, cookies
-        self.received: list[tuple[float, dict]] = []  # (perf_counter, event), all pages
-        # Event row written (its `at`, by the processing) to page, wall clock, in seconds.
-        self.publish_lag: list[float] = []
-        self.connected = 0
-        self.errors: list[str] = []
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.stopping: asyncio.Event | None = None
-        self.thread = threading.Thread(target=self._main, daemon=True)
-        self.thread.start()
-        if not self.ready.wait(120) or self.connected < PAGES:
-            raise RuntimeError(f"{self.connected} of {PAGES} pages connected: {self.errors[:3]}")
 
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._pages())
+async def _pages(ws_url, origin, cookies, out, ready, stopping, count, connected) -> None:
+    from websockets.asyncio.client import connect
 
-    async def _pages(self) -> None:
-        from websockets.asyncio.client import connect
+    rows: list[tuple] = []
+    errors: list[str] = []
+    sockets = []
+    for n in range(PAGES):
+        try:
+            socket = await connect(
+                ws_url,
+                origin=origin,
+                additional_headers={"Cookie": cookies[n % len(cookies)]},
+                open_timeout=60,
+                max_queue=None,
+            )
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        sockets.append(socket)
+        connected.value += 1
 
-        self.stopping = asyncio.Event()
-        sockets = []
-        for n in range(PAGES):
-            try:
-                socket = await connect(
-                    self.ws_url,
-                    origin=self.origin,  # type: ignore[arg-type]
-                    additional_headers={"Cookie": self.cookies[n % len(self.cookies)]},
-                    open_timeout=60,
-                    max_queue=None,
-                )
-            except Exception as exc:
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            sockets.append(socket)
-            self.connected += 1
-        readers = [asyncio.create_task(self._read(s)) for s in sockets]
-        self.ready.set()
-        await self.stopping.wait()
-        for socket in sockets:
-            await socket.close()
-        for reader in readers:
-            reader.cancel()
-
-    async def _read(self, socket) -> None:
+    async def read(socket) -> None:
         try:
             async for frame in socket:
-                now, wall = time.perf_counter(), time.time()
-                for event in json.loads(frame).get("events", ()):
-                    self.received.append((now, event))
-                    if "at" in event:
-                        self.publish_lag.append(wall - _epoch(event["at"]))
+                wall = time.time()
+                events = json.loads(frame).get("events", ())
+                for e in events:
+                    rows.append((wall, e.get("id"), e.get("message"), e.get("at")))
+                count.value += len(events)
         except Exception as exc:
-            self.errors.append(f"{type(exc).__name__}: {exc}")
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    readers = [asyncio.create_task(read(s)) for s in sockets]
+    ready.set()
+    while not stopping.is_set():
+        await asyncio.sleep(0.2)
+    for socket in sockets:
+        await socket.close()
+    for reader in readers:
+        reader.cancel()
+    Path(out).write_text(json.dumps({"rows": rows, "errors": errors[:10]}))
+
+
+class Pages:
+    """PAGES WebSocket clients in a process of their own (the load generator's threads would
+    otherwise delay them); what they received, and when (wall clock), once stopped."""
+
+    def __init__(self, ws_url: str, origin: str, cookies: list[str]):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.out = tempfile.mktemp(prefix="bench-live-pages-", suffix=".json")
+        self.ready, self.stopping = ctx.Event(), ctx.Event()
+        self.count = ctx.Value("q", 0, lock=False)
+        self._connected = ctx.Value("i", 0, lock=False)
+        self.received: list[tuple[float, dict]] = []
+        self.errors: list[str] = []
+        self.proc = ctx.Process(
+            target=_pages_main,
+            args=(
+                ws_url,
+                origin,
+                cookies,
+                self.out,
+                self.ready,
+                self.stopping,
+                self.count,
+                self._connected,
+            ),
+            daemon=True,
+        )
+        self.proc.start()
+        if not self.ready.wait(300) or self.connected < PAGES:
+            raise RuntimeError(f"{self.connected} of {PAGES} pages connected")
+
+    @property
+    def connected(self) -> int:
+        return self._connected.value
 
     def stop(self) -> None:
-        if self.stopping is not None:
-            self.loop.call_soon_threadsafe(self.stopping.set)
-        self.thread.join(30)
+        if self.proc.is_alive():
+            self.stopping.set()
+            self.proc.join(120)
+        try:
+            data = json.loads(Path(self.out).read_text())
+        except OSError:
+            return
+        self.errors = data["errors"]
+        self.received = [
+            (wall, {"id": i, "message": m, "at": at}) for wall, i, m, at in data["rows"]
+        ]
 
 
 def _epoch(iso: str) -> float:
@@ -137,15 +168,15 @@ def _settle(pages: Pages, quiet: float = 3.0, limit: float = 120.0) -> None:
     deadline = time.monotonic() + limit
     seen = -1
     while time.monotonic() < deadline:
-        if len(pages.received) == seen:
+        if pages.count.value == seen:
             return
-        seen = len(pages.received)
+        seen = pages.count.value
         time.sleep(quiet)
 
 
 def _open_loop(port: int, requests: list[tuple[str, bytes]], rate: int):
     """POST request i at start + i / rate over up to SENDERS keep-alive connections; the send
-    time of each (perf_counter) and the errors."""
+    time of each (wall clock), the errors, the seconds sending took, the answer times."""
     counter = itertools.count()
     sent_at = [0.0] * len(requests)
     answered = [0.0] * len(requests)
@@ -160,7 +191,7 @@ def _open_loop(port: int, requests: list[tuple[str, bytes]], rate: int):
             if wait > 0:
                 time.sleep(wait)
             url, body = requests[i]
-            sent_at[i] = time.perf_counter()
+            sent_at[i] = time.time()
             try:
                 conn.request("POST", url, body=body, headers=headers)
                 response = conn.getresponse()
@@ -169,7 +200,7 @@ def _open_loop(port: int, requests: list[tuple[str, bytes]], rate: int):
                 errors.append(f"{type(exc).__name__}: {exc}")
                 conn.close()
                 continue
-            answered[i] = time.perf_counter() - sent_at[i]
+            answered[i] = time.time() - sent_at[i]
             if response.status != 200 or data not in (b"success", b""):
                 errors.append(f"{response.status} {data[:200]!r}")
         conn.close()
@@ -189,26 +220,31 @@ def _latencies(pages: Pages, sent: dict, key) -> tuple[list[float], int]:
     return values, len(values)
 
 
-def _baseline(pages: Pages, conversation_id: int) -> dict:
+def _baseline(pages: Pages, conversation_id: int) -> dict[int, float]:
     """Events published straight to the channel layer: ten batches a second at RATE."""
     from crm import live
 
     batch = max(RATE // 10, 1)
     count = RATE * min(SECONDS, 5)
-    sent: dict[int, float] = {}
+    sent: dict[int, float] = {}  # event id -> published at (wall clock)
     begin = time.perf_counter()
     for first in range(0, count, batch):
         wait = begin + first / RATE - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
         ids = range(-(first + 1), -(min(first + batch, count) + 1), -1)
-        now = time.perf_counter()
+        now = time.time()
         events = []
         for i in ids:
             sent[i] = now
             events.append({"id": i, "kind": "message", "conversation": conversation_id})
         live.publish(events)
     _settle(pages)
+    return sent
+
+
+def _baseline_figures(pages: Pages, sent: dict) -> dict:
+    count = len(sent)
     values, delivered = _latencies(pages, sent, lambda e: e["id"])
     return {
         "events": count,
@@ -294,25 +330,26 @@ def run(scale) -> list[Result]:
         warm = make_pushes(30_000_000, 200, openids=500, seed=11)
         _open_loop(web_port, _requests(f"/hooks/wechat/{APPID}", warm), 50)
         _settle(pages)
-        base = _baseline(pages, visible)
-        sys.stderr.write(f"live inbox baseline (publish -> page): {base}\n")
+        base_sent = _baseline(pages, visible)
 
         count = RATE * SECONDS
         pushes = make_pushes(31_000_000, count, openids=2_000, seed=12)
         requests = _requests(f"/hooks/wechat/{APPID}", pushes)
-        mark = len(pages.received)
         first_raw = RawDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         sent_at, errors, send_seconds, answered = _open_loop(web_port, requests, RATE)
         _settle(pages)
+        pages.stop()
+        base = _baseline_figures(pages, base_sent)
+        sys.stderr.write(f"live inbox baseline (publish -> page): {base}\n")
         by_msgid = {str(31_000_000 + i): t for i, t in enumerate(sent_at)}
-        received = pages.received[mark:]
+        received = pages.received
         message_ids = {e["message"] for _t, e in received if e.get("message")}
         platform = dict(
             Message.objects.filter(pk__in=message_ids).values_list("pk", "platform_msg_id")
         )
         sent = {pk: by_msgid[msgid] for pk, msgid in platform.items() if msgid in by_msgid}
         values = [now - sent[e["message"]] for now, e in received if e.get("message") in sent]
-        lag = pages.publish_lag[-len(values) :] if values else []
+        lag = [now - _epoch(e["at"]) for now, e in received if e.get("message") in sent]
         processing = [
             (done - got).total_seconds()
             for got, done in RawDelivery.objects.filter(
