@@ -82,10 +82,22 @@ class Hub:
             channel = await layer.new_channel()
             await layer.group_add(live.GROUP, channel)
             self.ready.set()
-            while True:
-                message = await layer.receive(channel)
-                if message.get("type") == live.MESSAGE_TYPE:
-                    await self.dispatch(message["events"])
+            # Reading never waits for dispatching: batches that arrive while one is dispatched
+            # are merged into the next dispatch, and the channel (bounded in Redis: a full one
+            # drops messages) stays empty however slow the pages' database checks are.
+            pending: list[dict[str, Any]] = []
+            wake = asyncio.Event()
+            dispatcher = asyncio.get_running_loop().create_task(self._dispatcher(pending, wake))
+            try:
+                while True:
+                    message = await layer.receive(channel)
+                    if message.get("type") == live.MESSAGE_TYPE:
+                        pending.extend(message["events"])
+                        wake.set()
+                    if dispatcher.done():
+                        dispatcher.result()  # raises what stopped it
+            finally:
+                dispatcher.cancel()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -98,6 +110,15 @@ class Hub:
                 for socket in list(sockets):
                     await socket.close(code=CLOSE_LAYER_LOST)
 
+    async def _dispatcher(self, pending: list[dict[str, Any]], wake: asyncio.Event) -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            events = pending[:]
+            del pending[:]
+            if events:
+                await self.dispatch(events)
+
     async def dispatch(self, events: list[dict[str, Any]]) -> None:
         now = time.monotonic()
         for event in events:
@@ -107,15 +128,21 @@ class Hub:
                     del self.seen[key]
         conversations = {event["conversation"] for event in events}
         frames: dict[tuple[int, ...], str] = {}  # encoded once per distinct selection
-        for user_id, sockets in list(self.sockets.items()):
-            user = self.users[user_id]
+        asks = {}
+        for user_id in list(self.sockets):
             unknown = {
                 c for c in conversations if self.seen.get((user_id, c), (False, 0.0))[1] < now
             }
             if unknown:
-                visible = await database_sync_to_async(live.visible_ids)(user, unknown)
+                asks[user_id] = (self.users[user_id], unknown)
+        if asks:
+            answers = await database_sync_to_async(_visible_for)(asks)
+            for user_id, (_user, unknown) in asks.items():
                 for c in unknown:
-                    self.seen[(user_id, c)] = (c in visible, now + VISIBILITY_TTL)
+                    self.seen[(user_id, c)] = (c in answers[user_id], now + VISIBILITY_TTL)
+        for user_id, sockets in list(self.sockets.items()):
+            if any((user_id, c) not in self.seen for c in conversations):
+                continue  # joined during the check: from the next batch on
             picked = tuple(
                 n for n, e in enumerate(events) if self.seen[(user_id, e["conversation"])][0]
             )
@@ -127,6 +154,11 @@ class Hub:
                 await socket.send(text_data=frames[picked])
         if len(self.seen) > 100_000:
             self.seen = {k: v for k, v in self.seen.items() if v[1] >= now}
+
+
+def _visible_for(asks: dict[int, tuple[Any, set[int]]]) -> dict[int, set[int]]:
+    """crm.live.visible_ids for several users in one trip to the database thread."""
+    return {user_id: live.visible_ids(user, ids) for user_id, (user, ids) in asks.items()}
 
 
 HUB = Hub()
