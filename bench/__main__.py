@@ -43,7 +43,7 @@ BENCHMARKS = [
     "media",
 ]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).
-EXTRA = ["scaling"]
+EXTRA = ["scaling", "live_inbox"]
 SCALES = {
     "small": {
         "customers": 20_000,

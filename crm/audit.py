@@ -17,7 +17,10 @@ current_actor: ContextVar[Any] = ContextVar("crm_audit_actor", default=None)
 
 def _actor(by):
     if by is None:
+        # The middleware stores a function, not request.user: under ASGI, asgiref inspects every
+        # context variable between threads, which would load a lazy user in the event loop.
         by = current_actor.get()
+        by = by() if callable(by) else by
     if by is not None and getattr(by, "is_authenticated", False):
         return by
     return None

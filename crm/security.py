@@ -269,7 +269,7 @@ class SecurityMiddleware:
             wait, reason = login_refusal(username, client_ip(request))
             if wait:
                 return refused_login(request, username, wait, reason)
-        token = current_actor.set(getattr(request, "user", None))
+        token = current_actor.set(lambda: getattr(request, "user", None))  # lazy: see crm.audit
         try:
             return self.get_response(request)
         finally:

@@ -108,6 +108,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
+    "daphne",  # first: `runserver` serves ASGI (the live inbox's socket), as the demo needs
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -140,6 +141,20 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "crm.urls"
 WSGI_APPLICATION = "crm.wsgi.application"
+# The live inbox (crm.live): its socket needs the ASGI server; events cross processes through
+# Redis, or stay in the one process of a checkout without Redis (the demo's runserver).
+ASGI_APPLICATION = "crm.asgi.application"
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [os.environ.get("REDIS_URL", "")],
+            "prefix": "crm-asgi" + os.environ.get("PYTEST_XDIST_WORKER", ""),
+        },
+    }
+    if os.environ.get("REDIS_URL")
+    else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+}
 
 TEMPLATES = [
     {

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import live
 from ..models import (
     ACTIVE_STATUSES,
     Conversation,
@@ -71,6 +72,7 @@ def resolve_conversation(
         if not updated:
             raise InboxError({"conversation": _("This conversation is already resolved.")})
         conversation.refresh_from_db()
+        live.emit("status", conversation, by=by)
     if send_survey and conversation.channel in SENDERS:
         survey = record_outbound(
             conversation,
@@ -102,6 +104,7 @@ def assign_conversation(conversation: Conversation, agent, *, by=None) -> Conver
         )
     Conversation.objects.filter(pk=conversation.pk).update(assignee=agent)
     conversation.assignee = agent
+    live.emit("assigned", conversation, by=by)
     return conversation
 
 

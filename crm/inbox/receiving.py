@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import live
 from ..actions import record_interaction, record_interactions
 from ..bulk import update_rows
 from ..models import (
@@ -226,6 +227,7 @@ def receive_messages(items: list[dict[str, Any]]) -> list[tuple[Message, bool, b
     for message in new:
         message.conversation = message.conversation  # its id, now that the row exists
     Message.objects.bulk_create(new)
+    live.emit("message", *new)
     subject_type = ContentType.objects.get_for_model(Message)
     record_interactions(
         Interaction(
@@ -294,6 +296,7 @@ def _receive(
     Conversation.objects.filter(pk=conversation.pk).update(
         status=ConversationStatus.OPEN, last_inbound_at=sent_at, last_message_at=sent_at
     )
+    live.emit("message", message)
     record_interaction(
         customer,
         InteractionKind.MESSAGE_IN,

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from .. import live
 from ..actions import record_interaction
 from ..models import (
     Conversation,
@@ -121,6 +122,7 @@ def _after_sent(message: Message) -> None:
                 )
         Conversation.objects.filter(pk=conversation.pk).update(**updates)
         conversation.refresh_from_db()
+        live.emit("message", message)
     if message.sender_kind in (SenderKind.AGENT, SenderKind.SYSTEM):
         record_interaction(
             message.customer,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import media, pages
+from . import live, media, pages
 
 app_name = "inbox"
 
@@ -14,4 +14,6 @@ urlpatterns = [
     path("<int:pk>/resolve/", pages.conversation_resolve, name="resolve"),
     path("media/<int:pk>/<str:variant>/", media.media_file, name="media"),
     path("<int:pk>/media/", media.send_media, name="send-media"),
+    path("<int:pk>/read/", live.mark_read, name="read"),
+    path("live/events/", live.events, name="live-events"),
 ]

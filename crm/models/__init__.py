@@ -44,4 +44,5 @@ from .journeys import (  # noqa: F401
 )
 from .links import LinkClick  # noqa: F401
 from .media import MediaKind, MediaStatus, MessageMedia  # noqa: F401
+from .live import ConversationRead, InboxEvent  # noqa: F401
 from .raw import RawDelivery  # noqa: F401

@@ -1,0 +1,410 @@
+"""The live inbox under load (issue 20 item 4): open inbox pages (WebSocket clients) while WeChat
+pushes arrive, over the real stack as production runs it, each a child process against the
+benchmark database and Redis: the webhook under gunicorn, the processing in `celery -A crm
+worker -c 2`, the sockets in Daphne (`daphne crm.asgi:application`).
+
+Measured: webhook-to-page latency, from the moment a push is POSTed to the moment a page's
+socket delivers its message event, for every (page, message) pair; pushes are sent open loop at
+RATE a second for SECONDS (each at its scheduled time, however slow the answers). Goal: p95
+under 1 s with PAGES (200) pages and RATE (500) pushes a second.
+
+Baseline, same run, same pages: events published straight to the channel layer from this process
+(crm.live.publish, ten batches a second at the same rate), so the figure's ratio says what the
+webhook, the queue and the processing add to the socket fan-out itself.
+
+`python -m bench live_inbox` (its own small data). LIVE_BENCH_PAGES, LIVE_BENCH_RATE and
+LIVE_BENCH_SECONDS scale it down on a small or busy machine. The load generator and the page
+clients run in this process and share the machine's cores with the servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .harness import Result
+from .wechat import (
+    AES_KEY,
+    APPID,
+    GUNICORN,
+    ORIGINAL_ID,
+    ROOT,
+    TOKEN,
+    _child_env,
+    _free_port,
+    _log_tail,
+    _percentile,
+    _requests,
+    _stop,
+    _wait_port,
+    make_pushes,
+)
+
+DATA_SCALES = {
+    "default": {"customers": 10_000, "conversations": 1_000, "messages": 10_000},
+    "small": {"customers": 2_000, "conversations": 200, "messages": 2_000},
+}
+PAGES = int(os.environ.get("LIVE_BENCH_PAGES", "200"))
+RATE = int(os.environ.get("LIVE_BENCH_RATE", "500"))
+SECONDS = int(os.environ.get("LIVE_BENCH_SECONDS", "10"))
+AGENTS = 20  # the pages are these agents' tabs, PAGES / AGENTS each
+SENDERS = 64  # connections the open-loop sender may have in flight
+
+
+def _pages_main(ws_url, origin, cookies, out, ready, stopping, count, connected) -> None:
+    asyncio.run(_pages(ws_url, origin, cookies, out, ready, stopping, count, connected))
+
+
+async def _pages(ws_url, origin, cookies, out, ready, stopping, count, connected) -> None:
+    from websockets.asyncio.client import connect
+
+    rows: list[tuple] = []
+    errors: list[str] = []
+    sockets = []
+    for n in range(PAGES):
+        try:
+            socket = await connect(
+                ws_url,
+                origin=origin,
+                additional_headers={"Cookie": cookies[n % len(cookies)]},
+                open_timeout=60,
+                max_queue=None,
+            )
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        sockets.append(socket)
+        connected.value += 1
+
+    async def read(socket) -> None:
+        try:
+            async for frame in socket:
+                wall = time.time()
+                events = json.loads(frame).get("events", ())
+                for e in events:
+                    rows.append((wall, e.get("id"), e.get("message"), e.get("at")))
+                count.value += len(events)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    readers = [asyncio.create_task(read(s)) for s in sockets]
+    ready.set()
+    while not stopping.is_set():
+        await asyncio.sleep(0.2)
+    for socket in sockets:
+        await socket.close()
+    for reader in readers:
+        reader.cancel()
+    Path(out).write_text(json.dumps({"rows": rows, "errors": errors[:10]}))
+
+
+class Pages:
+    """PAGES WebSocket clients in a process of their own (the load generator's threads would
+    otherwise delay them); what they received, and when (wall clock), once stopped."""
+
+    def __init__(self, ws_url: str, origin: str, cookies: list[str]):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.out = tempfile.mktemp(prefix="bench-live-pages-", suffix=".json")
+        self.ready, self.stopping = ctx.Event(), ctx.Event()
+        self.count = ctx.Value("q", 0, lock=False)
+        self._connected = ctx.Value("i", 0, lock=False)
+        self.received: list[tuple[float, dict]] = []
+        self.errors: list[str] = []
+        self.proc = ctx.Process(
+            target=_pages_main,
+            args=(
+                ws_url,
+                origin,
+                cookies,
+                self.out,
+                self.ready,
+                self.stopping,
+                self.count,
+                self._connected,
+            ),
+            daemon=True,
+        )
+        self.proc.start()
+        if not self.ready.wait(300) or self.connected < PAGES:
+            raise RuntimeError(f"{self.connected} of {PAGES} pages connected")
+
+    @property
+    def connected(self) -> int:
+        return self._connected.value
+
+    def stop(self) -> None:
+        if self.proc.is_alive():
+            self.stopping.set()
+            self.proc.join(120)
+        try:
+            data = json.loads(Path(self.out).read_text())
+        except OSError:
+            return
+        self.errors = data["errors"]
+        self.received = [
+            (wall, {"id": i, "message": m, "at": at}) for wall, i, m, at in data["rows"]
+        ]
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def _settle(pages: Pages, quiet: float = 3.0, limit: float = 120.0) -> None:
+    """Wait until no event arrived for `quiet` seconds (or `limit` passed)."""
+    deadline = time.monotonic() + limit
+    seen = -1
+    while time.monotonic() < deadline:
+        if pages.count.value == seen:
+            return
+        seen = pages.count.value
+        time.sleep(quiet)
+
+
+def _open_loop(port: int, requests: list[tuple[str, bytes]], rate: int):
+    """POST request i at start + i / rate over up to SENDERS keep-alive connections; the send
+    time of each (wall clock), the errors, the seconds sending took, the answer times."""
+    counter = itertools.count()
+    sent_at = [0.0] * len(requests)
+    answered = [0.0] * len(requests)
+    errors: list[str] = []
+    start = time.perf_counter() + 0.5
+    headers = {"Content-Type": "text/xml", "User-Agent": "Mozilla/4.0"}
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while (i := next(counter)) < len(requests):
+            wait = start + i / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            url, body = requests[i]
+            sent_at[i] = time.time()
+            try:
+                conn.request("POST", url, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                continue
+            answered[i] = time.time() - sent_at[i]
+            if response.status != 200 or data not in (b"success", b""):
+                errors.append(f"{response.status} {data[:200]!r}")
+        conn.close()
+
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = max(sent_at) - min(sent_at) if requests else 0.0
+    return sent_at, errors, seconds, answered
+
+
+def _latencies(pages: Pages, sent: dict, key) -> tuple[list[float], int]:
+    """Latency of every delivered (page, event) whose key is in `sent`; deliveries counted."""
+    values = [now - sent[key(event)] for now, event in pages.received if key(event) in sent]
+    return values, len(values)
+
+
+def _baseline(pages: Pages, conversation_id: int) -> dict[int, float]:
+    """Events published straight to the channel layer: ten batches a second at RATE."""
+    from crm import live
+
+    batch = max(RATE // 10, 1)
+    count = RATE * min(SECONDS, 5)
+    sent: dict[int, float] = {}  # event id -> published at (wall clock)
+    begin = time.perf_counter()
+    for first in range(0, count, batch):
+        wait = begin + first / RATE - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        ids = range(-(first + 1), -(min(first + batch, count) + 1), -1)
+        now = time.time()
+        events = []
+        for i in ids:
+            sent[i] = now
+            events.append({"id": i, "kind": "message", "conversation": conversation_id})
+        live.publish(events)
+    _settle(pages)
+    return sent
+
+
+def _baseline_figures(pages: Pages, sent: dict) -> dict:
+    count = len(sent)
+    values, delivered = _latencies(pages, sent, lambda e: e["id"])
+    return {
+        "events": count,
+        "expected": count * PAGES,
+        "delivered": delivered,
+        "p50_ms": _percentile(values, 0.5) * 1000 if values else None,
+        "p95_ms": _percentile(values, 0.95) * 1000 if values else None,
+        "p99_ms": _percentile(values, 0.99) * 1000 if values else None,
+    }
+
+
+def run(scale) -> list[Result]:
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    from channels_wechat.models import OfficialAccount
+    from crm.models import Conversation, Message, RawDelivery
+
+    if not os.environ.get("REDIS_URL"):
+        raise SystemExit("the live inbox benchmark needs Redis: set REDIS_URL")
+    OfficialAccount.objects.create(
+        appid=APPID,
+        original_id=ORIGINAL_ID,
+        name="花漾美妆服务号",
+        app_secret="bench-secret-0123456789abcdef",
+        token=TOKEN,
+        encoding_aes_key=AES_KEY,
+        mode="safe",
+    )
+    agent_group = Group.objects.get(name="agent")
+    cookies = []
+    for n in range(AGENTS):
+        user = User.objects.create_user(f"live-agent{n}", password="x", is_staff=True)
+        user.groups.add(agent_group)
+        client = Client()
+        client.force_login(user)
+        cookies.append(f"sessionid={client.cookies['sessionid'].value}")
+    visible = Conversation.objects.filter(channel="wechat").values_list("pk", flat=True).first()
+    assert visible is not None, "the generated data has no WeChat conversation"
+
+    logs = Path(tempfile.mkdtemp(prefix="bench-live-"))
+    env = _child_env()
+    children: list[subprocess.Popen] = []
+    pages = None
+    try:
+        asgi_port, web_port = _free_port(), _free_port()
+        for argv, name in (
+            (
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(asgi_port)]
+                + ["crm.asgi:application"],
+                "daphne",
+            ),
+            (
+                [sys.executable, "-m", "gunicorn", "crm.wsgi:application", *GUNICORN]
+                + ["--bind", f"127.0.0.1:{web_port}", "--timeout", "60"],
+                "gunicorn",
+            ),
+            (
+                [sys.executable, "-m", "celery", "-A", "crm", "worker", "-c", "2", "-P"]
+                + ["prefork", "-l", "warning", "--without-gossip", "--without-mingle"]
+                + ["--without-heartbeat"],
+                "worker",
+            ),
+        ):
+            children.append(
+                subprocess.Popen(
+                    argv,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=(logs / f"{name}.log").open("ab"),
+                    start_new_session=True,
+                )
+            )
+        for port, name in ((asgi_port, "daphne"), (web_port, "gunicorn")):
+            if not _wait_port(port, 60):
+                raise RuntimeError(f"{name} did not start:\n{_log_tail(logs / f'{name}.log')}")
+        origin = f"http://127.0.0.1:{asgi_port}"
+        pages = Pages(f"ws://127.0.0.1:{asgi_port}/ws/inbox/", origin, cookies)
+        sys.stderr.write(f"live inbox: {pages.connected} pages connected\n")
+
+        # Warm-up: imports, pools, the worker's first batch.
+        warm = make_pushes(30_000_000, 200, openids=500, seed=11)
+        _open_loop(web_port, _requests(f"/hooks/wechat/{APPID}", warm), 50)
+        _settle(pages)
+        base_sent = _baseline(pages, visible)
+
+        count = RATE * SECONDS
+        pushes = make_pushes(31_000_000, count, openids=2_000, seed=12)
+        requests = _requests(f"/hooks/wechat/{APPID}", pushes)
+        first_raw = RawDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        sent_at, errors, send_seconds, answered = _open_loop(web_port, requests, RATE)
+        _settle(pages)
+        pages.stop()
+        base = _baseline_figures(pages, base_sent)
+        sys.stderr.write(f"live inbox baseline (publish -> page): {base}\n")
+        by_msgid = {str(31_000_000 + i): t for i, t in enumerate(sent_at)}
+        received = pages.received
+        message_ids = {e["message"] for _t, e in received if e.get("message")}
+        platform = dict(
+            Message.objects.filter(pk__in=message_ids).values_list("pk", "platform_msg_id")
+        )
+        sent = {pk: by_msgid[msgid] for pk, msgid in platform.items() if msgid in by_msgid}
+        values = [now - sent[e["message"]] for now, e in received if e.get("message") in sent]
+        lag = [now - _epoch(e["at"]) for now, e in received if e.get("message") in sent]
+        processing = [
+            (done - got).total_seconds()
+            for got, done in RawDelivery.objects.filter(
+                pk__gt=first_raw, source="wechat", processed_at__isnull=False
+            ).values_list("received_at", "processed_at")
+        ]
+        stored = Message.objects.filter(
+            platform_msg_id__in=list(by_msgid), account=APPID, direction="in"
+        ).count()
+    finally:
+        if pages is not None:
+            pages.stop()
+        for child in children:
+            _stop(child)
+    expected = count * PAGES
+    figures = {
+        "pages": PAGES,
+        "agents": AGENTS,
+        "pushes": count,
+        "push_rate_achieved": round(count / send_seconds, 1) if send_seconds else None,
+        "hook_errors": len(errors),
+        "messages_stored": stored,
+        "deliveries": len(values),
+        "deliveries_expected": expected,
+        "p50_ms": _percentile(values, 0.5) * 1000 if values else None,
+        "p95_ms": _percentile(values, 0.95) * 1000 if values else None,
+        "p99_ms": _percentile(values, 0.99) * 1000 if values else None,
+        "max_ms": max(values) * 1000 if values else None,
+        "hook_answer_p50_ms": _percentile(answered, 0.5) * 1000,
+        "hook_answer_p95_ms": _percentile(answered, 0.95) * 1000,
+        "received_to_processed_p50_ms": _percentile(processing, 0.5) * 1000 if processing else None,
+        "received_to_processed_p95_ms": _percentile(processing, 0.95) * 1000
+        if processing
+        else None,
+        "event_row_to_page_p50_ms": _percentile(lag, 0.5) * 1000 if lag else None,
+        "event_row_to_page_p95_ms": _percentile(lag, 0.95) * 1000 if lag else None,
+        "page_errors": pages.errors[:3] if pages else [],
+        "baseline": base,
+    }
+    sys.stderr.write(f"live inbox: {figures}\n")
+    note = (
+        f"{PAGES} pages ({AGENTS} agents), {count:,} safe-mode pushes open loop at {RATE}/s "
+        f"(achieved {figures['push_rate_achieved']}/s, {len(errors)} hook errors), gunicorn "
+        f"{' '.join(GUNICORN)}, celery -c 2, one daphne; {len(values):,} of {expected:,} "
+        f"page deliveries; p50 {figures['p50_ms'] or 0:.0f} ms, p99 {figures['p99_ms'] or 0:.0f} ms"
+    )
+    return [
+        Result(
+            f"live inbox: webhook -> page p95, {PAGES} pages, {RATE} pushes/s",
+            figures["p95_ms"] or float("inf"),
+            "ms",
+            base["p95_ms"],
+            "publish -> page p95 (channel layer and daphne only)",
+            "abs:<1000",
+            note,
+            extra=figures,
+        )
+    ]
