@@ -20,6 +20,12 @@ class CrmConfig(AppConfig):
             "view_interaction",
             "view_mergerecord",
             "view_customerkey",
+            # Conversation labels (crm.models.labels) are defined by marketing; customer imports.
+            "view_conversationlabel",
+            "add_conversationlabel",
+            "change_conversationlabel",
+            "delete_conversationlabel",
+            "view_customerimport",
         ],
         "agent": [
             "view_customer",
@@ -38,6 +44,12 @@ class CrmConfig(AppConfig):
             "change_conversation",
             "view_message",
             "add_message",
+            # Labels on conversations (change_conversation), private notes and @-mentions.
+            "view_conversationlabel",
+            "view_conversationnote",
+            "add_conversationnote",
+            "view_notification",
+            "change_notification",
         ],
     }
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import pages
+from . import notes, pages, search
 
 app_name = "inbox"
 
@@ -12,4 +12,9 @@ urlpatterns = [
     path("<int:pk>/reply/", pages.conversation_reply, name="reply"),
     path("<int:pk>/assign/", pages.conversation_assign, name="assign"),
     path("<int:pk>/resolve/", pages.conversation_resolve, name="resolve"),
+    path("<int:pk>/notes/", notes.conversation_note, name="note"),
+    path("<int:pk>/labels/", notes.conversation_labels, name="labels"),
+    path("notifications/", notes.notification_list, name="notifications"),
+    path("notifications/read/", notes.notifications_read, name="notifications-read"),
+    path("search/", search.search_page, name="search"),
 ]

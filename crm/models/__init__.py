@@ -23,6 +23,7 @@ from .customers import (  # noqa: F401
     normalize_phone,
 )
 from .handoff import Handoff  # noqa: F401
+from .imports import CustomerImport  # noqa: F401, E402
 from .inbox import (  # noqa: F401
     ACTIVE_STATUSES,
     Conversation,
@@ -32,4 +33,7 @@ from .inbox import (  # noqa: F401
     Message,
     SenderKind,
 )
+from .labels import ConversationLabel, ConversationLabelling  # noqa: F401, E402
+from .notes import NOTE_MAX_LENGTH, ConversationNote  # noqa: F401, E402
+from .notifications import Notification  # noqa: F401, E402
 from .raw import RawDelivery  # noqa: F401

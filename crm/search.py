@@ -1,0 +1,81 @@
+"""Search in the inbox: conversations whose messages, notes or customer name contain the words.
+
+PostgreSQL: `icontains` is `UPPER(col) LIKE UPPER('%words%')`, served by pg_trgm GIN indexes on
+`UPPER(content)`, `UPPER(body)` and `UPPER(name)` (migration 0008). Trigrams need no word
+segmentation, so Chinese works as long as the database's LC_CTYPE classifies CJK characters as
+letters (C.UTF-8 and the *.UTF-8 locales do; `show_trgm('退款申请')` gives trigrams). A tokenizer
+(zhparser, pg_jieba) would rank better but is a C extension the project would have to build
+and ship for every installation; pg_trgm ships with PostgreSQL. The limit: a query of one or
+two characters has no trigram, so the index cannot narrow it; such a search reads the newest
+messages first and stops at a page (see bench/search.py for its cost).
+SQLite (the demo): the same `icontains`, without an index.
+
+The filters are the inbox's (`ConversationFilterSet`: status, channel, kind, account,
+assignee = agent, opened = date range) plus `q` and `label`.
+"""
+
+import django_filters
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _lazy
+
+from .filtersets import ConversationFilterSet
+from .models import Conversation, ConversationLabel, ConversationNote, Customer, Message
+
+MAX_QUERY = 100
+
+
+def search_conversations(queryset: QuerySet[Conversation], words: str) -> QuerySet[Conversation]:
+    """The conversations of `queryset` with a message, a note or a customer name containing
+    `words` (case-insensitive; stripped; at most MAX_QUERY characters)."""
+    words = (words or "").strip()[:MAX_QUERY]
+    if not words:
+        return queryset
+    in_messages = Message.objects.filter(content__icontains=words).values("conversation_id")
+    in_notes = ConversationNote.objects.filter(body__icontains=words).values("conversation_id")
+    by_name = Customer.objects.filter(name__icontains=words).values("pk")
+    return queryset.filter(Q(pk__in=in_messages) | Q(pk__in=in_notes) | Q(customer_id__in=by_name))
+
+
+class LabelNameFilter(django_filters.ModelMultipleChoiceFilter):
+    """Labels by name (`?label=售后&label=物流`): conversations with any of them; an unknown
+    name is a 400 naming it."""
+
+
+class ConversationSearchFilterSet(ConversationFilterSet):
+    q = django_filters.CharFilter(method="filter_q", label=_lazy("search"))
+    label = LabelNameFilter(
+        field_name="labels__name",
+        to_field_name="name",
+        queryset=ConversationLabel.objects.all(),
+        label=_lazy("label"),
+        error_messages={"invalid_choice": _lazy("Unknown label: %(value)s.")},
+    )
+
+    class Meta(ConversationFilterSet.Meta):
+        fields = [*ConversationFilterSet.Meta.fields, "q", "label"]
+
+    def filter_q(self, queryset, name, value):
+        return search_conversations(queryset, value)
+
+
+def matching_snippets(conversation_ids: list[int], words: str) -> dict[int, str]:
+    """For each conversation, the newest message (or note) text containing `words`. One query
+    per source over the page's conversations only."""
+    words = (words or "").strip()[:MAX_QUERY]
+    if not words or not conversation_ids:
+        return {}
+    found: dict[int, str] = {}
+    notes = (
+        ConversationNote.objects.filter(conversation_id__in=conversation_ids, body__icontains=words)
+        .order_by("conversation_id", "-created_at")
+        .values_list("conversation_id", "body")
+    )
+    messages = (
+        Message.objects.filter(conversation_id__in=conversation_ids, content__icontains=words)
+        .order_by("conversation_id", "-sent_at")
+        .values_list("conversation_id", "content")
+    )
+    for rows in (messages, notes):  # the newest message, else the newest note
+        for conversation_id, text in rows:
+            found.setdefault(conversation_id, text)
+    return found
