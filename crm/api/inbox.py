@@ -71,7 +71,7 @@ class LabelChangeSerializer(serializers.Serializer):
 class ConversationNoteSerializer(serializers.ModelSerializer):
     author: serializers.StringRelatedField[AbstractBaseUser] = serializers.StringRelatedField()
     mentions: serializers.StringRelatedField[AbstractBaseUser] = serializers.StringRelatedField(
-        many=True
+        many=True, read_only=True
     )
     private = serializers.BooleanField(default=True, read_only=True)
     body = serializers.CharField(max_length=NOTE_MAX_LENGTH, allow_blank=True)

@@ -38,7 +38,11 @@ READ_ONLY = ("manager", "anonymous")
 LOGIN = "302 to the login"
 STANDARD_VIEWS = ("changelist", "add", "history", "delete", "change")
 # Custom admin views whose permission is not the model's view permission.
-CUSTOM_VIEW_PERMISSION = {"crm_customer_merge": "crm.merge_customer"}
+CUSTOM_VIEW_PERMISSION = {
+    "crm_customer_merge": "crm.merge_customer",
+    "crm_customerimport_import": "crm.add_customer",
+    "crm_customerimport_undo": "crm.delete_customer",
+}
 _counter = itertools.count(1)
 
 
