@@ -37,6 +37,7 @@ BENCHMARKS = [
     "weibo_keywords",
     "weibo_sentiment",
     "wechat",
+    "search",
 ]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).
 EXTRA = ["scaling"]

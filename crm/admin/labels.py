@@ -14,7 +14,7 @@ class ConversationLabelAdmin(admin.ModelAdmin):
     fields = ["name", "color", "description"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(n=Count("labellings"))
+        return super().get_queryset(request).annotate(n=Count("conversations"))
 
     @admin.display(description=_("conversations"), ordering="n")
     def conversation_count(self, obj):
