@@ -32,7 +32,6 @@ def test_label_note_mention_and_search(live_server, browser_page):
     assert page.inner_text(f"[data-note='{note.pk}'] .mention") == "@lina"
     assert "内部备注" in page.inner_text(f"[data-note='{note.pk}']")
 
-    page.goto(f"{live_server.url}/admin/logout/")
     page.context.clear_cookies()
     admin_login(page, live_server.url, "lina", "pw-lina")
     page.goto(f"{live_server.url}/inbox/")
