@@ -41,6 +41,7 @@ BENCHMARKS = [
     "journeys",
     "mass_send",
     "media",
+    "search",
 ]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).
 EXTRA = ["scaling", "live_inbox"]

@@ -22,6 +22,12 @@ class CrmConfig(AppConfig):
             "view_customerkey",
             "view_journeyenrollment",
             "view_journeysteprun",
+            # Conversation labels (crm.models.labels) are defined by marketing; customer imports.
+            "view_conversationlabel",
+            "add_conversationlabel",
+            "change_conversationlabel",
+            "delete_conversationlabel",
+            "view_customerimport",
         ],
         "agent": [
             "view_customer",
@@ -40,6 +46,12 @@ class CrmConfig(AppConfig):
             "change_conversation",
             "view_message",
             "add_message",
+            # Labels on conversations (change_conversation), private notes and @-mentions.
+            "view_conversationlabel",
+            "view_conversationnote",
+            "add_conversationnote",
+            "view_notification",
+            "change_notification",
         ],
     }
 

@@ -332,7 +332,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "crm.models.Channel"},
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "crm.models.Channel",
+        "ConversationStatusEnum": "crm.models.ConversationStatus",
+    },
 }
 
 # Celery: Redis broker when REDIS_URL is set; otherwise tasks run inline in the caller.

@@ -146,6 +146,12 @@ def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
                 ],
                 daily,
             ),
+            Table(
+                "labels",
+                str(_("Conversation labels")),
+                [("label", _("Label")), ("conversations", _("Conversations"))],
+                kpis.wechat_label_counts(period.start, period.end, period.account, assignee),
+            ),
         ],
     }
 

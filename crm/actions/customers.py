@@ -66,6 +66,28 @@ def update_customer(customer: Customer, changes: dict[str, Any], *, by=None) -> 
     return customer
 
 
+def create_customer(fields: dict[str, Any], *, by=None) -> Customer:
+    """A person creates a customer (the API, the customer import): the one write path for it.
+
+    `fields` maps fields of CUSTOMER_EDITABLE to values already cleaned by the serializer or the
+    import (phone normalised, email lower-cased); `tags` are Tag rows. The phone is unverified,
+    so it is a weak key: a customer with the same number shows as a duplicate candidate, never
+    merged by itself (crm.identity). `first_channel` defaults to manual. Atomic.
+    Raises ValueError for a field that is not editable (a programming error, not user input).
+    """
+    unknown = set(fields) - CUSTOMER_EDITABLE
+    if unknown:
+        raise ValueError(f"not editable on a customer: {sorted(unknown)}")
+    fields = dict(fields)
+    tags = fields.pop("tags", None)
+    fields.setdefault("first_channel", Channel.MANUAL)
+    with transaction.atomic():
+        customer = Customer.objects.create(**fields)
+        if tags:
+            customer.tags.set(tags)
+    return customer
+
+
 def attach_tags(pairs: Iterable[tuple[int, str]]) -> int:
     """`tag_customer_by_name` for many (customer id, tag name) pairs: tags created if needed,
     links already there kept. Returns the links offered. Caller's transaction."""

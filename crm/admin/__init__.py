@@ -6,7 +6,16 @@ Importing the package registers them all (Django's admin autodiscovery imports `
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from . import customers, journeys, leads, records, segments, tokens  # noqa: F401  (registers them)
+from . import (  # noqa: F401  (registers them)
+    customers,
+    imports,
+    journeys,
+    labels,
+    leads,
+    records,
+    segments,
+    tokens,
+)
 
 admin.site.site_header = _("Social CRM")
 admin.site.site_title = _("Social CRM")

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from ..actions import (
     CUSTOMER_EDITABLE_FIELDS,
     TIMELINE_FIELDS,
+    create_customer,
     create_lead,
     update_customer,
     update_lead,
@@ -70,6 +71,9 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     def validate_email(self, value):
         return (value or "").strip().lower()
+
+    def create(self, validated_data):
+        return create_customer(validated_data, by=self.context["request"].user)
 
     def update(self, instance, validated_data):
         return update_customer(instance, validated_data, by=self.context["request"].user)

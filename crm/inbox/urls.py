@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import live, media, pages
+from . import live, media, notes, pages, search
 
 app_name = "inbox"
 
@@ -16,4 +16,9 @@ urlpatterns = [
     path("<int:pk>/media/", media.send_media, name="send-media"),
     path("<int:pk>/read/", live.mark_read, name="read"),
     path("live/events/", live.events, name="live-events"),
+    path("<int:pk>/notes/", notes.conversation_note, name="note"),
+    path("<int:pk>/labels/", notes.conversation_labels, name="labels"),
+    path("notifications/", notes.notification_list, name="notifications"),
+    path("notifications/read/", notes.notifications_read, name="notifications-read"),
+    path("search/", search.search_page, name="search"),
 ]

@@ -23,6 +23,7 @@ from .customers import (  # noqa: F401
     normalize_phone,
 )
 from .handoff import Handoff  # noqa: F401
+from .imports import CustomerImport  # noqa: F401, E402
 from .inbox import (  # noqa: F401
     ACTIVE_STATUSES,
     Conversation,
@@ -45,4 +46,7 @@ from .journeys import (  # noqa: F401
 from .links import LinkClick  # noqa: F401
 from .media import MediaKind, MediaStatus, MessageMedia  # noqa: F401
 from .live import ConversationRead, InboxEvent  # noqa: F401
+from .labels import ConversationLabel, ConversationLabelling  # noqa: F401, E402
+from .notes import NOTE_MAX_LENGTH, ConversationNote  # noqa: F401, E402
+from .notifications import Notification  # noqa: F401, E402
 from .raw import RawDelivery  # noqa: F401

@@ -27,6 +27,7 @@ from .wechat import (
     wechat_figures,
     wechat_histogram_rows,
     wechat_kpis,
+    wechat_label_counts,
     wechat_response_histogram,
 )
 from .weibo import (
@@ -61,6 +62,7 @@ __all__ = [
     "wechat_figures",
     "wechat_histogram_rows",
     "wechat_kpis",
+    "wechat_label_counts",
     "wechat_response_histogram",
     "weibo_day_parts",
     "weibo_figures",

@@ -11,7 +11,7 @@ import pandas as pd
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
-from crm.models import Conversation, Interaction, Message
+from crm.models import Conversation, ConversationLabelling, Interaction, Message
 
 from .common import LOCAL, local_bounds, rate, seconds_summary
 
@@ -449,3 +449,27 @@ def wechat_response_histogram(
     return wechat_histogram_rows(
         {"histogram": counts} for counts in _period_part(frame, _histogram_parts)
     )
+
+
+def wechat_label_counts(
+    start: date, end: date, account: str | None = None, assignee_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Conversation labels over the cohort (WeChat service conversations opened in the period):
+    for each label, the number of those conversations carrying it now, most used first. Labels
+    are changed at any time, so this is computed live, never snapshotted."""
+    low, high = local_bounds(start, end)
+    rows = ConversationLabelling.objects.filter(
+        conversation__channel="wechat",
+        conversation__kind=Conversation.Kind.SERVICE,
+        conversation__opened_at__gte=low,
+        conversation__opened_at__lt=high,
+    )
+    if account:
+        rows = rows.filter(conversation__account=account)
+    if assignee_id is not None:
+        rows = rows.filter(conversation__assignee_id=assignee_id)
+    counted = rows.values("label__name").annotate(n=Count("conversation_id")).order_by("-n")
+    return [
+        {"label": row["label__name"], "conversations": row["n"]}
+        for row in counted.order_by("-n", "label__name")
+    ]

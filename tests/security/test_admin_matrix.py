@@ -41,6 +41,8 @@ STANDARD_VIEWS = ("changelist", "add", "history", "delete", "change")
 CUSTOM_VIEW_PERMISSION = {
     "crm_customer_merge": "crm.merge_customer",
     "channels_wechat_messagetemplate_fetch": "channels_wechat.change_messagetemplate",
+    "crm_customerimport_import": "crm.add_customer",
+    "crm_customerimport_undo": "crm.delete_customer",
 }
 _counter = itertools.count(1)
 
