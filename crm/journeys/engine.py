@@ -253,6 +253,6 @@ def step_counts(journey: Journey) -> dict[int, dict[str, int]]:
         .values("step", "status")
         .annotate(n=Count("pk"))
     )
-    for row in runs:
-        counts[row["step"]][row["status"]] = row["n"]
+    for run in runs:
+        counts[run["step"]][run["status"]] = run["n"]
     return counts

@@ -43,10 +43,10 @@ from .journeys import (  # noqa: F401
     StepKind,
     StepRunStatus,
 )
-from .links import LinkClick  # noqa: F401
-from .media import MediaKind, MediaStatus, MessageMedia  # noqa: F401
-from .live import ConversationRead, InboxEvent  # noqa: F401
 from .labels import ConversationLabel, ConversationLabelling  # noqa: F401, E402
+from .links import LinkClick  # noqa: F401
+from .live import ConversationRead, InboxEvent  # noqa: F401
+from .media import MediaKind, MediaStatus, MessageMedia  # noqa: F401
 from .notes import NOTE_MAX_LENGTH, ConversationNote  # noqa: F401, E402
 from .notifications import Notification  # noqa: F401, E402
 from .raw import RawDelivery  # noqa: F401
