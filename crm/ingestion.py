@@ -122,7 +122,8 @@ def _insert(connection, values: dict) -> int:
     sql = _INSERT_SQL.get(tuple(values))
     if sql is None:
         quote = connection.ops.quote_name
-        columns = [quote(RawDelivery._meta.get_field(name).column) for name in values]
+        column = {f.name: f.column for f in RawDelivery._meta.concrete_fields}
+        columns = [quote(column[name]) for name in values]
         sql = _INSERT_SQL[tuple(values)] = (
             f"INSERT INTO {quote(RawDelivery._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608  names from the model
             f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id"
