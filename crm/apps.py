@@ -38,7 +38,15 @@ class CrmConfig(AppConfig):
             "change_conversation",
             "view_message",
             "add_message",
+            # Teams, hours and SLA targets: read (crm.inbox.teams shows them beside a chat).
+            "view_team",
+            "view_teammembership",
+            "view_businesshours",
+            "view_holidayexception",
+            "view_slapolicy",
         ],
+        # Managers read every model anyway (crm.roles); this one is a read-only object rule.
+        "manager": ["see_all_conversations"],
     }
 
     def ready(self) -> None:

@@ -8,7 +8,8 @@ app and a line to its AppConfig is all a new resource needs. Superusers hold eve
 - marketing: manages customers, tags, segments, leads and every marketing object; merges and exports.
 - agent: answers customers: reads them, edits their contact data, writes notes, opens leads;
   cannot export, merge or delete customers.
-- manager: reads everything and changes nothing.
+- manager: reads everything and changes nothing (plus the read-only permissions an app
+  declares under "manager", e.g. seeing every team's conversations).
 """
 
 from django.apps import apps
@@ -22,7 +23,9 @@ def _codenames_for(app_config, role: str) -> list[str]:
         # Managers read every model of every app that declares roles.
         if not declared:
             return []
-        return [f"view_{m._meta.model_name}" for m in app_config.get_models()]
+        return [f"view_{m._meta.model_name}" for m in app_config.get_models()] + list(
+            declared.get("manager", [])
+        )
     return list(declared.get(role, []))
 
 

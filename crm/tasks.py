@@ -41,3 +41,20 @@ def drain_raw_deliveries_task(source: str, slot: int = 0) -> int:
     from .ingestion import drain
 
     return drain(source, slot=slot)
+
+
+@shared_task
+def check_sla_breaches_task() -> int:
+    """Record the SLA breaches whose due time has passed (crm.inbox.sla), every minute."""
+    from .inbox.sla import check_breaches
+
+    return check_breaches()
+
+
+@shared_task
+def expire_presence_task() -> dict[str, int]:
+    """Agents whose inbox page stopped its heartbeat go offline; their teams' queues move
+    (crm.inbox.routing.expire_presence)."""
+    from .inbox.routing import expire_presence
+
+    return expire_presence()

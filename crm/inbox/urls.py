@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import pages
+from . import pages, teams
 
 app_name = "inbox"
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("<int:pk>/reply/", pages.conversation_reply, name="reply"),
     path("<int:pk>/assign/", pages.conversation_assign, name="assign"),
     path("<int:pk>/resolve/", pages.conversation_resolve, name="resolve"),
+    path("<int:pk>/transfer/", teams.transfer, name="transfer"),
+    path("presence/", teams.presence, name="presence"),
 ]

@@ -23,6 +23,7 @@ from .customers import (  # noqa: F401
     normalize_phone,
 )
 from .handoff import Handoff  # noqa: F401
+from .hours import BusinessHours, HolidayException, schedule_for  # noqa: F401
 from .inbox import (  # noqa: F401
     ACTIVE_STATUSES,
     Conversation,
@@ -33,3 +34,14 @@ from .inbox import (  # noqa: F401
     SenderKind,
 )
 from .raw import RawDelivery  # noqa: F401
+from .sla import SlaBreach, SlaClock, SlaPolicy, SlaTarget  # noqa: F401
+from .teams import (  # noqa: F401  # noqa: F401
+    AgentPresence,
+    ConversationTransfer,
+    Presence,
+    RoutingRule,
+    Team,
+    TeamMembership,
+    sees_every_team,
+    team_scope,
+)
