@@ -128,7 +128,8 @@ class SlaClock(models.Model):
         now = now or timezone.now()
         running = []
         active = self.conversation.status in ("open", "pending")
-        if self.first_response_met is None and self.first_response_due and active:
+        answered = self.conversation.first_response_at is not None
+        if not answered and self.first_response_due and active:
             running.append(
                 (SlaTarget.FIRST_RESPONSE, self.first_response_due, self.first_response_warn)
             )
@@ -136,7 +137,7 @@ class SlaClock(models.Model):
             running.append(
                 (SlaTarget.NEXT_RESPONSE, self.next_response_due, self.next_response_warn)
             )
-        if self.resolution_met is None and self.resolution_due and active:
+        if self.resolution_due and active:
             running.append((SlaTarget.RESOLUTION, self.resolution_due, self.resolution_warn))
         out = []
         for target, due, warn in sorted(running, key=lambda r: r[1]):
