@@ -42,6 +42,7 @@ from .teams import (  # noqa: F401  # noqa: F401
     RoutingRule,
     Team,
     TeamMembership,
+    message_team_scope,
     sees_every_team,
     team_scope,
 )

@@ -112,7 +112,6 @@ class AgentPresence(models.Model):
         settings.AUTH_USER_MODEL,
         verbose_name=_("agent"),
         on_delete=models.CASCADE,
-        primary_key=True,
         related_name="presence",
     )
     status = models.CharField(
@@ -253,3 +252,17 @@ def team_scope(queryset, user):
         return queryset
     mine = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
     return queryset.filter(Q(team__isnull=True) | Q(team_id__in=mine) | Q(assignee_id=user.pk))
+
+
+def message_team_scope(queryset, user):
+    """`team_scope` for messages: those of conversations the user may open, and those in no
+    conversation (notices, events before a conversation opened)."""
+    if sees_every_team(user):
+        return queryset
+    mine = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
+    return queryset.filter(
+        Q(conversation__isnull=True)
+        | Q(conversation__team__isnull=True)
+        | Q(conversation__team_id__in=mine)
+        | Q(conversation__assignee_id=user.pk)
+    )
