@@ -37,6 +37,8 @@ BENCHMARKS = [
     "weibo_keywords",
     "weibo_sentiment",
     "wechat",
+    # Last: it adds 100,000 open conversations, teams and agents to the generated data.
+    "inbox_routing",
 ]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).
 EXTRA = ["scaling"]
