@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -178,22 +179,41 @@ def online_members(team: Team, now: datetime):
     )
 
 
+# Each member's open or pending conversations counted only up to their maximum (LIMIT inside a
+# LATERAL join, on the (assignee, status) index): an agent who holds thousands (a manager's
+# reassignment, a departed colleague's queue) costs no more than one at their maximum.
+PICK_SQL = """
+SELECT m.id, m.team_id, m.user_id, m.max_open, m.see_all, m.last_assigned_at
+FROM crm_teammembership m
+JOIN crm_agentpresence p ON p.user_id = m.user_id
+JOIN auth_user u ON u.id = m.user_id
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS n FROM (
+        SELECT 1 FROM crm_conversation c
+        WHERE c.assignee_id = m.user_id AND c.status IN %(active)s
+        LIMIT m.max_open
+    ) AS capped
+) AS held
+WHERE m.team_id = %(team)s AND u.is_active AND u.is_staff
+  AND p.status = %(online)s AND p.last_seen_at >= %(since)s AND held.n < m.max_open
+ORDER BY held.n, m.last_assigned_at ASC NULLS FIRST, m.user_id
+LIMIT 1
+"""
+
+
 def pick_agent(team: Team, now: datetime) -> TeamMembership | None:
     """The online member with the fewest open or pending conversations under their maximum;
     on a tie the one assigned to longest ago, then the lowest user id. Reads only."""
-    return (
-        online_members(team, now)
-        .annotate(
-            open_count=Count(
-                "user__assigned_conversations",
-                filter=Q(user__assigned_conversations__status__in=ACTIVE_STATUSES),
-            )
-        )
-        .filter(open_count__lt=F("max_open"))
-        .select_related("user")
-        .order_by("open_count", F("last_assigned_at").asc(nulls_first=True), "user_id")
-        .first()
-    )
+    params = {
+        "active": tuple(str(s) for s in ACTIVE_STATUSES),
+        "team": team.pk,
+        "online": str(Presence.ONLINE),
+        "since": now - presence_ttl(),
+    }
+    member = next(iter(TeamMembership.objects.raw(PICK_SQL, params)), None)
+    if member is not None:
+        member.user = get_user_model().objects.get(pk=member.user_id)
+    return member
 
 
 def assign_in_team(conversation: Conversation, team: Team, *, now: datetime | None = None):

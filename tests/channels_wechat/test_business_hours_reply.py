@@ -1,7 +1,7 @@
 """The out-of-hours reply follows the business hours of crm (per account and team, China's
 public holidays and 调休 workdays, the admin's dated exceptions), not one daily range."""
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -57,7 +57,7 @@ def test_out_of_hours_reply_follows_the_calendar(office, when, closed):
 
 
 def test_a_dated_exception_and_team_hours(office):
-    HolidayException.objects.create(account=office.appid, date=datetime(2026, 10, 8).date())
+    HolidayException.objects.create(account=office.appid, date=date(2026, 10, 8))
     when = datetime(2026, 10, 8, 10, tzinfo=SH)
     assert office.in_service_hours(when) is False
     night_team = Team.objects.create(name="夜班")
