@@ -41,6 +41,7 @@ LOADERS = [
     "devtools.demo.crm",
     "devtools.demo.members",
     "devtools.demo.wechat",
+    "devtools.demo.teams",
     "devtools.demo.weibo",
     "devtools.demo.dashboards",
 ]
