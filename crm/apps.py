@@ -52,8 +52,10 @@ class CrmConfig(AppConfig):
     def ready(self) -> None:
         from . import checks, tasks  # noqa: F401  (registers deploy checks and tasks)
         from .audit import audit_secret_changes
+        from .inbox.config import watch_config
         from .roles import sync_roles
 
         post_migrate.connect(sync_roles, dispatch_uid="crm.sync_roles")
+        watch_config()  # the routing and SLA configuration cache (crm.inbox.config)
         # Every model of every app: a secret change is audited wherever it happens.
         pre_save.connect(audit_secret_changes, dispatch_uid="crm.audit_secret_changes")

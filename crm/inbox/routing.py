@@ -40,6 +40,7 @@ from ..models import (
     TeamMembership,
 )
 from ..models.teams import presence_ttl
+from . import config
 from .agents import assign_conversation
 from .common import OPENED_HANDLERS, InboxError
 from .sla import start_clocks
@@ -240,8 +241,8 @@ def route_new_conversations(
     customer and nobody is online. Caller's transaction (the one that opened them). Returns
     the teams, in order."""
     now = now or timezone.now()
-    rules = _rules()
-    default = Team.objects.filter(default=True, active=True).first()
+    rules = config.routing_rules()
+    default = config.default_team()
     teams: list[Team | None] = []
     by_team: dict[int, list[int]] = {}
     for conversation, content in opened:

@@ -23,8 +23,8 @@ from ..models import (
     SlaClock,
     SlaPolicy,
     SlaTarget,
-    schedule_for,
 )
+from . import config
 
 
 def _policy_key(policy: SlaPolicy) -> tuple[bool, bool, int]:
@@ -56,7 +56,7 @@ def start_clocks(conversations: list[Conversation]) -> list[SlaClock]:
     Caller's transaction; a conversation that has a clock keeps it."""
     if not conversations:
         return []
-    policies = list(SlaPolicy.objects.filter(active=True))
+    policies = config.sla_policies()
     if not policies:
         return []
     schedules: dict[tuple[str, int | None], Schedule] = {}
@@ -67,7 +67,7 @@ def start_clocks(conversations: list[Conversation]) -> list[SlaClock]:
         if policy is None:
             continue
         if key not in schedules:
-            schedules[key] = schedule_for(*key)
+            schedules[key] = config.schedule(*key)
         schedule, opened = schedules[key], conversation.opened_at
         first_due, first_warn = _due(
             schedule, opened, policy.first_response_minutes * 60, policy.warn_percent
@@ -139,7 +139,7 @@ def on_customer_messages(messages: list[tuple[int | None, datetime]]) -> None:
     for clock in waiting:
         conversation, policy = clock.conversation, clock.policy
         assert policy is not None
-        schedule = schedule_for(conversation.account, conversation.team_id)
+        schedule = config.schedule(conversation.account, conversation.team_id)
         due, warn = _due(
             schedule,
             first_at[clock.conversation_id],
