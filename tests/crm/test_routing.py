@@ -313,3 +313,12 @@ def test_transfer_refusals_change_nothing(teams):
     conversation.refresh_from_db()
     assert (conversation.team, conversation.assignee) == (presales, None)
     assert ConversationTransfer.objects.count() == 0
+
+
+def test_a_rule_changed_after_routing_applies_to_the_next_conversation(teams):
+    presales, aftersales = teams
+    assert incoming("发票怎么开").team == presales  # the configuration is now cached
+    RoutingRule.objects.create(kind="keyword", value="发票", team=aftersales, position=0)
+    assert incoming("发票怎么开").team == aftersales
+    aftersales.delete()  # the rules' team goes with it
+    assert incoming("发票怎么开").team == presales
