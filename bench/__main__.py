@@ -42,6 +42,8 @@ BENCHMARKS = [
     "mass_send",
     "media",
     "search",
+    # Last: it adds 100,000 open conversations, teams and agents to the generated data.
+    "inbox_routing",
 ]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).
 EXTRA = ["scaling", "live_inbox"]

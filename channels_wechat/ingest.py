@@ -318,14 +318,15 @@ def automatic_reply(account, rules, message: Message, *, opened, at) -> tuple[st
     """The automatic answer to an inbound message, as (text, sender kind), or ("", "").
 
     The first active keyword rule matching a text message; else, when the message opened its
-    conversation (`opened`: a bool, or a callable asked only when needed) outside the account's
-    service hours, the out-of-hours reply.
+    conversation (`opened`: a bool, or a callable asked only when needed) outside the business
+    hours of the account and the conversation's team (holidays included), the out-of-hours reply.
     """
     if message.msg_type == "text":
         for rule in rules:
             if rule.matches(message.content):
                 return rule.reply, SenderKind.AUTO_REPLY
-    if account.out_of_hours_reply and not account.in_service_hours(at):
+    team_id = message.conversation.team_id if message.conversation is not None else None
+    if account.out_of_hours_reply and not account.in_service_hours(at, team_id):
         if opened() if callable(opened) else opened:
             return account.out_of_hours_reply, SenderKind.AUTO_REPLY
     return "", ""

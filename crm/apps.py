@@ -52,15 +52,25 @@ class CrmConfig(AppConfig):
             "add_conversationnote",
             "view_notification",
             "change_notification",
+            # Teams, hours and SLA targets: read (crm.inbox.teams shows them beside a chat).
+            "view_team",
+            "view_teammembership",
+            "view_businesshours",
+            "view_holidayexception",
+            "view_slapolicy",
         ],
+        # Managers read every model anyway (crm.roles); this one is a read-only object rule.
+        "manager": ["see_all_conversations"],
     }
 
     def ready(self) -> None:
         from . import checks, journey_steps, tasks  # noqa: F401  (registers deploy checks and tasks)
         from .audit import audit_secret_changes
+        from .inbox.config import watch_config
         from .roles import sync_roles
 
         journey_steps.register()
         post_migrate.connect(sync_roles, dispatch_uid="crm.sync_roles")
+        watch_config()  # the routing and SLA configuration cache (crm.inbox.config)
         # Every model of every app: a secret change is audited wherever it happens.
         pre_save.connect(audit_secret_changes, dispatch_uid="crm.audit_secret_changes")

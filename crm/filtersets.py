@@ -20,6 +20,7 @@ from .models import (
     Stage,
     Tag,
     normalize_phone,
+    team_scope,
 )
 
 
@@ -228,11 +229,13 @@ class ConversationFilterSet(django_filters.FilterSet):
 
 
 def visible_conversations(user):
-    """The conversations of the inbox this user may see (all, with the permission): service
-    conversations of the private channels, and complaint cases opened from public posts."""
+    """The conversations of the inbox this user may see (with the permission): service
+    conversations of the private channels, and complaint cases opened from public posts, of
+    the user's teams unless they see every team (crm.models.teams.team_scope)."""
     if not user.has_perm("crm.view_conversation"):
         return Conversation.objects.none()
-    return Conversation.objects.filter(
+    rows = Conversation.objects.filter(
         channel__in=[c for c, _label in PRIVATE_CHANNELS],
         kind__in=[Conversation.Kind.SERVICE, Conversation.Kind.COMPLAINT],
-    ).select_related("customer", "assignee")
+    ).select_related("customer", "assignee", "team", "sla")
+    return team_scope(rows, user)

@@ -289,6 +289,8 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 # Signed pushes (WeChat, Weibo fan service) older or newer than this many seconds are refused
 # with 403: a replay window (0 turns it off). WeChat retries within about 15 s.
 WEBHOOK_MAX_AGE = env_int("WEBHOOK_MAX_AGE", 300)
+# Seconds an agent stays online without a heartbeat from their inbox page (crm.models.teams).
+INBOX_PRESENCE_TTL = env_int("INBOX_PRESENCE_TTL", 60)
 # Raw deliveries a drain processes in one transaction (crm.ingestion; WeChat pushes).
 RAW_DELIVERY_BATCH_SIZE = env_int("RAW_DELIVERY_BATCH_SIZE", 500)
 # At most this many drains of one source run side by side when there is a backlog (set it to
@@ -393,6 +395,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "journey-tick": {
         "task": "crm.tasks.journey_tick_task",
         "schedule": 60.0,
+    },
+    "check-sla-breaches": {
+        "task": "crm.tasks.check_sla_breaches_task",
+        "schedule": 60.0,
+    },
+    "expire-agent-presence": {
+        "task": "crm.tasks.expire_presence_task",
+        "schedule": 30.0,
     },
     "sweep-raw-deliveries": {
         "task": "crm.tasks.sweep_raw_deliveries_task",

@@ -49,3 +49,20 @@ def journey_tick_task() -> dict[str, int]:
     from .journeys.engine import run_tick
 
     return run_tick()
+
+
+@shared_task
+def check_sla_breaches_task() -> int:
+    """Record the SLA breaches whose due time has passed (crm.inbox.sla), every minute."""
+    from .inbox.sla import check_breaches
+
+    return check_breaches()
+
+
+@shared_task
+def expire_presence_task() -> dict[str, int]:
+    """Agents whose inbox page stopped its heartbeat go offline; their teams' queues move
+    (crm.inbox.routing.expire_presence)."""
+    from .inbox.routing import expire_presence
+
+    return expire_presence()

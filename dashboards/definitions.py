@@ -24,6 +24,12 @@ DEFINITIONS = {
         "Conversations opened in the period rated 4 or 5, divided by those rated (a lone digit 1-5 "
         "within 24 hours after the satisfaction survey)."
     ),
+    "sla_attainment": _(
+        "SLA targets met divided by SLA targets decided, over the period's conversations with an "
+        "SLA policy: first response, each next response and resolution, each measured in "
+        "business time (the hours of the account and team, China's public holidays and 调休 "
+        "workdays); a target still running is not counted."
+    ),
     "follower_count": _(
         "The latest follower snapshot on or before the end of the period; the change is that "
         "minus the latest snapshot before its start."

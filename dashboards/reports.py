@@ -76,7 +76,12 @@ def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
         ("resolution_rate", _("Resolution rate"), now["resolution_rate"], "rate"),
         ("satisfaction_rate", _("Satisfaction rate"), now["satisfaction_rate"], "rate"),
     ]
+    sla = kpis.sla_attainment(period.start, period.end, period.account, assignee)
+    earlier = period.previous()
+    sla_before = kpis.sla_attainment(earlier.start, earlier.end, period.account, assignee)
+    cards.append(("sla_attainment", _("SLA attainment"), sla["sla_attainment"], "rate"))
     previous = {
+        "sla_attainment": sla_before["sla_attainment"],
         "conversations": before["conversations"],
         "response_rate": before["response_rate"],
         "first_response_seconds": before["first_response_seconds"]["median"],
@@ -152,8 +157,45 @@ def wechat_page(period: Period, assignee: int | None = None) -> dict[str, Any]:
                 [("label", _("Label")), ("conversations", _("Conversations"))],
                 kpis.wechat_label_counts(period.start, period.end, period.account, assignee),
             ),
+            *_sla_tables(sla),
         ],
     }
+
+
+def _sla_tables(sla: dict[str, Any]) -> list[Table]:
+    """SLA attainment per agent and per team (dashboards.kpis.sla)."""
+    from crm.models import Team
+
+    users = get_user_model().objects.filter(
+        pk__in=[r["assignee_id"] for r in sla["agents"] if r["assignee_id"]]
+    )
+    names = {u.pk: u.get_full_name() or u.username for u in users}
+    teams = dict(Team.objects.values_list("pk", "name"))
+    for row in sla["agents"]:
+        row["agent"] = names.get(row["assignee_id"], "") if row["assignee_id"] else _("Unassigned")
+    for row in sla["teams"]:
+        row["team"] = teams.get(row["team_id"], "") if row["team_id"] else _("No team")
+    figures = [
+        ("sla_conversations", _("Conversations")),
+        ("sla_attainment", _("SLA attainment")),
+        ("first_response_attainment", _("First response")),
+        ("next_response_attainment", _("Next response")),
+        ("resolution_attainment", _("Resolution")),
+    ]
+    return [
+        Table(
+            "sla_agents",
+            str(_("SLA attainment per agent")),
+            [("agent", _("Agent")), *figures],
+            sla["agents"],
+        ),
+        Table(
+            "sla_teams",
+            str(_("SLA attainment per team")),
+            [("team", _("Team")), *figures],
+            sla["teams"],
+        ),
+    ]
 
 
 def weibo_page(period: Period, assignee: int | None = None) -> dict[str, Any]:

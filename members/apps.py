@@ -42,6 +42,7 @@ class MembersConfig(AppConfig):
     def ready(self) -> None:
         from crm.actions import register_merge_handler
         from crm.history import register_history_handlers
+        from crm.inbox.routing import register_tier_lookup
         from crm.ingestion import register_processor
         from crm.panels import register_customer_panel
         from crm.privacy import register_erasure_step, register_personal_fields
@@ -60,6 +61,7 @@ class MembersConfig(AppConfig):
             batch="crm.ingestion.one_by_one",  # notifications request a drain, not a task each
         )
         register_customer_panel("members.panels.customer_panel")
+        register_tier_lookup("members.models.customer_tier_name")  # tier routing rules
         register_history_handlers("members.history.HANDLERS")
         register_personal_fields(
             {

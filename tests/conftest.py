@@ -20,6 +20,17 @@ def default_language():
     translation.activate(settings.LANGUAGE_CODE)
 
 
+@pytest.fixture(autouse=True)
+def fresh_inbox_config():
+    """The routing and SLA configuration cache (crm.inbox.config) starts empty in each test: a
+    rolled-back test leaves rows behind in it otherwise."""
+    from crm.inbox import config
+
+    config.clear()
+    yield
+    config.clear()
+
+
 def make_staff(username: str, role: str | None = None, superuser: bool = False) -> User:
     user = User.objects.create_user(
         username, password="pw-" + username, is_staff=True, is_superuser=superuser

@@ -10,7 +10,7 @@ from crm.inbox import (
     reply,
     resolve_conversation,
 )
-from crm.models import Conversation, Message
+from crm.models import Conversation, Message, message_team_scope
 from crm.send_errors import send_error_text
 
 from ..filtersets import MessageFilterSet, WeChatConversationFilterSet
@@ -109,6 +109,10 @@ class MessageViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = MessageFilterSet
     ordering_fields = ["sent_at", "id"]
     ordering = ["sent_at", "id"]
+
+    def get_queryset(self):
+        # An agent reads only their teams' conversations (crm.models.teams).
+        return message_team_scope(super().get_queryset(), self.request.user)
 
 
 class ChannelCodeViewSet(

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.fields import EncryptedTextField
-from crm.models import Customer
+from crm.models import Customer, schedule_for
 
 MESSAGE_WINDOW = timedelta(hours=48)
 MESSAGE_QUOTA = 5
@@ -54,8 +54,14 @@ class OfficialAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.appid})"
 
-    def in_service_hours(self, at) -> bool:
-        """Whether `at` (aware) falls in the service hours; no hours set means always."""
+    def in_service_hours(self, at, team_id: int | None = None) -> bool:
+        """Whether `at` (aware) falls in the service hours: the business hours of the account
+        (and the conversation's team) set in the admin, with China's public holidays and 调休
+        workdays and the dated exceptions (crm.models.hours); without any, the account's own
+        daily range; neither set means always."""
+        schedule = schedule_for(self.appid, team_id)
+        if not schedule.open_always:
+            return schedule.is_open(at)
         if self.service_start is None or self.service_end is None:
             return True
         local = timezone.localtime(at).time()

@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (registers them)
     leads,
     records,
     segments,
+    teams,
     tokens,
 )
 

@@ -4,7 +4,7 @@ only; the inbox does the rest) and the audit log. Registered by crm/admin/__init
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from ..models import AuditEntry, Conversation, MergeRecord, Message, RawDelivery
+from ..models import AuditEntry, Conversation, MergeRecord, Message, RawDelivery, team_scope
 from .readonly import ReadOnlyAdmin
 
 
@@ -104,6 +104,10 @@ class ConversationAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Status changes go through the inbox (resolve sends the survey); only assignment here.
         return [*self.readonly_fields, "status"]
+
+    def get_queryset(self, request):
+        # An agent opens only their teams' conversations here too (crm.models.teams).
+        return team_scope(super().get_queryset(request), request.user)
 
     inlines = [MessageInline]
 

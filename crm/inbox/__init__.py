@@ -12,7 +12,8 @@ channel app. A sender is `func(message) -> platform_msg_id` and raises `SendErro
 
 The package's modules: `receiving` (messages in, conversations opened and rated), `sending` (the
 registered senders, outbound messages stored then delivered), `agents` (reply, assign, resolve,
-open a case), and the staff pages `pages` with their `urls`. What other apps use is imported
+open a case), `routing` (teams, presence, automatic assignment, transfers), `sla` (SLA
+clocks and breaches), and the staff pages `pages` and `teams` with their `urls`. What other apps use is imported
 here.
 """
 
@@ -31,6 +32,16 @@ from .receiving import (
     receive_one_by_one,
     record_rating,
 )
+from .routing import (
+    assign_in_team,
+    heartbeat,
+    register_tier_lookup,
+    route_new_conversation,
+    route_new_conversations,
+    route_waiting,
+    set_presence,
+    transfer_conversation,
+)
 from .sending import (
     ADDRESS_RESOLVERS,
     SENDERS,
@@ -41,6 +52,14 @@ from .sending import (
 )
 
 __all__ = [
+    "assign_in_team",
+    "heartbeat",
+    "register_tier_lookup",
+    "route_new_conversation",
+    "route_new_conversations",
+    "route_waiting",
+    "set_presence",
+    "transfer_conversation",
     "ADDRESS_RESOLVERS",
     "RATING_WINDOW",
     "SENDERS",

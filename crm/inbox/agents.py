@@ -20,9 +20,10 @@ from ..models import (
     Message,
     SenderKind,
 )
-from .common import SURVEY_TEXT, InboxError, SendError
+from .common import SURVEY_TEXT, InboxError, SendError, conversations_opened
 from .receiving import active_conversation
 from .sending import SENDERS, deliver, record_outbound
+from .sla import on_resolved
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def resolve_conversation(
         ).update(status=ConversationStatus.RESOLVED, resolved_at=at, resolved_by=by)
         if not updated:
             raise InboxError({"conversation": _("This conversation is already resolved.")})
+        on_resolved(conversation.pk, at)  # the SLA resolution target
         conversation.refresh_from_db()
         live.emit("status", conversation, by=by)
     if send_survey and conversation.channel in SENDERS:
@@ -142,6 +144,7 @@ def open_case(
                 case.subject_type = ContentType.objects.get_for_model(subject)
                 case.subject_id = str(subject.pk)
             case.save()
+            conversations_opened([(case, content)])  # teams, SLA clocks, agents (crm.inbox.routing)
         assert case is not None
         if content and not (
             platform_msg_id

@@ -13,6 +13,18 @@ RATING_REPLY = re.compile(r"^\s*([1-5])\s*$")
 SURVEY_TEXT = "感谢您的咨询！请为本次服务打分：直接回复数字 1-5（5 = 非常满意，1 = 非常不满意）。"
 
 
+# Called with [(conversation, first message text), ...] when messages or public posts open
+# conversations: crm.inbox.routing registers its team, SLA and assignment step here, because
+# routing assigns through .agents, which .receiving must not import back.
+OPENED_HANDLERS: list = []
+
+
+def conversations_opened(opened: list) -> None:
+    if opened:
+        for handler in OPENED_HANDLERS:
+            handler(opened)
+
+
 class SendError(Exception):
     """A platform refused or failed to deliver a message; `code` is the platform's error code."""
 

@@ -25,7 +25,8 @@ from ..models import (
     Message,
     SenderKind,
 )
-from .common import RATING_REPLY, RATING_WINDOW, InboxError
+from .common import RATING_REPLY, RATING_WINDOW, InboxError, conversations_opened
+from .sla import on_customer_messages
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +229,15 @@ def receive_messages(items: list[dict[str, Any]]) -> list[tuple[Message, bool, b
         message.conversation = message.conversation  # its id, now that the row exists
     Message.objects.bulk_create(new)
     live.emit("message", *new)
+    first_words = {}
+    for m in reversed(new):
+        first_words[m.conversation_id] = m.content
+    # Teams, SLA clocks, agents (crm.inbox.routing); the next-response clocks of the others.
+    conversations_opened([(c, first_words.get(c.pk, "")) for c in opened_now])
+    opened_pks = {c.pk for c in opened_now}
+    on_customer_messages(
+        [(m.conversation_id, m.sent_at) for m in new if m.conversation_id not in opened_pks]
+    )
     subject_type = ContentType.objects.get_for_model(Message)
     record_interactions(
         Interaction(
@@ -273,6 +283,7 @@ def _receive(
         "delivery_status": DeliveryStatus.RECEIVED,
     }
     conversation = active_conversation(channel, account, external_user)
+    opened = False
     if msg_type == "event":
         message = Message.objects.create(conversation=conversation, **fields)
         return message
@@ -292,11 +303,16 @@ def _receive(
             opened_at=sent_at,
             status=ConversationStatus.OPEN,
         )
+        opened = True
     message = Message.objects.create(conversation=conversation, **fields)
     Conversation.objects.filter(pk=conversation.pk).update(
         status=ConversationStatus.OPEN, last_inbound_at=sent_at, last_message_at=sent_at
     )
     live.emit("message", message)
+    if opened:  # teams, SLA clocks, agents (crm.inbox.routing)
+        conversations_opened([(conversation, content)])
+    else:
+        on_customer_messages([(conversation.pk, sent_at)])
     record_interaction(
         customer,
         InteractionKind.MESSAGE_IN,

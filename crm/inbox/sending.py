@@ -25,6 +25,7 @@ from ..models import (
     SenderKind,
 )
 from .common import SendError
+from .sla import on_agent_response
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def _after_sent(message: Message) -> None:
                 Conversation.objects.filter(pk=conversation.pk, assignee__isnull=True).update(
                     assignee_id=message.sender_id
                 )
+            on_agent_response(conversation.pk, message.sent_at)  # SLA targets met or missed
         Conversation.objects.filter(pk=conversation.pk).update(**updates)
         conversation.refresh_from_db()
         live.emit("message", message)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import live, media, notes, pages, search
+from . import live, media, notes, pages, search, teams
 
 app_name = "inbox"
 
@@ -21,4 +21,6 @@ urlpatterns = [
     path("notifications/", notes.notification_list, name="notifications"),
     path("notifications/read/", notes.notifications_read, name="notifications-read"),
     path("search/", search.search_page, name="search"),
+    path("<int:pk>/transfer/", teams.transfer, name="transfer"),
+    path("presence/", teams.presence, name="presence"),
 ]

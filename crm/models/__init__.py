@@ -23,6 +23,7 @@ from .customers import (  # noqa: F401
     normalize_phone,
 )
 from .handoff import Handoff  # noqa: F401
+from .hours import BusinessHours, HolidayException, schedule_for  # noqa: F401
 from .imports import CustomerImport  # noqa: F401, E402
 from .inbox import (  # noqa: F401
     ACTIVE_STATUSES,
@@ -50,3 +51,15 @@ from .media import MediaKind, MediaStatus, MessageMedia  # noqa: F401
 from .notes import NOTE_MAX_LENGTH, ConversationNote  # noqa: F401, E402
 from .notifications import Notification  # noqa: F401, E402
 from .raw import RawDelivery  # noqa: F401
+from .sla import SlaBreach, SlaClock, SlaPolicy, SlaTarget  # noqa: F401
+from .teams import (  # noqa: F401  # noqa: F401
+    AgentPresence,
+    ConversationTransfer,
+    Presence,
+    RoutingRule,
+    Team,
+    TeamMembership,
+    message_team_scope,
+    sees_every_team,
+    team_scope,
+)

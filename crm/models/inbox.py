@@ -77,6 +77,10 @@ class Conversation(models.Model):
         on_delete=models.SET_NULL,
         related_name="assigned_conversations",
     )
+    # The team whose queue it is in (crm.actions.routing); None: opened before teams existed.
+    team = models.ForeignKey(
+        "crm.Team", verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL
+    )
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
     first_response_at = models.DateTimeField(_("first human response at"), null=True, blank=True)
     last_inbound_at = models.DateTimeField(_("last customer message at"), null=True, blank=True)
@@ -102,6 +106,7 @@ class Conversation(models.Model):
             models.Index(fields=["channel", "kind", "opened_at"], name="crm_conv_channel_opened"),
             models.Index(fields=["status", "last_inbound_at"]),
             models.Index(fields=["assignee", "status"]),
+            models.Index(fields=["team", "status"], name="crm_conv_team_status"),
             models.Index(fields=["channel", "account", "external_user", "-opened_at"]),
         ]
         constraints = [

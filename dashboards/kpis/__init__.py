@@ -17,6 +17,7 @@ The names below are the package's interface (`from dashboards import kpis; kpis.
 
 from .common import LOCAL, days, local_bounds, rate, seconds_summary
 from .funnel import funnel, with_jit_off
+from .sla import sla_attainment, sla_frame
 from .wechat import (
     HISTOGRAM_LABELS,
     RESPONSE_WINDOW_SECONDS,
@@ -44,6 +45,8 @@ from .weibo import (
 )
 
 __all__ = [
+    "sla_attainment",
+    "sla_frame",
     "HISTOGRAM_LABELS",
     "LOCAL",
     "RESPONSE_WINDOW_SECONDS",

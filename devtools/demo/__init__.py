@@ -44,6 +44,7 @@ LOADERS = [
     "devtools.demo.wechat_marketing",
     "devtools.demo.wechat_templates",
     "devtools.demo.media",
+    "devtools.demo.teams",
     "devtools.demo.weibo",
     "devtools.demo.journeys",
     "devtools.demo.dashboards",

@@ -8,6 +8,7 @@ from .membership import (  # noqa: F401
     PointsEntry,
     PointsKind,
     Tier,
+    customer_tier_name,
 )
 from .orders import (  # noqa: F401
     MerchantConfig,

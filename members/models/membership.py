@@ -151,3 +151,12 @@ class PayerOpenid(models.Model):
 
     def __str__(self) -> str:
         return self.openid
+
+
+def customer_tier_name(customer) -> str | None:
+    """The name of the customer's membership tier, or None (crm's tier routing rules ask)."""
+    return (
+        Membership.objects.filter(customer_id=customer.pk)
+        .values_list("tier__name", flat=True)
+        .first()
+    )

@@ -1,0 +1,410 @@
+"""Routing: which team a new conversation joins, and which agent of it takes it; presence and
+transfers. Every assignment goes through `crm.inbox.agents.assign_conversation`, so whatever
+follows assignments (the live inbox) sees the automatic ones too.
+
+- `route_new_conversation` (called by crm.inbox.receiving when a message opens a conversation):
+  the account's routing rules in order (keyword or menu click, tier or tag), else its default
+  rule, else the default team; a rule whose team was deleted falls through to the default. It
+  then starts the SLA clock and assigns inside the team.
+- `assign_in_team`: the online agent with the fewest open or pending conversations under their
+  maximum; on a tie, the one assigned to longest ago (round robin). Nobody online, or everyone
+  at their maximum: the conversation waits unassigned in the team queue, and `route_waiting`
+  hands it out when someone comes online or has room.
+- `set_presence` / `expire_presence`: online, away, offline; a presence without a heartbeat for
+  INBOX_PRESENCE_TTL seconds is offline. An agent who goes offline keeps their conversations,
+  unless their team returns them to the queue after `return_after_minutes`.
+- `transfer_conversation`: to an agent or a team, with a note.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from ..models import (
+    ACTIVE_STATUSES,
+    AgentPresence,
+    Conversation,
+    ConversationTransfer,
+    Message,
+    Presence,
+    RoutingRule,
+    Team,
+    TeamMembership,
+)
+from ..models.teams import presence_ttl
+from . import config
+from .agents import assign_conversation
+from .common import OPENED_HANDLERS, InboxError
+from .sla import start_clocks
+
+logger = logging.getLogger(__name__)
+
+MENU_CLICK_WINDOW = timedelta(minutes=30)
+
+# `func(customer) -> tier name or None`, registered by the app that owns tiers (members):
+# crm imports no higher app.
+TIER_LOOKUPS: list[str] = []
+
+
+def register_tier_lookup(path: str) -> None:
+    """Declare how to read a customer's membership tier name, for `tier` routing rules."""
+    if path not in TIER_LOOKUPS:
+        TIER_LOOKUPS.append(path)
+
+
+def _tier_of(customer) -> str | None:
+    for path in TIER_LOOKUPS:
+        tier = import_string(path)(customer)
+        if tier:
+            return str(tier)
+    return None
+
+
+class _Facts:
+    """What the rules ask about a new conversation, each looked up once and only if asked."""
+
+    def __init__(self, conversation: Conversation, content: str):
+        self.conversation = conversation
+        self.content = (content or "").casefold()
+        self._menu: str | None | bool = False
+        self._tier: str | None | bool = False
+        self._tags: set[str] | None = None
+
+    def menu_key(self) -> str | None:
+        if self._menu is False:
+            c = self.conversation
+            click = (
+                Message.objects.filter(
+                    channel=c.channel,
+                    account=c.account,
+                    external_user=c.external_user,
+                    msg_type="event",
+                    sent_at__gte=c.opened_at - MENU_CLICK_WINDOW,
+                    sent_at__lte=c.opened_at,
+                    data__event="CLICK",
+                )
+                .order_by("-sent_at", "-id")
+                .values_list("data", flat=True)
+                .first()
+            )
+            self._menu = (click or {}).get("event_key") or None
+        return self._menu  # type: ignore[return-value]
+
+    def tier(self) -> str | None:
+        if self._tier is False:
+            self._tier = _tier_of(self.conversation.customer)
+        return self._tier  # type: ignore[return-value]
+
+    def tags(self) -> set[str]:
+        if self._tags is None:
+            self._tags = {
+                n.casefold() for n in self.conversation.customer.tags.values_list("name", flat=True)
+            }
+        return self._tags
+
+    def matches(self, rule: RoutingRule) -> bool:
+        value = rule.value.strip()
+        kind = rule.kind
+        if kind == RoutingRule.Kind.KEYWORD:
+            return bool(value) and value.casefold() in self.content
+        if kind == RoutingRule.Kind.MENU:
+            return bool(value) and self.menu_key() == value
+        if kind == RoutingRule.Kind.TIER:
+            tier = self.tier()
+            return bool(value) and tier is not None and tier.casefold() == value.casefold()
+        if kind == RoutingRule.Kind.TAG:
+            return bool(value) and value.casefold() in self.tags()
+        return kind == RoutingRule.Kind.DEFAULT
+
+
+def _rules(account: str | None = None) -> list[RoutingRule]:
+    rows = RoutingRule.objects.filter(active=True).select_related("team").order_by("position", "id")
+    if account is not None:
+        rows = rows.filter(Q(account=account) | Q(account=""))
+    return list(rows)
+
+
+def choose_team(
+    conversation: Conversation,
+    content: str = "",
+    *,
+    rules: list[RoutingRule] | None = None,
+    default: Team | None | bool = False,
+) -> tuple[Team | None, list[str]]:
+    """The team for a new conversation and the notes of what happened on the way (a matched
+    rule whose team is gone). `rules` (active, any account, in order) and `default` (the
+    default team) when the caller loaded them once for many conversations. Reads only."""
+    if rules is None:
+        rules = _rules(conversation.account)
+    rules = [r for r in rules if r.account in (conversation.account, "")]
+    facts = _Facts(conversation, content)
+    notes: list[str] = []
+    specific = [r for r in rules if r.kind != RoutingRule.Kind.DEFAULT]
+    # The account's own default before the one for every account.
+    defaults = sorted(
+        (r for r in rules if r.kind == RoutingRule.Kind.DEFAULT), key=lambda r: r.account == ""
+    )
+    for rule in specific + defaults:
+        if not facts.matches(rule):
+            continue
+        if not rule.team_missing:
+            return rule.team, notes
+        notes.append(f"rule {rule.pk} names no active team: the default team takes it")
+        if rule.kind != RoutingRule.Kind.DEFAULT:
+            # The matched rule's own choice is lost: the account's default decides.
+            for fallback in defaults:
+                if not fallback.team_missing:
+                    return fallback.team, notes
+            break
+    if default is False:
+        default = Team.objects.filter(default=True, active=True).first()
+    return (default if isinstance(default, Team) else None), notes
+
+
+def online_members(team: Team, now: datetime):
+    """The team's memberships of agents online now (a heartbeat within the TTL)."""
+    return TeamMembership.objects.filter(
+        team=team,
+        user__is_active=True,
+        user__is_staff=True,
+        user__presence__status=Presence.ONLINE,
+        user__presence__last_seen_at__gte=now - presence_ttl(),
+    )
+
+
+# Each member's open or pending conversations counted only up to their maximum (LIMIT inside a
+# LATERAL join, on the (assignee, status) index): an agent who holds thousands (a manager's
+# reassignment, a departed colleague's queue) costs no more than one at their maximum.
+PICK_SQL = """
+SELECT m.id, m.team_id, m.user_id, m.max_open, m.see_all, m.last_assigned_at
+FROM crm_teammembership m
+JOIN crm_agentpresence p ON p.user_id = m.user_id
+JOIN auth_user u ON u.id = m.user_id
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS n FROM (
+        SELECT 1 FROM crm_conversation c
+        WHERE c.assignee_id = m.user_id AND c.status IN %(active)s
+        LIMIT m.max_open
+    ) AS capped
+) AS held
+WHERE m.team_id = %(team)s AND u.is_active AND u.is_staff
+  AND p.status = %(online)s AND p.last_seen_at >= %(since)s AND held.n < m.max_open
+ORDER BY held.n, m.last_assigned_at ASC NULLS FIRST, m.user_id
+LIMIT 1
+"""
+
+
+def pick_agent(team: Team, now: datetime) -> TeamMembership | None:
+    """The online member with the fewest open or pending conversations under their maximum;
+    on a tie the one assigned to longest ago, then the lowest user id. Reads only."""
+    params = {
+        "active": tuple(str(s) for s in ACTIVE_STATUSES),
+        "team": team.pk,
+        "online": str(Presence.ONLINE),
+        "since": now - presence_ttl(),
+    }
+    member = next(iter(TeamMembership.objects.raw(PICK_SQL, params)), None)
+    if member is not None:
+        member.user = get_user_model().objects.get(pk=member.user_id)
+    return member
+
+
+def assign_in_team(conversation: Conversation, team: Team, *, now: datetime | None = None):
+    """Give the conversation to the team's best online agent (see pick_agent), through
+    assign_conversation. Returns the agent, or None (it waits in the team queue). Atomic: the
+    team row is locked, so two conversations routed at once never push an agent past the max."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        member = pick_agent(team, now)
+        if member is None:
+            return None
+        assign_conversation(conversation, member.user, by=None)
+        TeamMembership.objects.filter(pk=member.pk).update(last_assigned_at=now)
+    return member.user
+
+
+def route_new_conversations(
+    opened: list[tuple[Conversation, str]], *, now: datetime | None = None
+) -> list[Team | None]:
+    """Place conversations that just opened, given with their first message's text: each one's
+    team (choose_team), SLA clock (crm.inbox.sla.start_clocks), and an agent of the team if one
+    is online with room (assign_in_team). A fixed number of queries when no rule asks about the
+    customer and nobody is online. Caller's transaction (the one that opened them). Returns
+    the teams, in order."""
+    now = now or timezone.now()
+    rules = config.routing_rules()
+    default = config.default_team()
+    teams: list[Team | None] = []
+    by_team: dict[int, list[int]] = {}
+    for conversation, content in opened:
+        team, notes = choose_team(conversation, content, rules=rules, default=default)
+        for note in notes:
+            logger.warning("routing conversation %s: %s", conversation.pk, note)
+        if team is not None:
+            conversation.team = team
+            by_team.setdefault(team.pk, []).append(conversation.pk)
+        teams.append(team)
+    for team_id, ids in by_team.items():
+        Conversation.objects.filter(pk__in=ids).update(team_id=team_id)
+    start_clocks([c for c, _content in opened])
+    staffed = {
+        team_id
+        for team_id in by_team
+        if TeamMembership.objects.filter(
+            team_id=team_id,
+            user__presence__status=Presence.ONLINE,
+            user__presence__last_seen_at__gte=now - presence_ttl(),
+        ).exists()
+    }
+    for (conversation, _content), team in zip(opened, teams, strict=True):
+        if team is not None and team.pk in staffed and conversation.assignee_id is None:
+            assign_in_team(conversation, team, now=now)
+    return teams
+
+
+def route_new_conversation(
+    conversation: Conversation, *, content: str = "", now: datetime | None = None
+) -> Team | None:
+    """route_new_conversations for one conversation. Returns its team."""
+    return route_new_conversations([(conversation, content)], now=now)[0]
+
+
+OPENED_HANDLERS.append(route_new_conversations)
+
+
+def route_waiting(team: Team, *, now: datetime | None = None) -> int:
+    """Hand the team's unassigned open or pending conversations, oldest first, to its online
+    agents while any has room. Returns how many were assigned."""
+    now = now or timezone.now()
+    assigned = 0
+    waiting = Conversation.objects.filter(
+        team=team, assignee__isnull=True, status__in=ACTIVE_STATUSES
+    ).order_by("opened_at", "id")
+    for conversation in waiting.iterator():
+        if assign_in_team(conversation, team, now=now) is None:
+            break
+        assigned += 1
+    return assigned
+
+
+def set_presence(user, status: str, *, now: datetime | None = None) -> AgentPresence:
+    """Set an agent's presence (and count it as a heartbeat). Coming online hands them the
+    waiting conversations of their teams. Raises InboxError for an unknown status."""
+    now = now or timezone.now()
+    if status not in Presence.values:
+        raise InboxError({"status": _("Unknown presence: %(status)s.") % {"status": status}})
+    with transaction.atomic():
+        presence, _created = AgentPresence.objects.select_for_update().get_or_create(user=user)
+        before = presence.effective_status(now)
+        presence.status = status
+        presence.last_seen_at = now
+        if status == Presence.OFFLINE:
+            presence.offline_since = presence.offline_since if before == Presence.OFFLINE else now
+        else:
+            presence.offline_since = None
+        presence.save()
+    if status == Presence.ONLINE and before != Presence.ONLINE:
+        for team in Team.objects.filter(memberships__user=user, active=True):
+            route_waiting(team, now=now)
+    return presence
+
+
+def heartbeat(user, *, now: datetime | None = None) -> AgentPresence:
+    """The agent's inbox page is open: keep their presence (online if they never chose one)."""
+    current = AgentPresence.objects.filter(user=user).first()
+    status = current.status if current and current.status != Presence.OFFLINE else Presence.ONLINE
+    return set_presence(user, status, now=now)
+
+
+def expire_presence(*, now: datetime | None = None) -> dict[str, int]:
+    """Mark agents whose page stopped sending heartbeats offline (since their last heartbeat
+    plus the TTL); return the open conversations of agents offline longer than their team's
+    `return_after_minutes` to the team queue; hand out waiting conversations. Safe to run twice.
+    Returns counts: expired, returned, assigned."""
+    now = now or timezone.now()
+    ttl = presence_ttl()
+    expired = AgentPresence.objects.filter(
+        ~Q(status=Presence.OFFLINE), last_seen_at__lt=now - ttl
+    ).update(status=Presence.OFFLINE, offline_since=F("last_seen_at") + ttl)
+    returned = 0
+    for team in Team.objects.filter(active=True, return_after_minutes__isnull=False):
+        limit = now - timedelta(minutes=team.return_after_minutes or 0)
+        gone = AgentPresence.objects.filter(
+            status=Presence.OFFLINE, offline_since__lte=limit
+        ).values("user_id")
+        for conversation in Conversation.objects.filter(
+            team=team, status__in=ACTIVE_STATUSES, assignee_id__in=gone
+        ):
+            assign_conversation(conversation, None, by=None)
+            returned += 1
+    assigned = sum(route_waiting(team, now=now) for team in Team.objects.filter(active=True))
+    return {"expired": expired, "returned": returned, "assigned": assigned}
+
+
+def transfer_conversation(
+    conversation: Conversation,
+    *,
+    by,
+    note: str,
+    agent=None,
+    team: Team | None = None,
+    now: datetime | None = None,
+) -> ConversationTransfer:
+    """Hand a conversation to another agent or to a team's queue, with a note for them.
+
+    To an agent: it is assigned to them (and joins their team if they are not in its team). To a
+    team: it joins that team's queue and goes to its best online agent, or waits. Atomic.
+    Raises InboxError: no note, neither or both of agent and team, a resolved conversation, an
+    inactive team or agent (nothing is changed then).
+    """
+    now = now or timezone.now()
+    note = (note or "").strip()
+    errors: dict[str, str] = {}
+    if not note:
+        errors["note"] = _("Write a note for whoever takes it over.")
+    if (agent is None) == (team is None):
+        errors["to"] = _("Transfer to an agent or to a team.")
+    if conversation.status not in ACTIVE_STATUSES:
+        errors["conversation"] = _("This conversation is resolved; it cannot be transferred.")
+    if team is not None and not team.active:
+        errors["team"] = _("The team %(team)s is not active.") % {"team": team}
+    if errors:
+        raise InboxError(errors)
+    with transaction.atomic():
+        from_agent, from_team = conversation.assignee, conversation.team
+        if agent is not None:
+            assign_conversation(conversation, agent, by=by)
+            in_team = (
+                conversation.team_id is not None
+                and TeamMembership.objects.filter(user=agent, team_id=conversation.team_id).exists()
+            )
+            if not in_team:
+                joined = Team.objects.filter(memberships__user=agent, active=True).first()
+                if joined is not None:
+                    Conversation.objects.filter(pk=conversation.pk).update(team=joined)
+                    conversation.team = joined
+        else:
+            assert team is not None
+            Conversation.objects.filter(pk=conversation.pk).update(team=team)
+            conversation.team = team
+            assign_conversation(conversation, None, by=by)
+            assign_in_team(conversation, team, now=now)
+        return ConversationTransfer.objects.create(
+            conversation=conversation,
+            at=now,
+            by=by,
+            from_agent=from_agent,
+            from_team=from_team,
+            to_agent=agent,
+            to_team=team if team is not None else conversation.team,
+            note=note,
+        )
