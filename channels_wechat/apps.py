@@ -85,6 +85,7 @@ class ChannelsWechatConfig(AppConfig):
         register_event_handler(
             "TEMPLATESENDJOBFINISH", "channels_wechat.template_events.template_job_finished"
         )
+        register_event_handler("MASSSENDJOBFINISH", "channels_wechat.mass.events.record_job_finish")
         for event in ("popup", "change", "sent"):
             register_event_handler(
                 f"subscribe_msg_{event}_event", "channels_wechat.template_events.subscribe_event"

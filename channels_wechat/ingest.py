@@ -40,7 +40,6 @@ from crm.tasks_queue import enqueue_on_commit
 
 from . import protocol
 from .codes import apply_code_scan
-from .mass.events import record_job_finish
 from .media import queue_downloads
 from .models import AutoReplyRule, OfficialAccount, WeChatUser
 
@@ -371,8 +370,6 @@ def ingest_event(
     by FromUserName + CreateTime + Event, which makes a redelivery a no-op.
     """
     event = message["event"]
-    if event == "MASSSENDJOBFINISH":
-        return record_job_finish(account, message)
     if event in EVENT_HANDLERS:  # receipts and consents: nothing to show an agent
         return import_string(EVENT_HANDLERS[event])(account, message, at=at, live=live)
     user = upsert_user(account, message["openid"], at=at, unionid=unionid)

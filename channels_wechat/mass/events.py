@@ -13,7 +13,7 @@ def _count(fields: dict, name: str) -> int | None:
         return None
 
 
-def record_job_finish(account, message: dict) -> bool:
+def record_job_finish(account, message: dict, *, at=None, live: bool = True) -> bool:
     """Store the job's counts on its batch (matched by MsgID within the account) and the
     send's filtered total. Idempotent (a redelivered push stores the same numbers); an unknown
     MsgID is ignored. Returns False: nothing to show in a conversation. Caller's transaction."""
