@@ -37,6 +37,7 @@ BENCHMARKS = [
     "weibo_keywords",
     "weibo_sentiment",
     "wechat",
+    "attribution",  # last: it adds its campaign, leads, scans and handoffs to the data set
 ]
 # Run only when named; each brings its own data scale (a module-level DATA_SCALES).
 EXTRA = ["scaling"]

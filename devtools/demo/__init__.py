@@ -36,12 +36,14 @@ from types import ModuleType
 from django.conf import settings
 
 # In this order: members before the WeChat history (the people who chat are the people who pay),
-# dashboards last (its journey and KPI snapshots read what the others loaded).
+# the cross-channel journeys once both channels and the merchant exist, dashboards last (its KPI
+# snapshots read what the others loaded).
 LOADERS = [
     "devtools.demo.crm",
     "devtools.demo.members",
     "devtools.demo.wechat",
     "devtools.demo.weibo",
+    "devtools.demo.journeys",
     "devtools.demo.dashboards",
 ]
 DEMO_USERS = [
