@@ -306,9 +306,12 @@ WITH cohort AS (
                SELECT max(CASE i.data->>'to' {ranks} END) FROM crm_interaction i
                WHERE i.customer_id = c.id AND i.kind = 'stage_change'), -1)) AS reached,
            EXISTS (SELECT 1 FROM crm_lead l WHERE l.customer_id = c.id) AS has_lead,
-           c.first_channel = 'weibo' AND EXISTS (
+           c.first_channel = 'weibo' AND (EXISTS (
                SELECT 1 FROM crm_interaction s WHERE s.customer_id = c.id
-               AND s.channel = 'wechat' AND s.kind = 'subscribe') AS subscribed
+               AND s.channel = 'wechat' AND s.kind = 'subscribe') OR EXISTS (
+               SELECT 1 FROM crm_interaction s WHERE s.customer_id = c.id
+               AND s.channel = 'wechat' AND s.data ? 'handoff'
+               AND s.data @> '{{"applied": true, "via": "oauth"}}')) AS subscribed
     FROM crm_customer c
     WHERE c.merged_into_id IS NULL AND c.created_at >= %(low)s AND c.created_at < %(high)s
 ), crossed AS (
