@@ -20,6 +20,7 @@ class CrmConfig(AppConfig):
             "view_interaction",
             "view_mergerecord",
             "view_customerkey",
+            "view_handoff",
         ],
         "agent": [
             "view_customer",

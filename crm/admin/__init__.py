@@ -6,7 +6,7 @@ Importing the package registers them all (Django's admin autodiscovery imports `
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from . import customers, leads, records, segments, tokens  # noqa: F401  (registers them)
+from . import customers, handoffs, leads, records, segments, tokens  # noqa: F401  (registers them)
 
 admin.site.site_header = _("Social CRM")
 admin.site.site_title = _("Social CRM")
