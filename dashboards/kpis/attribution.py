@@ -21,7 +21,8 @@ The rule (the README's definition):
 Everything is computed by PostgreSQL in one statement (window functions over the events joined
 to their touches), so the work does not grow with Python loops over orders; only the events of
 the customers who can give the figures asked for are ranked (those of the given customers, or
-those with a lead of the given campaigns).
+those with a lead of the given campaigns). On another database (the demo's SQLite file) the same
+rule runs in Python (dashboards.kpis.attribution_portable).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from channels_weibo.models import Campaign, CampaignKol, WeiboComment, WeiboPost
 from crm.models import Handoff, Lead
 from members.models import Membership, Order
 from members.models.orders import PAID_STATUSES
+
+from . import attribution_portable as portable
 
 WINDOW = timedelta(days=30)
 TOUCHES = ("first", "last")
@@ -181,6 +184,8 @@ def event_touches(customer_ids: Iterable[int]) -> list[dict[str, Any]]:
     touch_id, campaign_id, kol_id, code_id, touch_at}`, ordered by event, event id, touch.
     An event with one touch in its window has the same touch twice.
     """
+    if connection.vendor != "postgresql":
+        return portable.event_touches(customer_ids, WINDOW)
     sql = _statement(
         """
         SELECT event, event_id, customer_id, at, revenue_fen, 'first' AS touch, kind, touch_id,
@@ -208,6 +213,8 @@ def campaign_attribution(campaign_ids: Iterable[int], touch: str = "last") -> di
     only the pairs that have a figure; one SQL statement.
     """
     rank = _check(touch)
+    if connection.vendor != "postgresql":
+        return portable.campaign_attribution(campaign_ids, touch, WINDOW)
     sql = _statement(
         """
     , won AS (
