@@ -107,7 +107,7 @@ def ranked(customers: Iterable[int], window) -> list[dict[str, Any]]:
     scope = set(customers)
     kols = lead_kols()
     touches = _touches(scope, kols)
-    events = [
+    events: list[dict[str, Any]] = [
         {"event": "order", "event_id": pk, "customer_id": c, "at": at, "revenue_fen": a - r}
         for pk, c, at, a, r in Order.objects.filter(
             customer_id__in=scope,
