@@ -101,7 +101,7 @@ touches AS (
     SELECT l.customer_id, l.created_at AS at, 'weibo_lead' AS kind, l.id AS touch_id,
            lk.campaign_id, lk.kol_id, NULL::bigint AS code_id
     FROM {lead} l LEFT JOIN lead_kols lk ON lk.lead_id = l.id
-    WHERE l.source_channel = 'weibo' AND l.customer_id IN (SELECT id FROM scope)
+    WHERE l.source_channel = 'weibo'
     UNION ALL
     SELECT u.customer_id, s.at,
            CASE WHEN h.id IS NULL THEN 'channel_code' ELSE 'handoff' END,
@@ -111,7 +111,7 @@ touches AS (
     LEFT JOIN {account} a ON a.id = cc.account_id
     LEFT JOIN {handoff} h ON h.scene = cc.scene AND h.appid = a.appid
     LEFT JOIN lead_kols hk ON hk.lead_id = h.lead_id
-    WHERE s.applied AND u.customer_id IN (SELECT id FROM scope)
+    WHERE s.applied AND u.customer_id IS NOT NULL
 ),
 events AS (
     SELECT 'order' AS event, o.id AS event_id, o.customer_id, o.paid_at AS at,
