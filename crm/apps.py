@@ -28,6 +28,7 @@ class CrmConfig(AppConfig):
             "change_conversationlabel",
             "delete_conversationlabel",
             "view_customerimport",
+            "view_handoff",
         ],
         "agent": [
             "view_customer",

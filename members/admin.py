@@ -284,3 +284,6 @@ class PosDeviceAdmin(admin.ModelAdmin):
             % {"device": device, "key": key},
             level="warning",
         )
+
+
+from . import admin_phone  # noqa: E402, F401  (registers the phone verification admin)

@@ -24,6 +24,7 @@ class MembersConfig(AppConfig):
             "view_paymentnotification",
             "view_poscharge",
             "view_payeropenid",
+            "view_phoneverification",
         ],
         "agent": [
             "view_tier",

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import (  # noqa: F401  (registers them)
     customers,
+    handoffs,
     imports,
     journeys,
     labels,

@@ -5,12 +5,15 @@ The rule (the README's definition):
 - A *touch* is a Weibo lead of the customer (at its `created_at`; with its campaign and KOL when
   the lead's source is a repost of, or a comment on, a KOL's campaign post within the campaign's
   period, the rule of `channels_weibo.campaigns.campaign_stats`) or an applied scan of a WeChat
-  channel code by one of the customer's followers (`ChannelCodeScan.at`, with its code).
+  channel code by one of the customer's followers (`ChannelCodeScan.at`, with its code); the
+  applied scan of a Weibo handoff's code is a `handoff` touch (touch id the handoff's), credited
+  to the campaign and KOL of the handoff's lead by the same lead rule, so a KOL's lead that
+  crossed to WeChat through its handoff keeps the KOL's credit.
 - An *event* is a paid order (`paid_at` set, status paid, partially refunded or refunded;
   revenue = amount − refunded, fen) or a membership (`joined_at`).
 - An event is attributed to the touches of its customer from 30 days before it up to its time
   (inclusive both ends): *first touch* the earliest of them, *last touch* the latest; ties go
-  to the channel code scan before the lead, then to the lower id. An event with no touch in
+  to the channel code scan, then the handoff, then the lead, then to the lower id. An event with no touch in
   its window is not attributed.
 - A lead that falls under two campaigns or KOLs belongs to the lowest campaign id, then the
   lowest KOL id.
@@ -18,7 +21,8 @@ The rule (the README's definition):
 Everything is computed by PostgreSQL in one statement (window functions over the events joined
 to their touches), so the work does not grow with Python loops over orders; only the events of
 the customers who can give the figures asked for are ranked (those of the given customers, or
-those with a lead of the given campaigns).
+those with a lead of the given campaigns). On another database (the demo's SQLite file) the same
+rule runs in Python (dashboards.kpis.attribution_portable).
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
-from channels_wechat.models import ChannelCodeScan, WeChatUser
+from channels_wechat.models import ChannelCode, ChannelCodeScan, OfficialAccount, WeChatUser
 from channels_weibo.models import Campaign, CampaignKol, WeiboComment, WeiboPost
-from crm.models import Lead
+from crm.models import Handoff, Lead
 from members.models import Membership, Order
 from members.models.orders import PAID_STATUSES
+
+from . import attribution_portable as portable
 
 WINDOW = timedelta(days=30)
 TOUCHES = ("first", "last")
@@ -50,6 +56,9 @@ def _tables() -> dict[str, str]:
         "comment": WeiboComment._meta.db_table,
         "lead": Lead._meta.db_table,
         "scan": ChannelCodeScan._meta.db_table,
+        "code": ChannelCode._meta.db_table,
+        "account": OfficialAccount._meta.db_table,
+        "handoff": Handoff._meta.db_table,
         "wechat_user": WeChatUser._meta.db_table,
         "order": Order._meta.db_table,
         "membership": Membership._meta.db_table,
@@ -94,8 +103,14 @@ touches AS (
     FROM {lead} l LEFT JOIN lead_kols lk ON lk.lead_id = l.id
     WHERE l.source_channel = 'weibo'
     UNION ALL
-    SELECT u.customer_id, s.at, 'channel_code', s.id, NULL, NULL, s.code_id
+    SELECT u.customer_id, s.at,
+           CASE WHEN h.id IS NULL THEN 'channel_code' ELSE 'handoff' END,
+           COALESCE(h.id, s.id), hk.campaign_id, hk.kol_id, s.code_id
     FROM {scan} s JOIN {wechat_user} u ON u.id = s.user_id
+    LEFT JOIN {code} cc ON cc.id = s.code_id AND cc.purpose = 'weibo_handoff'
+    LEFT JOIN {account} a ON a.id = cc.account_id
+    LEFT JOIN {handoff} h ON h.scene = cc.scene AND h.appid = a.appid
+    LEFT JOIN lead_kols hk ON hk.lead_id = h.lead_id
     WHERE s.applied AND u.customer_id IS NOT NULL
 ),
 events AS (
@@ -169,6 +184,8 @@ def event_touches(customer_ids: Iterable[int]) -> list[dict[str, Any]]:
     touch_id, campaign_id, kol_id, code_id, touch_at}`, ordered by event, event id, touch.
     An event with one touch in its window has the same touch twice.
     """
+    if connection.vendor != "postgresql":
+        return portable.event_touches(customer_ids, WINDOW)
     sql = _statement(
         """
         SELECT event, event_id, customer_id, at, revenue_fen, 'first' AS touch, kind, touch_id,
@@ -196,6 +213,8 @@ def campaign_attribution(campaign_ids: Iterable[int], touch: str = "last") -> di
     only the pairs that have a figure; one SQL statement.
     """
     rank = _check(touch)
+    if connection.vendor != "postgresql":
+        return portable.campaign_attribution(campaign_ids, touch, WINDOW)
     sql = _statement(
         """
     , won AS (

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import Case, Count, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.db.models.lookups import IsNull
 
@@ -94,12 +94,22 @@ def _path() -> Case:
     )
 
 
-def weibo_to_wechat_paths(cohort: QuerySet) -> dict[str, int]:
-    """Of `cohort`, the Weibo-sourced customers who subscribed on WeChat, counted by the path
-    they crossed by (PATHS, `_path`); one grouped query."""
-    crossed = cohort.filter(first_channel="weibo").filter(
-        _any_row(Interaction.objects.filter(channel="wechat", kind="subscribe"))
+def _on_wechat():
+    """Whether the customer of the outer query reached WeChat: a WeChat subscribe on their
+    timeline, or a Weibo handoff that linked them through WeChat OAuth (signed in from the
+    link: a WeChat identity without following). A QR-code claim comes with its follow."""
+    linked_by_oauth = Interaction.objects.filter(
+        channel="wechat", data__has_key="handoff", data__applied=True, data__via="oauth"
     )
+    return _any_row(Interaction.objects.filter(channel="wechat", kind="subscribe")) | _any_row(
+        linked_by_oauth
+    )
+
+
+def weibo_to_wechat_paths(cohort: QuerySet) -> dict[str, int]:
+    """Of `cohort`, the Weibo-sourced customers who reached WeChat (`_on_wechat`), counted by
+    the path they crossed by (PATHS, `_path`); one grouped query."""
+    crossed = cohort.filter(first_channel="weibo").filter(_on_wechat())
     counts = dict.fromkeys(PATHS, 0)
     grouped = crossed.annotate(path=_path()).values("path").annotate(n=Count("id")).order_by()
     for row in with_jit_off(grouped):
@@ -116,7 +126,8 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
       customer (has paid) and member, by the highest stage they ever reached (the current stage
       or any recorded stage change), so a stage set back by hand still counts.
     - weibo_sourced: of them, first touched on Weibo; weibo_to_wechat: those of them who also
-      subscribed on WeChat (a WeChat subscribe on their timeline).
+      reached WeChat (a WeChat subscribe on their timeline, or a handoff that linked them through
+      WeChat OAuth: signed in from the link without following).
     - rates: each step / customers, and weibo_to_wechat / weibo_sourced.
     - weibo_to_wechat_by_path: weibo_to_wechat counted by the path they crossed by (PATHS; see
       `_path` for how each is recognised), a second grouped query.
@@ -154,10 +165,7 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
                 default=Value(False),
             ),
             subscribed=Case(
-                When(
-                    first_channel="weibo",
-                    then=_any_row(Interaction.objects.filter(channel="wechat", kind="subscribe")),
-                ),
+                When(Q(first_channel="weibo") & _on_wechat(), then=Value(True)),
                 default=Value(False),
             ),
         )

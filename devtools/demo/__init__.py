@@ -36,7 +36,9 @@ from types import ModuleType
 from django.conf import settings
 
 # In this order: members before the WeChat history (the people who chat are the people who pay),
-# dashboards last (its journey and KPI snapshots read what the others loaded).
+# the marketing journeys before the cross-channel crossings (whose channel-code follows enter the
+# welcome journey), the crossings once both channels and the merchant exist, dashboards last (its
+# KPI snapshots read what the others loaded).
 LOADERS = [
     "devtools.demo.crm",
     "devtools.demo.members",
@@ -47,6 +49,7 @@ LOADERS = [
     "devtools.demo.teams",
     "devtools.demo.weibo",
     "devtools.demo.journeys",
+    "devtools.demo.crossings",
     "devtools.demo.dashboards",
 ]
 DEMO_USERS = [

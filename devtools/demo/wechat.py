@@ -206,14 +206,10 @@ def demo_events(appid: str, now: datetime, seed: int = 20261122) -> list[dict]:
 
     for openid, joined, unionid in followers:
         if joined >= start:  # followed during the demo period: counts in the subscribe KPI
-            scene = {"qr_scene": rng.choice(["store_sh01", "store_sh02", "poster_1111"])}
-            ev(
-                "subscribe",
-                joined,
-                openid,
-                unionid=unionid,
-                **(scene if rng.random() < 0.4 else {}),
-            )
+            # No QR scene: follows through channel codes are devtools.demo.journeys' (real codes,
+            # scanned through the sandbox). The two draws keep the seeded story as it was.
+            rng.choice(range(3)), rng.random()
+            ev("subscribe", joined, openid, unionid=unionid)
     msg_seq, out_seq = 24601000000000000, 0
     busy_until: dict[str, datetime] = {}
     for day in range(DAYS + 1):

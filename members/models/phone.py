@@ -36,4 +36,7 @@ class PhoneVerification(models.Model):
         verbose_name_plural = _("phone verifications")
 
     def __str__(self) -> str:
-        return f"{self.phone} @ {self.created_at:%Y-%m-%d %H:%M}"
+        # Masked: the string names the row in admin titles, breadcrumbs and logs.
+        from crm.security import mask_phone
+
+        return f"{mask_phone(self.phone)} @ {self.created_at:%Y-%m-%d %H:%M}"

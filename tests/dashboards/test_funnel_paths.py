@@ -138,3 +138,23 @@ def test_paths_on_the_funnel_page(paths, client, manager_user):
     assert 'id="paths-definition"' in body
     export = client.get("/dashboards/funnel/export/paths.csv", PATHS)
     assert export.status_code == 200
+
+
+def test_an_oauth_only_handoff_claim_is_a_crossing(db):
+    """#16: a Weibo customer linked by signing in with WeChat OAuth from the handoff link has a
+    WeChat identity without following; the funnel counts them as crossed, path oauth_link."""
+    handoff_entry(crossed(subscribed=False), "oauth")
+    handoff_entry(crossed(subscribed=False), "oauth", applied=False)  # refused: no crossing
+    crossed(subscribed=False)  # never reached WeChat
+
+    figures = kpis.funnel(START, END)
+
+    assert (figures["weibo_sourced"], figures["weibo_to_wechat"]) == (3, 1)
+    assert figures["weibo_to_wechat_by_path"] == {
+        "oauth_link": 1,
+        "handoff_qr": 0,
+        "verified_phone": 0,
+        "unionid": 0,
+        "manual_merge": 0,
+        "other": 0,
+    }
