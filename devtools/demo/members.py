@@ -180,7 +180,9 @@ def load(stdout) -> None:
         }
         start = now - timedelta(days=rng.randint(7, 56), minutes=rng.randint(0, 1440))
         if rng.random() < 0.6:
-            via = rng.choices(["wechat", "pos", "weibo_campaign"], [6, 3, 1])[0]
+            # No join is "via weibo_campaign" here: a Weibo person becomes a WeChat member only
+            # through the crossings loader's real paths (handoff, channel code, verified phone).
+            via = rng.choices(["wechat", "pos"], [7, 3])[0]
             HANDLERS["member_join"](
                 {"type": "member_join", "ts": start.isoformat(), "via": via, **person}
             )
