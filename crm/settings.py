@@ -337,6 +337,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ChannelEnum": "crm.models.Channel",
         "ConversationStatusEnum": "crm.models.ConversationStatus",
+        # Several models have a `kind`; the template list's is named after its model.
+        "MessageTemplateKindEnum": "channels_wechat.models.MessageTemplate.Kind",
     },
 }
 
