@@ -75,6 +75,10 @@ class WeChatClient:
             raise SendError(
                 "bad_response", "WeChat API answered something else than JSON"
             ) from None
+        return self._checked(result)
+
+    def _checked(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The answer, or SendError for a non-zero errcode (transient ones retried)."""
         code = str(result.get("errcode", 0))
         if code != "0":
             message = str(result.get("errmsg", ""))

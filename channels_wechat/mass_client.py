@@ -5,10 +5,6 @@
 instead of sleeping (channels_wechat.mass.sending).
 """
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
 from crm.inbox import SendError
@@ -29,32 +25,9 @@ class DuplicateSend(SendError):
 
 
 class MassClient(WeChatClient):
-    def _http(self, method: str, path: str, params: dict, body: dict | None) -> dict[str, Any]:
-        """The base client's call, except: 45009/45028 are not transient here, and 45065 is
+    def _checked(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The base client's check, except: 45009/45028 are not transient here, and 45065 is
         DuplicateSend with the msg_id WeChat answers beside the errcode."""
-        url = f"{self.base}/{path}?{urllib.parse.urlencode(params)}"
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8") if body is not None else None
-        headers = {"Accept": "application/json", "Content-Type": "application/json; charset=utf-8"}
-        request = urllib.request.Request(  # noqa: S310  the base URL comes from settings
-            url, data=data, method=method, headers=headers
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                payload = response.read()
-        except urllib.error.HTTPError as exc:
-            transient = exc.code >= 500 or exc.code == 429
-            raise SendError(f"http_{exc.code}", f"HTTP {exc.code}", transient=transient) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise SendError(
-                "network", f"WeChat API unreachable: {reason}", transient=True
-            ) from None
-        try:
-            result = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise SendError(
-                "bad_response", "WeChat API answered something else than JSON"
-            ) from None
         code = str(result.get("errcode", 0))
         if code == "45065":
             raise DuplicateSend(str(result.get("msg_id", "")))
