@@ -14,7 +14,7 @@ from channels_weibo.campaigns import campaign_stats
 from channels_weibo.models import Campaign, WeiboUser
 from crm.models import CustomerKey, Handoff, Interaction, MergeRecord
 from dashboards.kpis.funnel import funnel
-from devtools.demo import crossings as journeys
+from devtools.demo import crossings
 from devtools.demo import members as members_demo
 from devtools.demo import wechat as wechat_demo
 from devtools.demo import weibo as weibo_demo
@@ -29,19 +29,19 @@ def _load_through_the_platforms(settings, live_server):
         wechat_demo._setup_account()
         members_demo._setup()
         weibo_demo.load(out)
-        journeys.load(out)
-        journeys.load(out)  # a second run adds nothing
+        crossings.load(out)
+        crossings.load(out)  # a second run adds nothing
     return out.getvalue()
 
 
-def test_demo_journeys_cross_channels_only_through_the_real_paths(settings, live_server):
+def test_demo_crosses_channels_only_through_the_real_paths(settings, live_server):
     out = _load_through_the_platforms(settings, live_server)
 
-    assert "journeys: skipped" not in out, out
-    assert "journeys: already loaded" in out
+    assert "crossings: skipped" not in out, out
+    assert "crossings: already loaded" in out
     used = Handoff.objects.filter(used_at__isnull=False)
     sent = Handoff.objects.exclude(sent_by="")
-    assert sent.count() == journeys.HANDOFFS
+    assert sent.count() == crossings.HANDOFFS
     assert 0 < used.count() < sent.count()  # a few never opened their link
     # Every crossing is a handoff merge: the Weibo customer survives, the follower merged in.
     assert MergeRecord.objects.filter(reason="handoff").count() == used.count()
@@ -63,18 +63,18 @@ def test_demo_journeys_cross_channels_only_through_the_real_paths(settings, live
         "store",
     ]
     assert ChannelCodeScan.objects.filter(code__in=codes, applied=True).count() == (
-        journeys.SCAN_PEOPLE
+        crossings.SCAN_PEOPLE
     )
     assert not ChannelCodeScan.objects.filter(applied=False).exists()
     assert not Interaction.objects.filter(data__reason="unknown").exists()
 
     # SMS-verified joins: one verification per joiner, each a member with that phone as a key.
-    assert PhoneVerification.objects.filter(verified_at__isnull=False).count() == journeys.JOINERS
-    assert Membership.objects.count() == journeys.JOINERS
-    assert CustomerKey.objects.filter(kind="phone").count() == journeys.JOINERS
+    assert PhoneVerification.objects.filter(verified_at__isnull=False).count() == crossings.JOINERS
+    assert Membership.objects.count() == crossings.JOINERS
+    assert CustomerKey.objects.filter(kind="phone").count() == crossings.JOINERS
 
     # Payments: every journey order was paid through the sandbox's notification to the hook.
-    orders = Order.objects.filter(out_trade_no__startswith=journeys.ORDER_PREFIX)
+    orders = Order.objects.filter(out_trade_no__startswith=crossings.ORDER_PREFIX)
     assert orders.count() > 0
     assert set(orders.values_list("status", "channel").distinct()) == {("paid", "jsapi")}
     assert not orders.filter(transaction_id="").exists()

@@ -24,7 +24,7 @@ from channels_weibo.models import (
 from channels_weibo.polling import poll_account
 from crm.models import Customer, Handoff, Lead, MergeRecord
 from dashboards.kpis.funnel import funnel
-from devtools.demo import journeys
+from devtools.demo import crossings
 from devtools.demo import members as members_demo
 from devtools.demo import wechat as wechat_demo
 from devtools.demo import weibo as weibo_demo
@@ -100,7 +100,7 @@ def test_weibo_lead_to_wechat_follower_to_kol_revenue(settings, live_server, bro
         assert handoff.scene.startswith("ho_")
         # ...and scans it: WeChat (the sandbox) pushes the signed subscribe to the webhook.
         appid = DEMO_ACCOUNTS[0]["appid"]
-        journeys._scan(appid, OPENID, handoff.scene)
+        crossings._scan(appid, OPENID, handoff.scene)
 
         handoff.refresh_from_db()
         follower = WeChatUser.objects.get(openid=OPENID)
@@ -120,8 +120,8 @@ def test_weibo_lead_to_wechat_follower_to_kol_revenue(settings, live_server, bro
         )
 
         # A JSAPI payment: unifiedorder at the WeChat Pay sandbox, paid, notified to the hook.
-        journeys._pay(MerchantConfig.objects.get(), customer, OPENID, 29900, 1)
-        order = Order.objects.get(out_trade_no=f"{journeys.ORDER_PREFIX}00000001")
+        crossings._pay(MerchantConfig.objects.get(), customer, OPENID, 29900, 1)
+        order = Order.objects.get(out_trade_no=f"{crossings.ORDER_PREFIX}00000001")
         assert (order.status, order.customer_id, order.amount_fen) == (
             "paid",
             customer.pk,
