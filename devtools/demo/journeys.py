@@ -1,7 +1,7 @@
 """Demo journeys with customers at every step, moving on while the demo runs.
 
-Three journeys marketing would build first: care for VIP members (wait a day, members only, tag
-them), win back lapsed buyers (a coupon after 60 days without a purchase), and welcome new
+Three journeys marketing would build first: care for VIP buyers (wait a day, paying customers
+only, tag them), win back lapsed buyers (a coupon after 30 days without a purchase), and welcome new
 followers who came through a channel code (a customer-service message while the window is
 open). Customers enter through the real `enroll` at the times they were tagged (spread over the
 last days), and the real tick moves them; `after_start` keeps ticking every minute, as Celery
@@ -28,14 +28,14 @@ JOURNEYS = [
         "VIP",
         [
             (StepKind.WAIT, "", "", 24 * 60),
-            (StepKind.CONDITION, "stage", "member", 0),
+            (StepKind.CONDITION, "stage", "customer", 0),
             (StepKind.ACTION, "add_tag", "VIP关怀已触达", 0),
         ],
     ),
     (
         "沉睡客户唤醒",
         JourneyTrigger.NO_PURCHASE,
-        "60",
+        "30",
         [(StepKind.ACTION, "issue_coupon", COUPON, 0), (StepKind.WAIT, "", "", 7 * 24 * 60)],
     ),
     (
@@ -56,8 +56,13 @@ def load(stdout) -> None:
             and not CouponTemplate.objects.filter(name=COUPON).exists()
         ):
             continue
+        # The welcome answers a follow (a service message, not marketing): no consent needed.
         journey = Journey.objects.create(
-            name=name, trigger=trigger, trigger_value=value, active=True
+            name=name,
+            trigger=trigger,
+            trigger_value=value,
+            active=True,
+            require_consent=trigger != JourneyTrigger.CODE_FOLLOWED,
         )
         for position, (kind, step_name, step_value, wait) in enumerate(steps):
             JourneyStep.objects.create(

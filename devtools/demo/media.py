@@ -20,6 +20,7 @@ from devtools.sandboxes.wechat_media import sample_image, sample_voice
 from .wechat import SANDBOX_URL
 
 APPID = DEMO_ACCOUNTS[0]["appid"]
+FIRST_TEXT = "这是我的订单截图，帮我看看为什么还没发货"  # the loader's first message: loaded once
 
 
 def services() -> list[list[str]]:
@@ -71,7 +72,8 @@ def _push_with(openid: str, kind: str, content: bytes, content_type: str, **fiel
 
 
 def load(stdout) -> None:
-    if MessageMedia.objects.filter(message__account=APPID).exists():
+    # Not "any media": the WeChat history has pictures too (media ids the sandbox never issued).
+    if Message.objects.filter(channel="wechat", account=APPID, content=FIRST_TEXT).exists():
         stdout.write("media: demo pictures and voice already loaded")
         return
     first, second, third, fourth = (_customers() * 4)[:4]
@@ -82,7 +84,7 @@ def load(stdout) -> None:
                 "appid": APPID,
                 "openid": first,
                 "msg_type": "text",
-                "content": "这是我的订单截图，帮我看看为什么还没发货",
+                "content": FIRST_TEXT,
             },
         )
     except (urllib.error.URLError, OSError, KeyError) as exc:

@@ -87,16 +87,18 @@ def notify_silent_members(account: OfficialAccount, count: int) -> int:
             last_message_at__lt=timezone.now() - timedelta(hours=48),
         )
         .select_related("customer")
-        .order_by("pk")[:count]
+        .order_by("pk")
     )
     done = 0
     for user in silent:
+        if done == count:
+            break
         if user.customer is None:  # excluded by the query; for the type checker
             continue
         _sandbox("/sandbox/users", {"appid": account.appid, "openid": user.openid})
         try:
             issue_coupon(coupon, user.customer, via="wechat", campaign="模板消息演示", notify=True)
-        except ValidationError:
+        except ValidationError:  # holds this coupon already (one per customer): the next one
             continue
         done += 1
     return done

@@ -29,6 +29,7 @@ from django.utils import timezone
 from channels_weibo.history import HANDLERS
 from channels_weibo.models import (
     Campaign,
+    CampaignKol,
     KeywordRule,
     TokenStatus,
     WeiboAccount,
@@ -140,7 +141,12 @@ def load(stdout) -> None:
     campaign.posts.set(
         WeiboPost.objects.filter(account=account, is_brand_post=True, created_at__date__gte=start)
     )
-    campaign.kols.set(WeiboUser.objects.filter(uid__in=[k[0] for k in KOLS]))
+    # Each KOL's fee (fen), so the campaign page shows a return on it.
+    fees = [30000, 20000, 10000, 5000]
+    for (uid, *_rest), fee in zip(KOLS, fees, strict=False):
+        kol = WeiboUser.objects.filter(uid=uid).first()
+        if kol is not None:
+            CampaignKol.objects.create(campaign=campaign, kol=kol, fee_fen=fee)
 
 
 def _poll_forever() -> None:

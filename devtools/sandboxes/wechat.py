@@ -104,6 +104,15 @@ def route(method: str, path: str) -> Callable[[RouteHandler], RouteHandler]:
     """Register an extension module's handler for `method path` (see the module docstring)."""
 
     def register(handler: RouteHandler) -> RouteHandler:
+        known = ROUTES.get((method, path))
+
+        def name(func: RouteHandler) -> tuple[str, str]:
+            # The same module may be imported as __main__ too: its name's last part counts.
+            return func.__module__.rsplit(".", 1)[-1], func.__qualname__
+
+        if known is not None and name(known) != name(handler):
+            # Two families claiming one path: which one answers would depend on import order.
+            raise ValueError(f"{method} {path} is registered twice ({known.__module__})")
         ROUTES[(method, path)] = handler
         return handler
 

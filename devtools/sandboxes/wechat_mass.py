@@ -17,7 +17,7 @@ Playing WeChat:
   seconds between storing a job and answering (a worker can be killed meanwhile);
   `auto_finish` pushes MASSSENDJOBFINISH to the callback after every job.
 - `POST /sandbox/mass_finish` {appid, msg_id, status}: push that job's MASSSENDJOBFINISH.
-- `POST /sandbox/media` {media_id}: an image media id the mass API accepts.
+- `POST /sandbox/mass_media` {media_id}: an image media id the mass API accepts.
 - `GET /sandbox/mass`: jobs and how many mass messages each openid received.
 """
 
@@ -249,7 +249,7 @@ def finish(handler, query):
     )
 
 
-@route("POST", "/sandbox/media")
+@route("POST", "/sandbox/mass_media")
 def media(handler, query):
     body = handler._json()
     with handler.state.lock:
