@@ -76,9 +76,7 @@ def notify_silent_members(account: OfficialAccount, count: int) -> int:
     from members.actions import issue_coupon
     from members.models import CouponTemplate
 
-    coupon = CouponTemplate.objects.filter(active=True).order_by("pk").first()
-    if coupon is None:
-        return 0
+    coupons = list(CouponTemplate.objects.filter(active=True).order_by("pk"))
     silent = (
         WeChatUser.objects.filter(
             account=account,
@@ -96,11 +94,15 @@ def notify_silent_members(account: OfficialAccount, count: int) -> int:
         if user.customer is None:  # excluded by the query; for the type checker
             continue
         _sandbox("/sandbox/users", {"appid": account.appid, "openid": user.openid})
-        try:
-            issue_coupon(coupon, user.customer, via="wechat", campaign="模板消息演示", notify=True)
-        except ValidationError:  # holds this coupon already (one per customer): the next one
-            continue
-        done += 1
+        for coupon in coupons:  # the first this member may still receive (limits per customer)
+            try:
+                issue_coupon(
+                    coupon, user.customer, via="wechat", campaign="模板消息演示", notify=True
+                )
+            except ValidationError:
+                continue
+            done += 1
+            break
     return done
 
 
