@@ -71,3 +71,16 @@ def check_data(variables: list[str], data: dict[str, str]) -> dict[str, str]:
         if reason:
             problems[name] = reason
     return problems
+
+
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.DATA\s*\}\}")
+
+
+def template_variables(content: str) -> list[str]:
+    """The `{{name.DATA}}` keys of a template's content, in order, each once (pure: the WeChat
+    sandbox, which runs without Django, uses it too)."""
+    seen: list[str] = []
+    for name in VARIABLE.findall(content or ""):
+        if name not in seen:
+            seen.append(name)
+    return seen

@@ -5,8 +5,6 @@ send per recipient, and each follower's subscription consents.
 Rules (what the sends obey) are channels_wechat.templates'; these rows are the record.
 """
 
-import re
-
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -14,8 +12,6 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import Customer
 
 from .accounts import OfficialAccount, WeChatUser
-
-VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.DATA\s*\}\}")
 
 
 class NoticeKind(models.TextChoices):
@@ -76,11 +72,9 @@ class MessageTemplate(models.Model):
     @staticmethod
     def parse_variables(content: str) -> list[str]:
         """The `{{name.DATA}}` keys of a template's content, in order, each once."""
-        seen: list[str] = []
-        for name in VARIABLE.findall(content or ""):
-            if name not in seen:
-                seen.append(name)
-        return seen
+        from ..template_rules import template_variables
+
+        return template_variables(content)
 
 
 class TemplateBinding(models.Model):

@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from channels_wechat.protocol import cdata
-from channels_wechat.template_rules import check_data
+from channels_wechat.template_rules import check_data, template_variables
 
 from .wechat import Handler, _error, push_to_callback, route
 
@@ -95,9 +95,8 @@ def _state(handler: Handler) -> dict[str, Any]:
 
 
 def _variables(content: str) -> list[str]:
-    from channels_wechat.models.templates import MessageTemplate
-
-    return MessageTemplate.parse_variables(content)
+    # Not the Django model's method: this sandbox also runs as its own process, without Django.
+    return template_variables(content)
 
 
 def _over_limit(handler: Handler, appid: str, api: str) -> bool:
