@@ -81,6 +81,10 @@ def _child_env() -> dict[str, str]:
     return {
         **os.environ,
         "CELERY_TASK_ALWAYS_EAGER": "0",
+        # Production's persistent connections: tests/services.py sets 0 for the test suite's
+        # live servers, and a new PostgreSQL backend per request cost the hooks 5.6 ms of CPU
+        # each (209 req/s against 1,758 for the baseline, which keeps its connection).
+        "DB_CONN_MAX_AGE": "60",
         "DEBUG": "0",
         "LOG_LEVEL": "WARNING",
         "WECHAT_API_BASE": "http://127.0.0.1:9",  # nothing listens: no call leaves the machine
