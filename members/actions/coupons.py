@@ -170,7 +170,8 @@ def redeem_coupon(
 
     Raises CouponError: unknown code (`not_found`), already used (`used`), expired (`expired`),
     not valid yet, wrong store (`wrong_store`), below the minimum spend, over the per-customer
-    limit (`over_limit`). Atomic.
+    limit (`over_limit`), an order of another customer (`order`, `not_owner`: a coupon is used
+    only on its holder's order). Atomic.
     """
     at = at or timezone.now()
     with transaction.atomic():
@@ -182,6 +183,8 @@ def redeem_coupon(
         )
         if coupon is None:
             raise CouponError("code", _("No coupon has this code."), "not_found")
+        if order is not None and order.customer_id != coupon.customer_id:
+            raise CouponError("order", _("This coupon belongs to another customer."), "not_owner")
         check_redeemable(coupon, store=store, at=at, amount_fen=order.amount_fen if order else None)
         coupon.redeemed_at = at
         coupon.redeemed_store = store

@@ -231,3 +231,33 @@ def test_roles_agent_cannot_refund_or_adjust_manager_reads(role_clients, custome
         f"/api/v1/orders/{order.pk}/refund", {"amount_fen": 400}, format="json"
     )
     assert (refund.status_code, refund.json()["points_reversed"]) == (201, 4)
+
+
+def test_coupon_redeem_against_another_customers_order_is_refused(api, customer, store):
+    """A coupon is its holder's: naming another customer's order in the redeem call is refused
+    with `not_owner` and neither the coupon nor the order changes (before the fix the coupon
+    was used on the stranger's order)."""
+    from tests.members.factories import OrderFactory
+
+    template = CouponTemplate.objects.create(name="满99减10", kind="cash", value=1000)
+    coupon = issue_coupon(template, customer, via="wechat")
+    stranger_order = OrderFactory(store=store)
+    response = api.post(
+        f"/api/v1/coupons/{coupon.code}/redeem",
+        {"store": "SH001", "order": stranger_order.out_trade_no},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        {"order": ["This coupon belongs to another customer."]},
+    )
+    coupon.refresh_from_db()
+    assert (coupon.redeemed_at, coupon.redeemed_order) == (None, None)
+    own_order = OrderFactory(store=store, customer=customer)
+    ok = api.post(
+        f"/api/v1/coupons/{coupon.code}/redeem",
+        {"store": "SH001", "order": own_order.out_trade_no},
+        format="json",
+    )
+    assert (ok.status_code, ok.json()["redeemed_order"]) == (200, own_order.out_trade_no)
