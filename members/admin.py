@@ -133,7 +133,11 @@ class FlaggedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
+class OrderAdmin(PhoneSearchAdminMixin, ReadOnlyAdmin):
+    """Orders as paid, read-only for every role: an order's amount and state come from WeChat
+    Pay's notifications and the POS (members.actions); a status typed here would change
+    revenue and points without a refund. Refunds go through the order API's `refund`."""
+
     list_display = [
         "out_trade_no",
         "customer",

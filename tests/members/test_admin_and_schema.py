@@ -127,3 +127,44 @@ def test_merchant_keys_are_encrypted_at_rest(merchant):
         stored = cursor.fetchone()
     assert all(value.startswith("enc1:") for value in stored)
     assert merchant.api_key not in "".join(stored)
+
+
+@pytest.mark.parametrize("role", ["marketing", "agent", "manager", "superuser"])
+def test_orders_cannot_be_added_edited_or_deleted_in_the_admin(
+    role, marketing_user, agent_user, manager_user, admin_user, customer, store, tiers
+):
+    """An order's amount and state come from WeChat Pay or the POS (members.actions): a status
+    typed into the admin would change revenue and points without a refund. Every role may at
+    most view it: the add page and a POST to the change page are refused and nothing changes
+    (before, holders of change_order could set `refunded` or another amount)."""
+    from django.test import Client
+
+    user = {
+        "marketing": marketing_user,
+        "agent": agent_user,
+        "manager": manager_user,
+        "superuser": admin_user,
+    }[role]
+    order = record_cash_sale(amount_fen=1000, store=store, customer=customer)
+    browser = Client()
+    browser.force_login(user)
+    url = f"/admin/members/order/{order.pk}/change/"
+    posted = browser.post(
+        url,
+        {
+            "out_trade_no": order.out_trade_no,
+            "customer": customer.pk,
+            "amount_fen": 1,
+            "channel": order.channel,
+            "status": "refunded",
+        },
+    )
+    assert posted.status_code == 403
+    assert browser.get("/admin/members/order/add/").status_code == 403
+    assert (
+        browser.post(f"/admin/members/order/{order.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+    order.refresh_from_db()
+    assert (order.status, order.amount_fen) == ("paid", 1000)
+    can_view = user.has_perm("members.view_order")
+    assert browser.get(url).status_code == (200 if can_view else 403)
