@@ -67,4 +67,4 @@ def after_start(stdout) -> None:
 
 
 def urls() -> list[tuple[str, str]]:
-    return [("Teams and routing (团队与分配)", "/admin/crm/team/")]
+    return [("团队与分配 Teams", "/admin/crm/team/")]
