@@ -1,11 +1,17 @@
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.fields import SecretFieldsAdminMixin
+from crm.models import Handoff
 
+from .campaigns import engagements
+from .handoff import send_campaign_handoff
 from .models import (
     Campaign,
     CampaignKol,
@@ -182,9 +188,10 @@ class KeywordRuleAdmin(admin.ModelAdmin):
         "action_tag",
         "action_lead",
         "action_alert",
+        "action_handoff",
         "active",
     ]
-    list_filter = ["active", "action_lead", "action_alert"]
+    list_filter = ["active", "action_lead", "action_alert", "action_handoff"]
     search_fields = ["name", "words"]
     filter_horizontal = ["accounts"]
 
@@ -208,7 +215,7 @@ class CampaignKolInline(admin.TabularInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "account", "start", "end", "report"]
+    list_display = ["name", "account", "start", "end", "report", "engaged_link"]
     inlines = [CampaignKolInline]
     raw_id_fields = ["posts"]
 
@@ -217,6 +224,118 @@ class CampaignAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">{}</a>', reverse("weibo-campaign", args=[obj.pk]), _("view")
         )
+
+    @admin.display(description=_("engaged users"))
+    def engaged_link(self, obj):
+        url = reverse("admin:channels_weibo_campaign_engaged", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("view"))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/engaged/",
+                self.admin_site.admin_view(self.engaged_view),
+                name="channels_weibo_campaign_engaged",
+            ),
+        ] + super().get_urls()
+
+    def engaged_view(self, request, pk):
+        """Who reposted or commented on the campaign's KOL posts, with the state of their WeChat
+        handoff; POST (those who may change the campaign) sends the link to the selected ones."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign.objects.select_related("account"), pk=pk)
+        can_send = self.has_change_permission(request, campaign)
+        if request.method == "POST":
+            if not can_send:
+                raise PermissionDenied
+            self._send_handoffs(request, campaign, request.POST.getlist("engagement"))
+            return redirect("admin:channels_weibo_campaign_engaged", campaign.pk)
+        rows, total = engagements(campaign)
+        handoffs = {
+            handoff.weibo_uid: handoff
+            for handoff in Handoff.objects.filter(
+                purpose=Handoff.Purpose.CAMPAIGN, weibo_uid__in={row.author.uid for row in rows}
+            ).select_related("campaign_link__campaign")
+        }
+        for row in rows:
+            repost = isinstance(row, WeiboPost)
+            row.key = f"{'post' if repost else 'comment'}:{row.pk}"
+            row.kind = gettext("repost") if repost else gettext("comment")
+            row.handoff_state = _handoff_state(handoffs.get(row.author.uid), campaign)
+        return render(
+            request,
+            "admin/channels_weibo/campaign/engaged.html",
+            {
+                **self.admin_site.each_context(request),
+                "campaign": campaign,
+                "rows": rows,
+                "total": total,
+                "can_send": can_send,
+                "title": gettext("Engaged users of %(name)s") % {"name": campaign.name},
+                "opts": self.model._meta,
+            },
+        )
+
+    def _send_handoffs(self, request, campaign, keys) -> None:
+        # Each person on their own: a refusal is reported for them and the others still go out;
+        # two engagements of one person send one link.
+        if not keys:
+            messages.warning(request, gettext("Choose the people to send the link to."))
+            return
+        done: set[str] = set()
+        for key in keys:
+            item = _engagement(key)
+            if item is None:
+                messages.error(request, f"{key}: {gettext('No such repost or comment.')}")
+                continue
+            if item.author.uid in done:
+                continue
+            done.add(item.author.uid)
+            who = f"@{item.author.screen_name}"
+            try:
+                how = send_campaign_handoff(campaign, item, agent=request.user)
+            except ValidationError as exc:
+                messages.error(request, f"{who}: {' '.join(exc.messages)}")
+            else:
+                sent = (
+                    gettext("sent by private message")
+                    if how == "message"
+                    else gettext("sent as a public comment reply")
+                )
+                messages.success(request, f"{who}: {sent}")
+
+
+def _engagement(key: str):
+    """The repost ("post:<id>") or comment ("comment:<id>") a checkbox names, or None."""
+    kind, _sep, pk = key.partition(":")
+    models: dict[str, type[WeiboPost] | type[WeiboComment]] = {
+        "post": WeiboPost,
+        "comment": WeiboComment,
+    }
+    model = models.get(kind)
+    if model is None or not pk.isdigit():
+        return None
+    return model.objects.select_related("author__customer").filter(pk=int(pk)).first()
+
+
+def _handoff_state(handoff, campaign) -> str:
+    """How the person's campaign handoff stands, for the engaged users page."""
+    if handoff is None:
+        return ""
+    link = getattr(handoff, "campaign_link", None)
+    state = (
+        gettext("followed through")
+        if handoff.used_at
+        else gettext("link sent")
+        if handoff.sent_by
+        else gettext("not sent: %(error)s") % {"error": handoff.send_error}
+        if handoff.send_error
+        else gettext("link issued, not sent yet")
+    )
+    if link is not None and link.campaign_id != campaign.pk:
+        state += f" ({link.campaign.name})"
+    return state
 
 
 @admin.register(ScheduledPost)

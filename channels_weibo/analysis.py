@@ -3,9 +3,10 @@
 Keyword rules (Aho-Corasick, channels_weibo.keywords) and sentiment (SnowNLP,
 channels_weibo.sentiment) are read on the author's own words (a repost's text before its `//@`
 chain). A post or comment that concerns the brand is analysed once and then gets one crm
-Interaction (mention, repost or comment), the rules' actions (tag, lead, alert) and, when it is
-recent, names a problem and is not positive, a complaint case in the inbox
-(channels_weibo.complaints). Ingestion (channels_weibo.ingest) calls this as it stores a page.
+Interaction (mention, repost or comment), the rules' actions (tag, lead, alert and, when it is
+recent, the WeChat handoff link, sent by a task) and, when it is recent, names a problem and is
+not positive, a complaint case in the inbox (channels_weibo.complaints). Ingestion
+(channels_weibo.ingest) calls this as it stores a page.
 """
 
 from datetime import timedelta
@@ -18,6 +19,7 @@ from django.utils import timezone
 from crm.actions import LeadRequest, attach_tags, create_leads, record_interactions
 from crm.inbox import open_case
 from crm.models import Channel, Customer, Interaction, InteractionKind
+from crm.tasks_queue import enqueue_on_commit
 
 from . import sentiment
 from .complaints import is_complaint
@@ -27,6 +29,9 @@ from .protocol import own_text
 
 # Negative mentions older than this are history, not cases for the inbox.
 COMPLAINT_WINDOW = timedelta(days=7)
+# A keyword rule sends the WeChat handoff link only for posts and comments this recent: an
+# imported history, or the backlog of a first poll, is no one to write to now.
+RULE_HANDOFF_WINDOW = timedelta(days=7)
 
 
 def post_kind(post: WeiboPost) -> str:
@@ -133,13 +138,15 @@ def apply_analysis(account, items, kind_of, what: str) -> None:
         for item in items
         if item.author.customer_id
     )
-    recent = timezone.now() - COMPLAINT_WINDOW
+    now = timezone.now()
+    recent = now - COMPLAINT_WINDOW
     rules = KeywordRule.objects.in_bulk(
         {compiled.id for item in items for compiled, _words in item._matches}
     )
     tags: list[tuple[int, str]] = []
     leads: list[LeadRequest] = []
     alerts: list[KeywordAlert] = []
+    handoffs: dict[str, tuple[int, int]] = {}  # author uid -> (item, rule): one link a person
     complaints = []
     for item in items:
         customer_id = item.author.customer_id
@@ -165,6 +172,8 @@ def apply_analysis(account, items, kind_of, what: str) -> None:
                         created_at=item.created_at,
                     )
                 )
+            if compiled.action_handoff and item.created_at >= now - RULE_HANDOFF_WINDOW:
+                handoffs.setdefault(item.author.uid, (item.pk, rule.pk))
         concerns_brand = what == "comment" or item.mentions_brand
         if concerns_brand and item.created_at >= recent and is_complaint(item.text, item.sentiment):
             complaints.append(item)
@@ -173,6 +182,10 @@ def apply_analysis(account, items, kind_of, what: str) -> None:
     attach_tags(tags)
     create_leads(leads, source_channel=Channel.WEIBO)
     KeywordAlert.objects.bulk_create(alerts, ignore_conflicts=True)
+    # The handoff link waits on Weibo: a task after the page is stored, which opens the lead if
+    # needed and sends once per person (channels_weibo.handoff.send_rule_handoff).
+    for item_id, rule_id in handoffs.values():
+        enqueue_on_commit("channels_weibo.tasks.send_rule_handoff_task", what, item_id, rule_id)
     if complaints:
         customers = Customer.objects.in_bulk({item.author.customer_id for item in complaints})
         for item in complaints:

@@ -49,4 +49,12 @@ class KeywordRuleFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = KeywordRule
-        fields = ["active", "action_lead", "action_tag", "action_alert", "q", "account"]
+        fields = [
+            "active",
+            "action_lead",
+            "action_tag",
+            "action_alert",
+            "action_handoff",
+            "q",
+            "account",
+        ]

@@ -67,6 +67,7 @@ class CompiledRule:
     action_lead: bool
     action_alert: bool
     name: str = ""
+    action_handoff: bool = False
 
 
 @dataclass
@@ -124,6 +125,7 @@ def compile_rules(rules) -> Matcher:
                 tag_name=rule.tag_name,
                 action_lead=rule.action_lead,
                 action_alert=rule.action_alert,
+                action_handoff=rule.action_handoff,
             )
             for rule in rules
         ]

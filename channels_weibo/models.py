@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.fields import EncryptedTextField
-from crm.models import Customer
+from crm.models import Customer, Handoff
 
 TOKEN_WARNING = timedelta(days=3)
 
@@ -288,7 +288,9 @@ class FollowerSnapshot(models.Model):
 class KeywordRule(models.Model):
     """Words to listen for in posts and comments by others, and what a match does.
 
-    Words and exclusions are separated by commas (，or ,) or new lines; matching is by substring
+    Actions: tag the author's customer, open a lead from the post or comment, alert marketing,
+    and send the author the WeChat handoff link (a lead opened if there is none; once per
+    person: channels_weibo.handoff.send_rule_handoff). Words and exclusions are separated by commas (，or ,) or new lines; matching is by substring
     on Chinese text (no word boundaries), case-insensitive. A text containing any exclusion does
     not match. No accounts selected = every brand account.
     """
@@ -303,6 +305,7 @@ class KeywordRule(models.Model):
     tag_name = models.CharField(_("tag"), max_length=64, blank=True)
     action_lead = models.BooleanField(_("create a lead"), default=False)
     action_alert = models.BooleanField(_("alert marketing"), default=False)
+    action_handoff = models.BooleanField(_("send the WeChat handoff link"), default=False)
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -423,6 +426,37 @@ class CampaignKol(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} · {self.kol}"
+
+
+class CampaignHandoff(models.Model):
+    """The KOL campaign a Weibo → WeChat handoff (crm.Handoff, purpose `campaign`) was sent from,
+    and the KOL whose post the person engaged with (commented on or reposted).
+
+    crm may not import this app, so the link lives here. Attribution credits the handoff, and
+    the lead it advances, to this campaign and KOL (dashboards.kpis.attribution). A person has
+    one campaign handoff: sending from another campaign before it was used moves it there.
+    """
+
+    handoff = models.OneToOneField(
+        Handoff,
+        verbose_name=_("handoff"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="campaign_link",
+    )
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="handoffs"
+    )
+    kol = models.ForeignKey(
+        WeiboUser, verbose_name=_("KOL"), on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("campaign handoff")
+        verbose_name_plural = _("campaign handoffs")
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · {self.handoff}"
 
 
 class ScheduledPost(models.Model):

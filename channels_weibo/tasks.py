@@ -68,3 +68,16 @@ def download_media_task(self, message_id: int) -> str:
     if outcome == "retry":
         raise self.retry(countdown=min(30 * 2**self.request.retries, 600))
     return outcome
+
+
+@shared_task(bind=True, max_retries=5)
+def send_rule_handoff_task(self, what: str, item_id: int, rule_id: int) -> str:
+    """A keyword rule's "send the WeChat handoff link" for a post or comment
+    (channels_weibo.handoff.send_rule_handoff, safe to run twice); a passing platform failure
+    is tried again with backoff, a refusal is recorded and not retried."""
+    from .handoff import send_rule_handoff
+
+    outcome = send_rule_handoff(what, item_id, rule_id)
+    if outcome == "retry" and not self.request.is_eager:
+        raise self.retry(countdown=min(60 * 2**self.request.retries, 3600))
+    return outcome

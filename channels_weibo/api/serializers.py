@@ -90,6 +90,7 @@ class KeywordRuleSerializer(serializers.ModelSerializer):
             "tag_name",
             "action_lead",
             "action_alert",
+            "action_handoff",
             "active",
             "created_at",
             "updated_at",

@@ -25,6 +25,7 @@ from .handoff import (
     handoff_for_token,
     issue_handoff,
     mark_handoff_sent,
+    record_handoff_failure,
     set_handoff_scene,
 )
 from .leads import (
@@ -56,6 +57,7 @@ __all__ = [
     "handoff_for_token",
     "issue_handoff",
     "mark_handoff_sent",
+    "record_handoff_failure",
     "set_handoff_scene",
     "TIMELINE_FIELDS",
     "CUSTOMER_EDITABLE",

@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -58,13 +58,16 @@ def issue_handoff(
     purpose: str,
     lead: Lead | None = None,
     at: datetime | None = None,
+    once: bool = False,
 ) -> tuple[Handoff, str]:
     """Issue (or re-issue) the handoff link of one Weibo user for one purpose.
 
     Returns (handoff, token); the token is only returned here (stored as its SHA-256). Re-issuing
-    an unused handoff gives it a new token, a new lifetime and no scene (the old link and QR code
-    stop working). Raises ValidationError if this user's handoff for the purpose was already used
-    (nothing written). One transaction.
+    an unused handoff gives it a new token, a new lifetime, no scene and no send error (the old
+    link and QR code stop working). Raises ValidationError if this user's handoff for the
+    purpose was already used (code `used`), and with `once` (what an automatic sender asks) if
+    it was issued before and its last sending did not fail (code `issued`: sent, or being sent
+    by another worker); nothing is written then. One transaction, the row locked.
     """
     at = at or timezone.now()
     token = secrets.token_urlsafe(24)
@@ -73,10 +76,9 @@ def issue_handoff(
             Handoff.objects.select_for_update().filter(weibo_uid=weibo_uid, purpose=purpose).first()
         )
         if handoff is not None and handoff.used_at is not None:
-            raise ValidationError(
-                {"handoff": _("This Weibo user already followed through a handoff link.")},
-                code="used",
-            )
+            raise _refusal(_("This Weibo user already followed through a handoff link."), "used")
+        if once and handoff is not None and not handoff.send_error:
+            raise _already_issued()
         if handoff is None:
             handoff = Handoff(weibo_uid=weibo_uid, purpose=purpose)
         handoff.customer = customer
@@ -84,8 +86,31 @@ def issue_handoff(
         handoff.token_hash = token_hash(token)
         handoff.expires_at = at + HANDOFF_LIFETIME
         handoff.scene, handoff.appid, handoff.created_at = "", "", at
-        handoff.save()
+        handoff.send_error = ""
+        try:
+            with transaction.atomic():
+                handoff.save()
+        except IntegrityError:
+            # Another worker issued this user's handoff for the purpose meanwhile.
+            if not once:
+                raise
+            raise _already_issued() from None
     return handoff, token
+
+
+def _already_issued() -> ValidationError:
+    return _refusal(_("A handoff link was already sent to this Weibo user."), "issued")
+
+
+def _refusal(text: str, code: str) -> ValidationError:
+    # The code on the field's error: a dict ValidationError keeps no code of its own.
+    return ValidationError({"handoff": ValidationError(text, code=code)})
+
+
+def record_handoff_failure(handoff: Handoff, error: str) -> None:
+    """The link of `handoff` could not be sent: keep why (the handoff stays issued, unsent)."""
+    Handoff.objects.filter(pk=handoff.pk).update(send_error=error[:255])
+    handoff.send_error = error[:255]
 
 
 def set_handoff_scene(handoff: Handoff, *, appid: str, scene: str) -> Handoff:
@@ -98,7 +123,7 @@ def set_handoff_scene(handoff: Handoff, *, appid: str, scene: str) -> Handoff:
 def mark_handoff_sent(handoff: Handoff, *, by: str, subject=None, summary: str = "") -> None:
     """Note how the link went out ("message" or "comment") and put it on the timeline."""
     with transaction.atomic():
-        Handoff.objects.filter(pk=handoff.pk).update(sent_by=by)
+        Handoff.objects.filter(pk=handoff.pk).update(sent_by=by, send_error="")
         record_interaction(
             handoff.customer,
             InteractionKind.MESSAGE_OUT,

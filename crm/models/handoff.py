@@ -19,7 +19,11 @@ class Handoff(models.Model):
     `token_hash` is the SHA-256 of the link's token (the token itself is only in the sent link);
     `scene` is the WeChat QR scene issued to this handoff alone (set when the page first shows
     the code); `used_at`/`used_openid` are set by the first follower through it, who alone is
-    linked.
+    linked. `send_error` is why the link last failed to go out (the platform's refusal), empty
+    once it was sent.
+
+    A handoff of purpose `campaign` names its KOL campaign and KOL on the Weibo side
+    (`channels_weibo.CampaignHandoff`): crm may not import the channel apps.
     """
 
     class Purpose(models.TextChoices):
@@ -44,6 +48,7 @@ class Handoff(models.Model):
     appid = models.CharField(_("official account"), max_length=32, blank=True)
     scene = models.CharField(_("scene"), max_length=64, blank=True, db_index=True)
     sent_by = models.CharField(_("sent by"), max_length=16, blank=True)  # "message" / "comment"
+    send_error = models.CharField(_("send error"), max_length=255, blank=True)
     expires_at = models.DateTimeField(_("expires at"))
     used_at = models.DateTimeField(_("used at"), null=True, blank=True)
     used_openid = models.CharField(_("used by openid"), max_length=64, blank=True)

@@ -8,7 +8,9 @@ The rule (the README's definition):
   channel code by one of the customer's followers (`ChannelCodeScan.at`, with its code); the
   applied scan of a Weibo handoff's code is a `handoff` touch (touch id the handoff's), credited
   to the campaign and KOL of the handoff's lead by the same lead rule, so a KOL's lead that
-  crossed to WeChat through its handoff keeps the KOL's credit.
+  crossed to WeChat through its handoff keeps the KOL's credit. A handoff sent from a KOL
+  campaign (`CampaignHandoff`) is credited to that campaign and KOL, and so is the lead it was
+  sent for, whenever it was opened (before the lead rule).
 - An *event* is a paid order (`paid_at` set, status paid, partially refunded or refunded;
   revenue = amount − refunded, fen) or a membership (`joined_at`).
 - An event is attributed to the touches of its customer from 30 days before it up to its time
@@ -36,7 +38,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
 from channels_wechat.models import ChannelCode, ChannelCodeScan, OfficialAccount, WeChatUser
-from channels_weibo.models import Campaign, CampaignKol, WeiboComment, WeiboPost
+from channels_weibo.models import Campaign, CampaignHandoff, CampaignKol, WeiboComment, WeiboPost
 from crm.models import Handoff, Lead
 from members.models import Membership, Order
 from members.models.orders import PAID_STATUSES
@@ -51,6 +53,7 @@ def _tables() -> dict[str, str]:
     return {
         "campaign": Campaign._meta.db_table,
         "campaign_kol": CampaignKol._meta.db_table,
+        "campaign_handoff": CampaignHandoff._meta.db_table,
         "campaign_posts": Campaign.posts.through._meta.db_table,
         "post": WeiboPost._meta.db_table,
         "comment": WeiboComment._meta.db_table,
@@ -90,11 +93,18 @@ sources AS (
     FROM kol_posts kp JOIN {comment} cm ON cm.post_id = kp.post_id
 ),
 lead_kols AS (
-    SELECT DISTINCT ON (l.id) l.id AS lead_id, l.customer_id, s.campaign_id, s.kol_id
-    FROM sources s
-    JOIN {lead} l ON l.source_type_id = s.type_id AND l.source_id = s.source_id
-     AND l.source_channel = 'weibo' AND l.created_at >= s.low AND l.created_at < s.high
-    ORDER BY l.id, s.campaign_id, s.kol_id
+    SELECT DISTINCT ON (lead_id) lead_id, customer_id, campaign_id, kol_id
+    FROM (
+        SELECT l.id AS lead_id, l.customer_id, ch.campaign_id, ch.kol_id, 0 AS rule
+        FROM {campaign_handoff} ch JOIN {handoff} h ON h.id = ch.handoff_id
+        JOIN {lead} l ON l.id = h.lead_id AND l.source_channel = 'weibo'
+        UNION ALL
+        SELECT l.id, l.customer_id, s.campaign_id, s.kol_id, 1
+        FROM sources s
+        JOIN {lead} l ON l.source_type_id = s.type_id AND l.source_id = s.source_id
+         AND l.source_channel = 'weibo' AND l.created_at >= s.low AND l.created_at < s.high
+    ) found
+    ORDER BY lead_id, rule, campaign_id, kol_id
 ),
 scope AS ({scope}),
 touches AS (
@@ -105,11 +115,13 @@ touches AS (
     UNION ALL
     SELECT u.customer_id, s.at,
            CASE WHEN h.id IS NULL THEN 'channel_code' ELSE 'handoff' END,
-           COALESCE(h.id, s.id), hk.campaign_id, hk.kol_id, s.code_id
+           COALESCE(h.id, s.id), COALESCE(hc.campaign_id, hk.campaign_id),
+           CASE WHEN hc.handoff_id IS NULL THEN hk.kol_id ELSE hc.kol_id END, s.code_id
     FROM {scan} s JOIN {wechat_user} u ON u.id = s.user_id
     LEFT JOIN {code} cc ON cc.id = s.code_id AND cc.purpose = 'weibo_handoff'
     LEFT JOIN {account} a ON a.id = cc.account_id
     LEFT JOIN {handoff} h ON h.scene = cc.scene AND h.appid = a.appid
+    LEFT JOIN {campaign_handoff} hc ON hc.handoff_id = h.id
     LEFT JOIN lead_kols hk ON hk.lead_id = h.lead_id
     WHERE s.applied AND u.customer_id IS NOT NULL
 ),
@@ -152,15 +164,20 @@ def _params(**extra: Any) -> dict[str, Any]:
 # The customers whose events are ranked: only they can give the figures asked for.
 _SCOPES = {
     "customers": "SELECT unnest(%(customers)s::bigint[]) AS id",
-    "campaigns": "SELECT customer_id AS id FROM lead_kols WHERE campaign_id = ANY(%(campaigns)s)",
+    "campaigns": (
+        "SELECT customer_id AS id FROM lead_kols WHERE campaign_id = ANY(%(campaigns)s)"
+        " UNION SELECT h.customer_id FROM {campaign_handoff} ch"
+        " JOIN {handoff} h ON h.id = ch.handoff_id WHERE ch.campaign_id = ANY(%(campaigns)s)"
+    ),
 }
 
 
 def _statement(tail: str, scope: str, **names: str) -> str:
     """_RANKED and `tail`, with the table names, the scope of customers (a key of _SCOPES)
     and `names` (chosen from constants) filled in."""
+    tables = _tables()
     return (_RANKED + tail).format(  # noqa: S608  names from the models and constants
-        **_tables(), scope=_SCOPES[scope], **names
+        **tables, scope=_SCOPES[scope].format(**tables), **names
     )
 
 

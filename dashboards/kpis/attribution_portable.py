@@ -14,18 +14,27 @@ from django.db.models import Q
 
 from channels_wechat.models import ChannelCode, ChannelCodeScan
 from channels_weibo.campaigns import period
-from channels_weibo.models import Campaign, CampaignKol, WeiboComment, WeiboPost
+from channels_weibo.models import Campaign, CampaignHandoff, CampaignKol, WeiboComment, WeiboPost
 from crm.models import Handoff, Lead
 from members.models import Membership, Order
 from members.models.orders import PAID_STATUSES
 
 
 def lead_kols() -> dict[int, tuple[int, int, int]]:
-    """lead id -> (campaign id, KOL id, customer id): the campaign page's lead rule, the lowest
+    """lead id -> (campaign id, KOL id, customer id): the lead of a handoff sent from a campaign
+    (CampaignHandoff) that campaign's and KOL's, then the campaign page's lead rule, the lowest
     campaign id then the lowest KOL id on two matches."""
     post_type = ContentType.objects.get_for_model(WeiboPost)
     comment_type = ContentType.objects.get_for_model(WeiboComment)
     found: dict[int, tuple[int, int, int]] = {}
+    for lead_id, campaign_id, kol_id, customer_id in (
+        CampaignHandoff.objects.filter(
+            handoff__lead__isnull=False, handoff__lead__source_channel="weibo"
+        )
+        .order_by("handoff__lead_id", "campaign_id", "kol_id")
+        .values_list("handoff__lead_id", "campaign_id", "kol_id", "handoff__lead__customer_id")
+    ):
+        found.setdefault(lead_id, (campaign_id, kol_id, customer_id))
     for campaign in Campaign.objects.order_by("pk"):
         low, high = period(campaign)
         roots = list(campaign.posts.values_list("pk", flat=True))
@@ -72,6 +81,12 @@ def _touches(customers: set[int], kols: dict) -> dict[int, list[dict[str, Any]]]
             "pk", "appid", "scene", "lead_id"
         )
     }
+    sent_from = {
+        handoff_id: (campaign_id, kol_id)
+        for handoff_id, campaign_id, kol_id in CampaignHandoff.objects.values_list(
+            "handoff_id", "campaign_id", "kol_id"
+        )
+    }
     scans = ChannelCodeScan.objects.filter(applied=True, user__customer_id__in=customers)
     for scan_id, customer_id, at, code_id, purpose, appid, scene in scans.values_list(
         "pk",
@@ -86,7 +101,9 @@ def _touches(customers: set[int], kols: dict) -> dict[int, list[dict[str, Any]]]
             handoffs.get((appid, scene)) if purpose == ChannelCode.Purpose.WEIBO_HANDOFF else None
         )
         campaign_id = kol_id = None
-        if handoff is not None and handoff[1] in kols:
+        if handoff is not None and handoff[0] in sent_from:
+            campaign_id, kol_id = sent_from[handoff[0]]
+        elif handoff is not None and handoff[1] in kols:
             campaign_id, kol_id, _customer = kols[handoff[1]]
         by_customer.setdefault(customer_id, []).append(
             {
@@ -170,7 +187,12 @@ def campaign_attribution(campaign_ids: Iterable[int], touch: str, window) -> dic
             key, {"customers": 0, "members": set(), "orders": 0, "revenue_fen": 0}
         )
 
-    for row in ranked({c for _cp, _k, c in kols.values()}, window):
+    scope = {c for _cp, _k, c in kols.values()} | set(
+        CampaignHandoff.objects.filter(campaign_id__in=campaigns).values_list(
+            "handoff__customer_id", flat=True
+        )
+    )
+    for row in ranked(scope, window):
         t = row[touch]
         if t["campaign_id"] not in campaigns:
             continue

@@ -7,7 +7,11 @@ import pytest
 
 from channels_wechat import protocol
 from channels_wechat.models import OfficialAccount
+from channels_weibo.models import TokenStatus, WeiboAccount
 from devtools.sandboxes import wechat as sandbox
+from devtools.sandboxes import weibo as weibo_sandbox
+from tests.channels_weibo.conftest import APP_SECRET as WEIBO_APP_SECRET
+from tests.channels_weibo.conftest import TOKEN as WEIBO_TOKEN
 from tests.conftest import clear_own_cache
 
 APPID = "wx1234567890abcdef"
@@ -95,3 +99,40 @@ def post_push(client, xml: str, mode="safe", appid=APPID, query=None, **extra):
         )
     url = f"/hooks/wechat/{appid}?{urllib.parse.urlencode(query)}"
     return client.post(url, data=payload.encode("utf-8"), content_type="text/xml", **extra)
+
+
+# The Weibo → WeChat handoff tests: the Weibo sandbox, the brand's Weibo account, and the WeChat
+# sandbox as the QR code's image host.
+
+
+@pytest.fixture
+def weibo(settings):
+    server, world = weibo_sandbox.serve(0, seed=7, days=6, fans=25)
+    world.tokens[WEIBO_TOKEN] = {
+        "uid": weibo_sandbox.BRAND["uid"],
+        "expires_at": time.time() + 86400,
+    }
+    base = f"http://127.0.0.1:{server.server_port}"
+    settings.WEIBO_API_BASE = base
+    settings.WEIBO_MESSAGES_API_BASE = base
+    settings.PUBLIC_BASE_URL = "http://testserver"
+    yield world
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def brand(db):
+    return WeiboAccount.objects.create(
+        uid=weibo_sandbox.BRAND["uid"],
+        screen_name=weibo_sandbox.BRAND["screen_name"],
+        access_token=WEIBO_TOKEN,
+        token_status=TokenStatus.OK,
+        app_secret=WEIBO_APP_SECRET,
+    )
+
+
+@pytest.fixture
+def mp(wechat_sandbox, settings):
+    settings.WECHAT_MP_BASE = wechat_sandbox.url
+    return wechat_sandbox

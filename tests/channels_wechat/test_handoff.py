@@ -13,14 +13,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from channels_wechat.models import ChannelCode, ChannelCodeScan, WeChatUser
-from channels_weibo.models import TokenStatus, WeiboAccount, WeiboUser
+from channels_weibo.models import WeiboUser
 from channels_weibo.polling import poll_account
 from channels_weibo.protocol import format_time, signature
 from crm.handoff import send_handoff
 from crm.models import Conversation, Customer, Handoff, Interaction, Lead, MergeRecord
 from devtools.sandboxes import wechat as wechat_sandbox_module
-from devtools.sandboxes import weibo as weibo_sandbox_module
-from tests.channels_weibo.conftest import APP_SECRET, TOKEN
+from tests.channels_weibo.conftest import APP_SECRET
 
 from .conftest import APPID, post_push, push_xml
 
@@ -30,39 +29,6 @@ REFUSED = {
     "expired": "微博引流场景值 {scene} 未关联：引流链接已过期",
     "used": "微博引流场景值 {scene} 未关联：该引流链接已被其他微信用户使用",
 }
-
-
-@pytest.fixture
-def weibo(settings):
-    server, world = weibo_sandbox_module.serve(0, seed=7, days=6, fans=25)
-    world.tokens[TOKEN] = {
-        "uid": weibo_sandbox_module.BRAND["uid"],
-        "expires_at": time.time() + 86400,
-    }
-    base = f"http://127.0.0.1:{server.server_port}"
-    settings.WEIBO_API_BASE = base
-    settings.WEIBO_MESSAGES_API_BASE = base
-    settings.PUBLIC_BASE_URL = "http://testserver"
-    yield world
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def brand(db):
-    return WeiboAccount.objects.create(
-        uid=weibo_sandbox_module.BRAND["uid"],
-        screen_name=weibo_sandbox_module.BRAND["screen_name"],
-        access_token=TOKEN,
-        token_status=TokenStatus.OK,
-        app_secret=APP_SECRET,
-    )
-
-
-@pytest.fixture
-def mp(wechat_sandbox, settings):
-    settings.WECHAT_MP_BASE = wechat_sandbox.url
-    return wechat_sandbox
 
 
 def _fan_writes(client, captured, sender, text="想了解一下精华液", at=None):

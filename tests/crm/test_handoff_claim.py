@@ -44,3 +44,33 @@ def test_a_refused_merge_links_nothing_and_says_why(db):
         "reason": "merge_refused",
     }
     assert Handoff.objects.get().customer_id == weibo.pk
+
+
+def test_issuing_once_refuses_a_handoff_sent_or_being_sent_and_retries_a_failed_one(db):
+    import pytest
+    from django.core.exceptions import ValidationError
+
+    from crm.actions import mark_handoff_sent, record_handoff_failure
+
+    weibo = Customer.objects.create(name="微博粉丝", first_channel="weibo")
+    handoff, _token = issue_handoff(weibo, weibo_uid="7000000002", purpose="lead", once=True)
+    issued = Handoff.objects.values_list("token_hash", "expires_at").get()
+    # Issued and not failed: being sent (or sent), so an automatic sender stops here.
+    with pytest.raises(ValidationError) as error:
+        issue_handoff(weibo, weibo_uid="7000000002", purpose="lead", once=True)
+    assert (error.value.error_dict["handoff"][0].code, error.value.message_dict) == (
+        "issued",
+        {"handoff": ["已向该微博用户发送过引流链接。"]},
+    )
+    assert Handoff.objects.values_list("token_hash", "expires_at").get() == issued
+    # Its sending failed: the next try re-issues it, with the error cleared.
+    record_handoff_failure(handoff, "20019: repeat content!")
+    again, _token = issue_handoff(weibo, weibo_uid="7000000002", purpose="lead", once=True)
+    assert (again.pk, again.send_error) == (handoff.pk, "")
+    assert Handoff.objects.get().token_hash != issued[0]
+    mark_handoff_sent(again, by="comment")
+    with pytest.raises(ValidationError):
+        issue_handoff(weibo, weibo_uid="7000000002", purpose="lead", once=True)
+    # A person (not `once`) may still send it again, as before.
+    issue_handoff(weibo, weibo_uid="7000000002", purpose="lead")
+    assert Handoff.objects.count() == 1

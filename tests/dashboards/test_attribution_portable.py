@@ -73,3 +73,92 @@ def test_python_and_postgresql_give_the_same_figures():
         assert portable.campaign_attribution([s.campaign.pk], touch, WINDOW) == (
             campaign_attribution([s.campaign.pk], touch=touch)
         )
+
+
+def _with_campaign_handoff():
+    """The scenario, and c4, who commented on KOL B's post, is sent the handoff link from the
+    campaign a day after it ended (T0+6d: the lead it opens is outside the campaign's dates),
+    follows through it at T0+6d+1h and pays O5 (6000 fen) at T0+7d."""
+    from channels_weibo.models import CampaignHandoff, WeiboPost
+    from tests.channels_weibo.factories import WeiboCommentFactory
+    from tests.crm.factories import CustomerFactory
+    from tests.dashboards.attribution_data import lead, order
+
+    s = campaign_with_orders()
+    c4 = CustomerFactory()
+    post_b = WeiboPost.objects.get(author=s.kol_b)
+    comment = WeiboCommentFactory(post=post_b, created_at=T0 + timedelta(hours=4))
+    l4 = lead(c4, comment, T0 + timedelta(days=6))
+    handoff = Handoff.objects.create(
+        customer=c4,
+        weibo_uid=comment.author.uid,
+        purpose="campaign",
+        token_hash="4" * 64,
+        lead=l4,
+        appid=s.code.account.appid,
+        scene="ho_campaign",
+        expires_at=T0 + timedelta(days=7),
+        used_at=T0 + timedelta(days=6, hours=1),
+    )
+    CampaignHandoff.objects.create(handoff=handoff, campaign=s.campaign, kol=s.kol_b)
+    code = ChannelCode.objects.create(
+        account=s.code.account,
+        name="微博引流",
+        purpose="weibo_handoff",
+        scene="ho_campaign",
+        kind="temporary",
+    )
+    follower = WeChatUserFactory(customer=c4, account=s.code.account)
+    ChannelCodeScan.objects.create(
+        code=code, user=follower, event="subscribe", applied=True, at=handoff.used_at
+    )
+    o5 = order(c4, T0 + timedelta(days=7), 6000)
+    return s, c4, l4, handoff, o5
+
+
+def test_a_campaign_handoff_credits_its_campaign_and_kol_first_and_last():
+    s, c4, l4, handoff, o5 = _with_campaign_handoff()
+    c, b = s.campaign.pk, s.kol_b.pk
+    rows = [r for r in event_touches([c4.pk]) if r["event_id"] == o5.pk]
+    assert [
+        (r["touch"], r["kind"], r["touch_id"], r["campaign_id"], r["kol_id"]) for r in rows
+    ] == [
+        ("first", "weibo_lead", l4.pk, c, b),
+        ("last", "handoff", handoff.pk, c, b),
+    ]
+    for touch in ("first", "last"):
+        assert campaign_attribution([c], touch=touch)[(c, b)] == {
+            "customers": 2,
+            "members": 0,
+            "orders": 2,
+            "revenue_fen": 11000,
+        }
+    # The campaign page counts the handoff's lead under KOL B although it was opened later.
+    from channels_weibo.campaigns import campaign_stats
+
+    leads = {row["kol_id"]: row["leads"] for row in campaign_stats(s.campaign)["kols"]}
+    assert leads == {s.kol_a.pk: 2, b: 2}
+
+
+def test_a_campaign_handoff_whose_lead_was_deleted_keeps_its_credit():
+    s, c4, l4, handoff, o5 = _with_campaign_handoff()
+    l4.delete()
+    rows = [r for r in event_touches([c4.pk]) if r["event_id"] == o5.pk]
+    assert [(r["touch"], r["kind"], r["campaign_id"], r["kol_id"]) for r in rows] == [
+        ("first", "handoff", s.campaign.pk, s.kol_b.pk),
+        ("last", "handoff", s.campaign.pk, s.kol_b.pk),
+    ]
+    assert campaign_attribution([s.campaign.pk])[(s.campaign.pk, s.kol_b.pk)]["orders"] == 2
+
+
+@pytest.mark.parametrize("lead_deleted", [False, True])
+def test_python_and_postgresql_agree_on_campaign_handoffs(lead_deleted):
+    s, c4, l4, _handoff, _o5 = _with_campaign_handoff()
+    if lead_deleted:
+        l4.delete()
+    customers = [s.c1.pk, s.c2.pk, s.c3.pk, c4.pk]
+    assert portable.event_touches(customers, WINDOW) == event_touches(customers)
+    for touch in ("first", "last"):
+        assert portable.campaign_attribution([s.campaign.pk], touch, WINDOW) == (
+            campaign_attribution([s.campaign.pk], touch=touch)
+        )
