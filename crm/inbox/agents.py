@@ -98,14 +98,19 @@ def mark_survey_sent(conversation: Conversation, *, at: datetime) -> None:
     conversation.survey_sent_at = at
 
 
-def assign_conversation(conversation: Conversation, agent, *, by=None) -> Conversation:
-    """Give the conversation to an agent (or to nobody with agent=None)."""
+def assign_conversation(conversation: Conversation, agent, *, by=None, team=None) -> Conversation:
+    """Give the conversation to an agent (or to nobody with agent=None); with `team`, also place
+    it in that team in the same write (routing places and assigns a new conversation at once).
+    Raises InboxError for an agent who is not active staff (nothing is written then)."""
     if agent is not None and not (agent.is_active and agent.is_staff):
         raise InboxError(
             {"agent": _("%(name)s is not an active staff member.") % {"name": agent.get_username()}}
         )
-    Conversation.objects.filter(pk=conversation.pk).update(assignee=agent)
+    changes = {"assignee": agent} if team is None else {"assignee": agent, "team": team}
+    Conversation.objects.filter(pk=conversation.pk).update(**changes)
     conversation.assignee = agent
+    if team is not None:
+        conversation.team = team
     live.emit("assigned", conversation, by=by)
     return conversation
 
