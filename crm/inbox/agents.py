@@ -128,7 +128,9 @@ def open_case(
 ) -> tuple[Conversation, bool]:
     """Open (or reuse) a complaint case for a public post, with the post as its first message.
 
-    Returns (conversation, created). Atomic; one active case per user and account.
+    Returns (conversation, created). Atomic; one active case per user and account. The open
+    inbox pages hear of it (crm.live): a "message" event for the post, or a "status" event for a
+    case opened without one.
     """
     at = at or timezone.now()
     with transaction.atomic():
@@ -157,7 +159,7 @@ def open_case(
                 channel=channel, account=account, platform_msg_id=platform_msg_id
             ).exists()
         ):
-            Message.objects.create(
+            mention = Message.objects.create(
                 conversation=case,
                 customer=customer,
                 channel=channel,
@@ -173,4 +175,7 @@ def open_case(
             Conversation.objects.filter(pk=case.pk).update(
                 last_inbound_at=at, last_message_at=at, status=ConversationStatus.OPEN
             )
+            live.emit("message", mention)  # the open inbox pages show the case, as a message's
+        elif created:
+            live.emit("status", case)
     return case, created

@@ -225,3 +225,33 @@ def test_live_endpoints_for_every_role(client, role, events_status, read_status)
     assert client.get(f"/inbox/{conversation.pk}/read/").status_code == (
         405 if read_status == 200 else read_status
     )
+
+
+def test_opening_a_complaint_case_is_a_live_event():
+    customer = CustomerFactory()
+    case, created = inbox.open_case(
+        channel="wechat", account="wx1", external_user="o-9", customer=customer, content="投诉"
+    )
+    mention = case.messages.get()
+    silent, _created = inbox.open_case(
+        channel="wechat", account="wx1", external_user="o-10", customer=customer
+    )
+    assert created
+    assert events() == [
+        ("message", case.pk, mention.pk, "in", "", None, None),
+        ("status", silent.pk, None, "", "open", None, None),
+    ]
+
+
+def test_the_first_reply_taking_an_unassigned_conversation_is_a_live_assignment():
+    agent = make_staff("xiaowang", "agent")
+    first = incoming(CustomerFactory(), "在吗", T0, "1")
+    cid = first.conversation_id
+    answer = reply(first.conversation, "您好", agent=agent)
+    again = reply(first.conversation, "还在吗", agent=agent)  # already theirs: no new assignment
+    assert events() == [
+        ("message", cid, first.pk, "in", "", None, None),
+        ("message", cid, answer.pk, "out", "", None, agent.pk),
+        ("assigned", cid, None, "", "pending", agent.pk, agent.pk),
+        ("message", cid, again.pk, "out", "", None, agent.pk),
+    ]
