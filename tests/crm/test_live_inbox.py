@@ -255,3 +255,49 @@ def test_the_first_reply_taking_an_unassigned_conversation_is_a_live_assignment(
         ("assigned", cid, None, "", "pending", agent.pk, agent.pk),
         ("message", cid, again.pk, "out", "", None, agent.pk),
     ]
+
+
+def test_prune_keeps_the_retention_and_the_newest_older_event_as_its_mark(settings):
+    settings.INBOX_EVENT_RETENTION_HOURS = 24
+    now = timezone.now()
+    conversation = ConversationFactory()
+    made = [
+        InboxEvent.objects.create(
+            kind="status", conversation=conversation, at=now - timedelta(hours=hours)
+        )
+        for hours in (50, 30, 25, 23, 1)
+    ]
+    assert live.prune_events(now=now, batch=2) == 2
+    assert list(InboxEvent.objects.order_by("pk").values_list("pk", flat=True)) == [
+        e.pk for e in made[2:]
+    ]
+    assert live.prune_events(now=now) == 0  # safe to run twice
+    assert live.prune_events(now=now + timedelta(days=3)) == 2
+    assert list(InboxEvent.objects.values_list("pk", flat=True)) == [made[4].pk]
+
+
+def test_a_page_away_longer_than_the_retention_is_told_to_reload(client, settings):
+    settings.INBOX_EVENT_RETENTION_HOURS = 24
+    client.force_login(make_staff("xiaowang", "agent"))
+    conversation = ConversationFactory()
+    old = [
+        InboxEvent.objects.create(
+            kind="status", conversation=conversation, at=timezone.now() - timedelta(hours=hours)
+        )
+        for hours in (40, 30)
+    ]
+    kept = InboxEvent.objects.create(kind="status", conversation=conversation)
+    before = old[0].pk - 1
+    assert len(client.get(f"/inbox/live/events/?after={before}").json()["events"]) == 3
+
+    assert live.prune_events() == 1
+
+    assert client.get(f"/inbox/live/events/?after={before}").json() == {
+        "events": [],
+        "last": kept.pk,
+        "reload": True,
+    }
+    # A page that had seen the pruned event missed nothing.
+    body = client.get(f"/inbox/live/events/?after={old[0].pk}").json()
+    assert [e["id"] for e in body["events"]] == [old[1].pk, kept.pk]
+    assert "reload" not in body
