@@ -375,8 +375,8 @@ def test_a_batch_fills_the_agents_room_in_order_and_queues_the_rest(three_agents
 
 
 def test_routing_a_conversation_costs_a_fixed_number_of_queries(three_agents):
-    """The clock, the team lock, the pick (which marks the agent and returns their row), the
-    conversation's team and agent in one update, the live event: no read of the user again."""
+    """The clock; the team lock with the pick (which marks the agent and returns their row) in
+    one round trip; the conversation's team and agent in one update; the live event."""
     a, b, c = three_agents
     SlaPolicy.objects.create(
         name="标准", first_response_minutes=30, next_response_minutes=10, resolution_hours=24
@@ -393,13 +393,13 @@ def test_routing_a_conversation_costs_a_fixed_number_of_queries(three_agents):
     with CaptureQueriesContext(connection) as queries:
         team = inbox.route_new_conversation(conversation, content="在吗")
 
-    assert [q["sql"].split()[0] for q in queries] == [
-        "INSERT",  # the SLA clock
-        "SELECT",  # the team lock
-        "UPDATE",  # the pick, marking the agent
-        "UPDATE",  # the conversation's team and agent
-        "INSERT",  # the live event
+    assert [q["sql"].split()[:3] for q in queries] == [
+        ["INSERT", "INTO", '"crm_slaclock"'],  # the SLA clock
+        ["SELECT", "1", "FROM"],  # the team lock; the pick, marking the agent
+        ["UPDATE", '"crm_conversation"', "SET"],  # its team and agent
+        ["INSERT", "INTO", '"crm_inboxevent"'],  # the live event
     ]
+    assert "UPDATE crm_teammembership SET last_assigned_at" in queries[1]["sql"]
     conversation.refresh_from_db()
     assert (team.name, conversation.team.name, conversation.assignee) == ("售前", "售前", b)
     assert conversation.sla.first_response_due is not None
