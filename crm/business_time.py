@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -28,6 +29,10 @@ HORIZON_DAYS = 400
 Range = tuple[time, time]
 
 
+# The calendar is fixed for the life of a process (it ships with the package), and SLA due times
+# ask about the same few days for every new conversation: 0.23 -> 0.03 ms for a clock's two due
+# times (crm.inbox.sla.start_clocks).
+@lru_cache(maxsize=2048)
 def china_day_kind(day: date) -> str:
     """'holiday' (a public holiday), 'makeup' (a 调休 weekend workday), or 'normal'."""
     try:

@@ -116,6 +116,42 @@ def events_after(user, after: int, limit: int | None = None) -> list[dict[str, A
     return [payload(row) for row in rows]
 
 
+def _cutoff(now=None):
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    return (now or timezone.now()) - timedelta(hours=settings.INBOX_EVENT_RETENTION_HOURS)
+
+
+def prune_events(*, now=None, batch: int = 10_000) -> int:
+    """Delete the events older than INBOX_EVENT_RETENTION_HOURS (the beat task, hourly), oldest
+    first in batches of `batch` (by the primary key: the oldest events are its first entries, so
+    no index on `at` is needed), all but the newest of them: it stays as the mark of how far the
+    pruning went (`missed_events`). Returns how many were deleted. Safe to run twice."""
+    cutoff = _cutoff(now)
+    deleted = 0
+    while True:
+        ids = list(
+            InboxEvent.objects.filter(at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)[: batch + 1]
+        )
+        if len(ids) <= 1:
+            return deleted
+        deleted += InboxEvent.objects.filter(pk__in=ids[:-1]).delete()[0]
+
+
+def missed_events(after: int, *, now=None) -> bool:
+    """Whether events after id `after` were pruned (prune_events): the oldest event kept is older
+    than the retention (the pruning's mark) and more than one id after `after`. A page that
+    hears so reloads (it was away longer than the events are kept). An id a rolled-back
+    transaction took just before the mark also says so: one needless reload."""
+    oldest = InboxEvent.objects.order_by("pk").values_list("pk", "at").first()
+    return oldest is not None and oldest[1] < _cutoff(now) and after < oldest[0] - 1
+
+
 def last_event_id() -> int:
     """The newest event's id (a page starts from it: it shows everything up to now)."""
     return InboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

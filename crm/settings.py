@@ -291,6 +291,9 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 WEBHOOK_MAX_AGE = env_int("WEBHOOK_MAX_AGE", 300)
 # Seconds an agent stays online without a heartbeat from their inbox page (crm.models.teams).
 INBOX_PRESENCE_TTL = env_int("INBOX_PRESENCE_TTL", 60)
+# How far back (hours) a reconnecting inbox page can catch up on live events (crm.live): older
+# events are pruned hourly, and a page that was away longer reloads.
+INBOX_EVENT_RETENTION_HOURS = env_int("INBOX_EVENT_RETENTION_HOURS", 24)
 # Raw deliveries a drain processes in one transaction (crm.ingestion; WeChat pushes).
 RAW_DELIVERY_BATCH_SIZE = env_int("RAW_DELIVERY_BATCH_SIZE", 500)
 # At most this many drains of one source run side by side when there is a backlog (set it to
@@ -401,6 +404,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "check-sla-breaches": {
         "task": "crm.tasks.check_sla_breaches_task",
         "schedule": 60.0,
+    },
+    "prune-inbox-events": {
+        "task": "crm.tasks.prune_inbox_events_task",
+        "schedule": crontab(minute=40),
     },
     "expire-agent-presence": {
         "task": "crm.tasks.expire_presence_task",

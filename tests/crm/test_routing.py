@@ -6,6 +6,8 @@ from datetime import timedelta
 from itertools import count
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm import inbox
@@ -16,6 +18,7 @@ from crm.models import (
     Conversation,
     ConversationTransfer,
     RoutingRule,
+    SlaPolicy,
     Tag,
     Team,
     TeamMembership,
@@ -322,3 +325,97 @@ def test_a_rule_changed_after_routing_applies_to_the_next_conversation(teams):
     assert incoming("发票怎么开").team == aftersales
     aftersales.delete()  # the rules' team goes with it
     assert incoming("发票怎么开").team == presales
+
+
+def received_together(*contents):
+    """Customer messages received in one batch (receive_messages, as a WeChat push of several
+    users' messages is); returns their conversations, in order."""
+    with transaction.atomic():
+        results = inbox.receive_messages(batch_of(*contents))
+    return [Conversation.objects.get(pk=m.conversation_id) for m, _created, _opened in results]
+
+
+def batch_of(*contents):
+    items = []
+    for content in contents:
+        n = next(_ids)
+        items.append(
+            {
+                "channel": "wechat",
+                "account": ACCOUNT,
+                "external_user": f"o-{n}",
+                "customer_id": CustomerFactory().pk,
+                "msg_type": "text",
+                "content": content,
+                "sent_at": timezone.now(),
+                "platform_msg_id": f"m-{n}",
+            }
+        )
+    return items
+
+
+def test_a_batch_fills_the_agents_room_in_order_and_queues_the_rest(three_agents):
+    a, b, c = three_agents
+    TeamMembership.objects.filter(user__in=[b, c]).update(max_open=2)
+    give_open(a, 2)  # at the maximum
+    give_open(c, 1)
+
+    batch = received_together("一", "二", "三", "我要退货", "四")
+
+    # b has none; then b and c tie at 1 and c was served longest ago (never); then c is at the
+    # maximum and b has room; 售后 has nobody; then everyone in 售前 is at the maximum.
+    assert [(x.assignee and x.assignee.username, x.team.name) for x in batch] == [
+        ("b", "售前"),
+        ("c", "售前"),
+        ("b", "售前"),
+        (None, "售后"),
+        (None, "售前"),
+    ]
+    assert TeamMembership.objects.get(user=a).last_assigned_at is None
+
+
+def test_routing_a_conversation_costs_a_fixed_number_of_queries(three_agents):
+    """The clock; the team lock with the pick (which marks the agent and returns their row) in
+    one round trip; the conversation's team and agent in one update; the live event."""
+    a, b, c = three_agents
+    SlaPolicy.objects.create(
+        name="标准", first_response_minutes=30, next_response_minutes=10, resolution_hours=24
+    )
+    conversation = Conversation.objects.create(
+        channel="wechat", account=ACCOUNT, external_user="o-fixed", customer=CustomerFactory()
+    )
+    # The first loads the rules, the policy and the hours (crm.inbox.config) and goes to a.
+    inbox.route_new_conversation(conversation, content="你好")
+    conversation = Conversation.objects.create(
+        channel="wechat", account=ACCOUNT, external_user="o-fixed-2", customer=CustomerFactory()
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        team = inbox.route_new_conversation(conversation, content="在吗")
+
+    assert [q["sql"].split()[:3] for q in queries] == [
+        ["INSERT", "INTO", '"crm_slaclock"'],  # the SLA clock
+        ["SELECT", "1", "FROM"],  # the team lock; the pick, marking the agent
+        ["UPDATE", '"crm_conversation"', "SET"],  # its team and agent
+        ["INSERT", "INTO", '"crm_inboxevent"'],  # the live event
+    ]
+    assert "UPDATE crm_teammembership SET last_assigned_at" in queries[1]["sql"]
+    conversation.refresh_from_db()
+    assert (team.name, conversation.team.name, conversation.assignee) == ("售前", "售前", b)
+    assert conversation.sla.first_response_due is not None
+
+
+def test_nobody_online_costs_the_same_queries_for_one_and_for_five(teams):
+    presales, _ = teams
+    TeamMembership.objects.create(team=presales, user=make_staff("away", "agent"))
+
+    def cost(n):
+        items = batch_of(*["在吗"] * n)
+        with CaptureQueriesContext(connection) as queries:
+            inbox.receive_messages(items)
+        opened = Conversation.objects.filter(external_user__in=[i["external_user"] for i in items])
+        assert [(x.assignee, x.team) for x in opened] == [(None, presales)] * n
+        return len(queries)
+
+    cost(1)  # loads the routing configuration (crm.inbox.config)
+    assert cost(1) == cost(5)
