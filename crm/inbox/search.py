@@ -29,7 +29,7 @@ def search_page(request):
     searched = any(v for k, v in request.GET.items() if k != "page")
     if searched and filterset.is_valid():
         start = (page_number - 1) * PAGE
-        found = list(filterset.qs.order_by("-last_message_at", "-id")[start : start + PAGE + 1])
+        found = filterset.page(("-last_message_at", "-id"), start, start + PAGE + 1)
         has_more = len(found) > PAGE
         rows = found[:PAGE]
         snippets = matching_snippets([c.pk for c in rows], filterset.form.cleaned_data.get("q"))
