@@ -204,13 +204,15 @@ class MassSendRecipient(models.Model):
     """A follower a mass send is for, and what became of it (one row per follower and send).
 
     Planning writes these by the hundred thousand in one statement (bench/mass_send.py), so each
-    index and foreign-key check is a write or a lookup per follower: the send and the batch are
-    not checked by the database (`plan_send` writes the rows while it holds the send's row lock,
-    its batches are made in the same transaction, and Django's on_delete clears the rows before
-    a send or batch goes: 4 checks a row -> 2); the follower and the customer are, as they can
-    be deleted while a send is planned. Indexes: no single send or user index (the status and
-    the unique index lead with them), and the quota index holds sent rows only (planned rows
-    are pending).
+    index and foreign-key check is a write or a lookup per follower (a check locks the row it
+    finds: 450,000 checks took 3.3 s of a 7.8 s plan). The database checks only the customer,
+    which erasure may delete while a send is planned. The send, the batch and the follower are
+    not checked by it: `plan_send` writes the rows holding the send's row lock, with batches of
+    the same transaction, from followers it reads in the same statement, and followers are never
+    deleted but with their account (the product keeps unfollowers); Django's on_delete clears
+    the rows before a send, a batch or a follower goes. Indexes: no single send or user index
+    (the status and the unique index lead with them), and the quota index holds sent rows only
+    (planned rows are pending).
     """
 
     class Status(models.TextChoices):
@@ -233,6 +235,7 @@ class MassSendRecipient(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     customer = models.ForeignKey(
         Customer, verbose_name=_("customer"), null=True, on_delete=models.SET_NULL, related_name="+"
