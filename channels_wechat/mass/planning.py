@@ -104,7 +104,9 @@ class _Planned:
     sizes: dict[int, int]  # recipients written, by batch id
 
 
-def _insert_recipients(send: MassSend, first: int, start: datetime, following: datetime):
+def _insert_recipients(
+    send: MassSend, first: int, start: datetime, following: datetime
+) -> _Planned:
     """Write the send's recipients and their batches in one statement, one pass over the target.
 
     The target is read once: its followers with their consent and this month's sends are
