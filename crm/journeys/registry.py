@@ -5,6 +5,9 @@ crm registers its own (tag, stage, segment; add tag, create lead, assign to an a
 (tier, issue coupon, customer-service and template messages), so crm imports none of them.
 
 - A condition is `check(customer_ids, value) -> set of the ids that pass`: one query for a batch.
+  A condition that can say which customers pass as a queryset (`customers(value) -> Customer
+  QuerySet`) registers that instead: the tick then decides a whole batch inside the SQL that
+  moves it (no ids through Python), and `check` is derived from the same queryset.
 - An action is `run(customer, value, *, key, at) -> summary`: it raises ValidationError to fail
   the step (the message is recorded). `key` is unique per enrollment and step. An action is
   `idempotent` when running it twice with the same key has the effect of once (adding a tag):
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -27,6 +32,7 @@ class Condition:
     label: Any
     check: Callable[[list[int], str], set[int]]
     validate: Callable[[str], None] | None = None
+    customers: Callable[[str], QuerySet] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,25 @@ SCANNERS: dict[str, Callable[[int, datetime], Iterable[tuple[int, str]]]] = {}
 def register_condition(
     name: str,
     label: Any,
-    check: Callable[[list[int], str], set[int]],
+    check: Callable[[list[int], str], set[int]] | None = None,
     validate: Callable[[str], None] | None = None,
+    *,
+    customers: Callable[[str], QuerySet] | None = None,
 ) -> None:
-    CONDITIONS[name] = Condition(name, label, check, validate)
+    """Register a condition by `check` or by `customers` (a Customer queryset of those who pass,
+    from which `check` is derived); TypeError with neither."""
+    if check is None:
+        if customers is None:
+            raise TypeError(f"condition {name} needs check or customers")
+        check = _check_in(customers)
+    CONDITIONS[name] = Condition(name, label, check, validate, customers)
+
+
+def _check_in(customers: Callable[[str], QuerySet]) -> Callable[[list[int], str], set[int]]:
+    def check(customer_ids: list[int], value: str) -> set[int]:
+        return set(customers(value).filter(pk__in=customer_ids).values_list("pk", flat=True))
+
+    return check
 
 
 def register_action(

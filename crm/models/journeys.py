@@ -108,11 +108,22 @@ class EnrollmentStatus(models.TextChoices):
 
 
 class JourneyEnrollment(models.Model):
+    # No single-column indexes: the due index leads with the journey and the unique constraint
+    # with the customer. Every tick rewrites these rows (position, status and due_at are in the
+    # due index, so no update is HOT) and each index is one more write per row and step.
     journey = models.ForeignKey(
-        Journey, verbose_name=_("journey"), on_delete=models.CASCADE, related_name="enrollments"
+        Journey,
+        verbose_name=_("journey"),
+        on_delete=models.CASCADE,
+        related_name="enrollments",
+        db_index=False,
     )
     customer = models.ForeignKey(
-        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="+"
+        Customer,
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     entry_key = models.CharField(_("entered by"), max_length=100, blank=True)
     position = models.PositiveSmallIntegerField(_("at step"), default=0)
@@ -131,7 +142,7 @@ class JourneyEnrollment(models.Model):
         ordering = ["-entered_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["journey", "customer", "entry_key"], name="journey_enrollment_once"
+                fields=["customer", "journey", "entry_key"], name="journey_enrollment_once"
             )
         ]
         indexes = [
@@ -154,14 +165,21 @@ class StepRunStatus(models.TextChoices):
 
 
 class JourneyStepRun(models.Model):
+    # Indexed only by the unique (enrollment, step) and (step, status), which lead with each
+    # foreign key: a tick writes one row per customer and step.
     enrollment = models.ForeignKey(
         JourneyEnrollment,
         verbose_name=_("enrollment"),
         on_delete=models.CASCADE,
         related_name="runs",
+        db_index=False,
     )
     step = models.ForeignKey(
-        JourneyStep, verbose_name=_("step"), on_delete=models.CASCADE, related_name="runs"
+        JourneyStep,
+        verbose_name=_("step"),
+        on_delete=models.CASCADE,
+        related_name="runs",
+        db_index=False,
     )
     status = models.CharField(_("status"), max_length=10, choices=StepRunStatus.choices)
     detail = models.CharField(_("detail"), max_length=300, blank=True)
