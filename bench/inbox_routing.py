@@ -212,50 +212,6 @@ def run(scale) -> list[Result]:
     placed = Conversation.objects.filter(pk__in=list(teams), assignee__isnull=False).count()
     assert placed == NEW_CONVERSATIONS, placed
 
-    def bare_once():
-        import time
-
-        conversation, text = new_conversation()
-        t = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute(BARE_RULES, {"account": "wxbenchrouting"})
-            rules = cursor.fetchall()
-            team = next(
-                (r[3] for r in rules if r[1] == "keyword" and r[2] in text),
-                presales.pk,
-            )
-            now = timezone.now()
-            cursor.execute(
-                PICK_AND_MARK_SQL.format(user_columns="u.id"),
-                {
-                    "active": ("open", "pending"),
-                    "team": team,
-                    "online": "online",
-                    "since": now - presence_ttl(),
-                    "now": now,
-                },
-            )
-            user_id = cursor.fetchone()[0]
-            cursor.execute(BARE_ASSIGN, {"team": team, "user": user_id, "id": conversation.pk})
-        return time.perf_counter() - t
-
-    keep_online()
-    bare = [bare_once() for _ in range(NEW_CONVERSATIONS + 5)][5:]
-
-    # As production routes: crm.inbox.receiving calls the routing inside the transaction that
-    # opened the conversation, whose commit is paid whether it is routed or not. Timed from the
-    # routing's first statement to its last, the commit left out, for ours and the bare SQL.
-    from django.db import transaction
-
-    def in_opening_transaction(route):
-        import time
-
-        with transaction.atomic():
-            conversation, text = new_conversation()
-            t = time.perf_counter()
-            route(conversation, text)
-            return time.perf_counter() - t
-
     def bare_route(conversation, text):
         with connection.cursor() as cursor:
             cursor.execute(BARE_RULES, {"account": "wxbenchrouting"})
@@ -274,6 +230,31 @@ def run(scale) -> list[Result]:
             )
             user_id = cursor.fetchone()[0]
             cursor.execute(BARE_ASSIGN, {"team": team, "user": user_id, "id": conversation.pk})
+
+    def bare_once():
+        import time
+
+        conversation, text = new_conversation()
+        t = time.perf_counter()
+        bare_route(conversation, text)
+        return time.perf_counter() - t
+
+    keep_online()
+    bare = [bare_once() for _ in range(NEW_CONVERSATIONS + 5)][5:]
+
+    # As production routes: crm.inbox.receiving calls the routing inside the transaction that
+    # opened the conversation, whose commit is paid whether it is routed or not. Timed from the
+    # routing's first statement to its last, the commit left out, for ours and the bare SQL.
+    from django.db import transaction
+
+    def in_opening_transaction(route):
+        import time
+
+        with transaction.atomic():
+            conversation, text = new_conversation()
+            t = time.perf_counter()
+            route(conversation, text)
+            return time.perf_counter() - t
 
     keep_online()
     ours_in = [
