@@ -1,7 +1,8 @@
 """Demo: template messages. The demo account's templates are added from WeChat's library (the
 sandbox), the order-paid, coupon and expiring-coupon notices are bound to them, and two members
-whose 48-hour window is long closed get a coupon: the notice goes out as a template message
-(shown at the sandbox's /sandbox/templates/sent and in the admin's template sends).
+whose 48-hour window is long closed get a coupon, and the first of them buys at a store: each
+notice goes out as a template message (shown at the sandbox's /sandbox/templates/sent and in
+the admin's template sends).
 
 Needs the WeChat sandbox at WECHAT_API_BASE (make demo sets it); safe to run again.
 """
@@ -64,17 +65,19 @@ def load(stdout) -> None:
     except (ValidationError, urllib.error.URLError, OSError) as exc:
         stdout.write(f"channels_wechat templates: the sandbox refused the templates ({exc})")
         return
-    sent = notify_silent_members(account, count=2)
+    sent, orders = notify_silent_members(account, count=2)
     stdout.write(
         f"channels_wechat templates: {len(BINDINGS)} templates bound; {sent} coupon notices "
-        "sent as template messages outside the 48-hour window"
+        f"and {orders} order notice sent as template messages outside the 48-hour window"
     )
 
 
-def notify_silent_members(account: OfficialAccount, count: int) -> int:
-    """Give `count` members silent for over 48 hours a coupon, telling them by template."""
-    from members.actions import issue_coupon
-    from members.models import CouponTemplate
+def notify_silent_members(account: OfficialAccount, count: int) -> tuple[int, int]:
+    """Give `count` members silent for over 48 hours a coupon, and the first of them a purchase
+    at the first store (its order-paid notice), telling them by template. Returns the coupon
+    notices and the order notices sent."""
+    from members.actions import issue_coupon, record_cash_sale
+    from members.models import CouponTemplate, Store
 
     coupons = list(CouponTemplate.objects.filter(active=True).order_by("pk"))
     silent = (
@@ -88,6 +91,7 @@ def notify_silent_members(account: OfficialAccount, count: int) -> int:
         .order_by("pk")
     )
     done = 0
+    buyer = None
     for user in silent:
         if done == count:
             break
@@ -102,8 +106,13 @@ def notify_silent_members(account: OfficialAccount, count: int) -> int:
             except ValidationError:
                 continue
             done += 1
+            buyer = buyer or user.customer
             break
-    return done
+    store = Store.objects.filter(active=True).order_by("pk").first()
+    if buyer is None or store is None:
+        return done, 0
+    record_cash_sale(amount_fen=16800, store=store, customer=buyer)
+    return done, 1
 
 
 def after_start(stdout) -> None:

@@ -1,5 +1,5 @@
-"""The template-message demo loader: bound templates, coupon notices by template outside the
-48-hour window, and a second run that adds nothing."""
+"""The template-message demo loader: bound templates, coupon and order notices by template
+outside the 48-hour window, and a second run that adds nothing."""
 
 import io
 from datetime import timedelta
@@ -11,6 +11,7 @@ from devtools.demo import wechat as demo_wechat
 from devtools.demo import wechat_templates as demo
 from devtools.sandboxes import wechat as sandbox
 from devtools.sandboxes.wechat import DEMO_ACCOUNTS
+from members.models import Store
 from tests.crm.factories import CustomerFactory
 from tests.members.factories import CouponTemplateFactory, MembershipFactory
 
@@ -33,6 +34,7 @@ def test_demo_binds_templates_and_notifies_silent_members_by_template(
     monkeypatch.setattr(demo_wechat, "SANDBOX_URL", wechat_sandbox.url)
     monkeypatch.setattr(demo, "SANDBOX_URL", wechat_sandbox.url)
     CouponTemplateFactory(name="新客满100减20")
+    Store.objects.create(code="SH001", name="上海南京西路店")
     silent_at = timezone.now() - timedelta(days=4)
     for n in range(3):
         customer = CustomerFactory()
@@ -53,12 +55,18 @@ def test_demo_binds_templates_and_notifies_silent_members_by_template(
         "coupon_issued",
         "order_paid",
     ]
-    assert [(s["touser"], s["data"]["thing1"]) for s in sandbox_sent(wechat_sandbox)] == [
+    sent = sandbox_sent(wechat_sandbox)
+    assert [(s["touser"], s["data"].get("thing1") or s["data"]["amount2"]) for s in sent] == [
         ("oDemoSilent0", "新客满100减20"),
         ("oDemoSilent1", "新客满100减20"),
+        ("oDemoSilent0", "¥168.00"),
     ]
-    assert set(TemplateSend.objects.values_list("status", flat=True)) == {"sent"}
-    assert "2 coupon notices sent as template messages" in out.getvalue()
+    assert sorted(TemplateSend.objects.values_list("notice", "status")) == [
+        ("coupon_issued", "sent"),
+        ("coupon_issued", "sent"),
+        ("order_paid", "sent"),
+    ]
+    assert "2 coupon notices and 1 order notice sent as template messages" in out.getvalue()
     demo.load(out)
-    assert TemplateSend.objects.count() == 2
+    assert TemplateSend.objects.count() == 3
     assert "demo templates already loaded" in out.getvalue()
