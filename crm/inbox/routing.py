@@ -239,6 +239,8 @@ def pick_and_mark(team: Team, now: datetime, *, lock: bool = True):
     `now`. Returns their user, or None. `lock`: first lock the team row until the caller's
     transaction ends (False: the caller already holds it), so two conversations routed at once
     never push an agent past the maximum. Call it inside a transaction."""
+    if connection.vendor != "postgresql":
+        return _pick_and_mark_portable(team, now)
     user_model = get_user_model()
     fields = user_model._meta.concrete_fields
     sql = PICK_AND_MARK_SQL.format(user_columns=", ".join(f'u."{f.column}"' for f in fields))
@@ -248,6 +250,27 @@ def pick_and_mark(team: Team, now: datetime, *, lock: bool = True):
     if row is None:
         return None
     return user_model.from_db(connection.alias, [f.attname for f in fields], row)
+
+
+def _pick_and_mark_portable(team: Team, now: datetime):
+    """pick_and_mark without LATERAL, UPDATE ... FROM ... RETURNING or FOR UPDATE, for the
+    demo's SQLite (whose writes are serialised by the database lock): the same choice, one
+    count per online member."""
+    best, best_key = None, None
+    for member in online_members(team, now).select_related("user"):
+        held = Conversation.objects.filter(
+            assignee_id=member.user_id, status__in=ACTIVE_STATUSES
+        ).count()
+        if held >= member.max_open:
+            continue
+        assigned = member.last_assigned_at
+        key = (held, assigned is not None, assigned or now, member.user_id)
+        if best_key is None or key < best_key:
+            best, best_key = member, key
+    if best is None:
+        return None
+    TeamMembership.objects.filter(pk=best.pk).update(last_assigned_at=now)
+    return best.user
 
 
 def assign_in_team(conversation: Conversation, team: Team, *, now: datetime | None = None):

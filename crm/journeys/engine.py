@@ -169,6 +169,10 @@ def _sql_move(step, steps, now) -> tuple[str, list, str, datetime | None] | None
     parameters, and where passing takes it (status, and due time or None to keep it) as
     `_advance` does; None when the step needs Python (an action, a `check`-only condition).
     An unknown condition lets nobody pass, as `_condition` does."""
+    if connection.vendor != "postgresql":
+        # A data-modifying CTE with FOR UPDATE SKIP LOCKED: PostgreSQL's. The demo's SQLite
+        # takes the batched path, which gives the same moves.
+        return None
     params: list = []
     if step.kind == StepKind.WAIT:
         passes = "TRUE"
