@@ -80,7 +80,19 @@ def three_agents(teams):
     return a, b, c
 
 
-def test_three_agents_one_at_the_maximum_fewest_open_then_round_robin(three_agents):
+@pytest.mark.parametrize("pick", ["postgresql", "portable"])
+def test_three_agents_one_at_the_maximum_fewest_open_then_round_robin(
+    three_agents, pick, monkeypatch
+):
+    """The same choices from the one-statement pick and from the portable one the demo's SQLite
+    uses (crm.inbox.routing._pick_and_mark_portable)."""
+    from crm.inbox import routing
+
+    if pick == "portable":
+        portable = routing._pick_and_mark_portable
+        monkeypatch.setattr(
+            routing, "pick_and_mark", lambda team, now, lock=True: portable(team, now)
+        )
     a, b, c = three_agents
     give_open(a, 2)  # at the maximum: never chosen, though the others will have more
     give_open(b, 1)
