@@ -79,7 +79,8 @@ def plan_send(send: MassSend, now: datetime | None = None) -> MassSend:
             return send
         start, following = month_bounds(now)
         first = (MassSendBatch.objects.filter(send=send).aggregate(m=Max("seq"))["m"] or 0) + 1
-        planned = _insert_recipients(send, first, start, following)
+        insert = _insert_recipients if connection.vendor == "postgresql" else _insert_portable
+        planned = insert(send, first, start, following)
         send.skipped_consent = planned.total - planned.consenting
         send.targeted = sum(planned.by_status.values())
         send.deferred = planned.by_status.get(Status.DEFERRED, 0)
@@ -206,6 +207,59 @@ def _insert_recipients(
         planned.by_status[status] = planned.by_status.get(status, 0) + n
         if batch_id is not None:
             planned.sizes[batch_id] = n
+    return planned
+
+
+def _insert_portable(send: MassSend, first: int, start: datetime, following: datetime) -> _Planned:
+    """_insert_recipients for a database without data-modifying CTEs, casts and
+    gen_random_uuid (the demo's SQLite): the same batches and recipients, worked out in Python
+    for a demo-sized target (tests/channels_wechat/test_mass_planning.py runs both)."""
+    target = list(
+        target_followers(send)
+        .order_by("id")
+        .values_list("id", "customer_id", "openid", "customer__consent_marketing")
+    )
+    used = dict(
+        MassSendRecipient.objects.filter(
+            user_id__in=[row[0] for row in target], status=Status.SENT, sent_at__gte=start
+        )
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .values_list("user_id", "n")
+    )
+    consenting = [row for row in target if row[3]]
+    members = _tag_members(send)
+    by_tag = bool(consenting) and members is not None and len(target) == len(consenting) == members
+    count = 1 if by_tag else max(1, -(-len(consenting) // batch_size()))
+    batches = MassSendBatch.objects.bulk_create(
+        MassSendBatch(send=send, seq=seq, clientmsgid=f"crm{send.pk}-{seq}-{secrets.token_hex(4)}")
+        for seq in range(first, first + count)
+    )
+    pending = [row for row in consenting if used.get(row[0], 0) < MONTHLY_MASS_QUOTA]
+    per, extra = divmod(len(pending), count)  # NTILE: the first `extra` batches hold one more
+    tiles = [b for b in range(count) for _ in range(per + (1 if b < extra else 0))]
+    batch_of = {row[0]: batches[tile] for row, tile in zip(pending, tiles, strict=True)}
+    planned = _Planned(len(target), len(consenting), by_tag, {}, {})
+    rows = []
+    for user_id, customer_id, openid, _ok in consenting:
+        batch = batch_of.get(user_id)
+        status = Status.PENDING if batch is not None else Status.DEFERRED
+        rows.append(
+            MassSendRecipient(
+                send=send,
+                user_id=user_id,
+                customer_id=customer_id,
+                openid=openid,
+                status=status,
+                not_before=None if batch is not None else following,
+                error_code="",
+                batch=batch,
+            )
+        )
+        planned.by_status[status] = planned.by_status.get(status, 0) + 1
+        if batch is not None:
+            planned.sizes[batch.pk] = planned.sizes.get(batch.pk, 0) + 1
+    MassSendRecipient.objects.bulk_create(rows)
     return planned
 
 
