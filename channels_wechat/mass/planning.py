@@ -323,6 +323,9 @@ def _size_batches(send: MassSend, first: int, sizes: dict[int, int] | None = Non
                 """,  # noqa: S608
                 [send.pk, send.pk, first],
             )
+        elif sizes and connection.vendor != "postgresql":  # the demo's SQLite: no arrays
+            for batch_id, n in sizes.items():
+                MassSendBatch.objects.filter(pk=batch_id, send=send).update(size=n)
         elif sizes:
             cursor.execute(
                 f"""

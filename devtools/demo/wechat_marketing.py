@@ -1,5 +1,6 @@
-"""Demo data of WeChat marketing: a mass send (群发) to a tag, approved by the manager and
-scheduled for tomorrow evening, visible in the admin under 群发 (goes out through the beat)."""
+"""Demo data of WeChat marketing: two in three of the members who follow the account accept
+marketing messages (as if ticked on the member page), those are tagged 会员日, and a mass send (群发) to that tag is approved by the manager and scheduled for
+tomorrow evening, visible in the admin under 群发 (goes out through the beat)."""
 
 from datetime import timedelta
 
@@ -16,7 +17,8 @@ def load(stdout) -> None:
     from django.contrib.auth.models import User
 
     from channels_wechat.mass.approval import approve_send, save_draft, start_send
-    from channels_wechat.models import MassSend, OfficialAccount
+    from channels_wechat.models import MassSend, OfficialAccount, WeChatUser
+    from crm.actions import tag_customers, update_customer
     from crm.models import Tag
 
     if MassSend.objects.filter(title=TITLE).exists():
@@ -27,6 +29,14 @@ def load(stdout) -> None:
         stdout.write("wechat marketing: no official account, skipped")
         return
     tag, _created = Tag.objects.get_or_create(name="会员日")
+    following = WeChatUser.objects.filter(
+        account=account, subscribed=True, customer__membership__isnull=False
+    ).select_related("customer")
+    for n, user in enumerate(following.order_by("pk")):
+        if n % 3 != 2 and user.customer is not None:
+            update_customer(user.customer, {"consent_marketing": True})
+    members = following.filter(customer__consent_marketing=True)
+    tagged = tag_customers(list(members.values_list("customer_id", flat=True)), [tag.name])
     local = timezone.localtime(timezone.now()) + timedelta(days=1)
     send = save_draft(
         MassSend(
@@ -42,7 +52,10 @@ def load(stdout) -> None:
         User.objects.get(username="marketing"),
     )
     start_send(approve_send(send, User.objects.get(username="manager")))
-    stdout.write(f"wechat marketing: mass send scheduled for {send.scheduled_at:%Y-%m-%d %H:%M}")
+    stdout.write(
+        f"wechat marketing: {tagged} members tagged {tag.name}; mass send to them scheduled for "
+        f"{send.scheduled_at:%Y-%m-%d %H:%M}"
+    )
 
 
 def after_start(stdout) -> None:
