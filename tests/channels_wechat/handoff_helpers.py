@@ -26,13 +26,16 @@ def follow(client, captured, state, openid, scene):
     assert response.status_code == 200
 
 
-def fan_writes(client, captured, sender, text="你好"):
-    """A fan-service private message from `sender`: it opens the 48-hour window."""
+def fan_writes(client, captured, sender, text="你好", at=None):
+    """A fan-service private message from `sender` (sent `at`, default now): it opens the
+    48-hour window."""
     payload = {
         "type": "text",
         "receiver_id": int(weibo_sandbox_module.BRAND["uid"]),
         "sender_id": int(sender),
-        "created_at": format_time(timezone.now().astimezone(timezone.get_default_timezone())),
+        "created_at": format_time(
+            (at or timezone.now()).astimezone(timezone.get_default_timezone())
+        ),
         "text": text,
         "data": {},
     }

@@ -3,8 +3,6 @@
 with its one-off QR code (made at the WeChat sandbox), and the follow through it pushed signed
 to the real hook: linked and merged, or refused with the reason on the timeline."""
 
-import json
-import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -15,16 +13,13 @@ from django.utils import timezone
 from channels_wechat.models import ChannelCode, ChannelCodeScan, WeChatUser
 from channels_weibo.models import WeiboUser
 from channels_weibo.polling import poll_account
-from channels_weibo.protocol import format_time, signature
 from crm.handoff import send_handoff
 from crm.models import Conversation, Customer, Handoff, Interaction, Lead, MergeRecord
 from devtools.sandboxes import wechat as wechat_sandbox_module
-from tests.channels_weibo.conftest import APP_SECRET
 
 from .conftest import APPID, post_push, push_xml
+from .handoff_helpers import LINK, fan_writes
 
-FAN_URL = "/hooks/weibo/5988800001"
-LINK = re.compile(r"http://testserver/h/([A-Za-z0-9_-]+)$")
 REFUSED = {
     "expired": "微博引流场景值 {scene} 未关联：引流链接已过期",
     "used": "微博引流场景值 {scene} 未关联：该引流链接已被其他微信用户使用",
@@ -32,25 +27,7 @@ REFUSED = {
 
 
 def _fan_writes(client, captured, sender, text="想了解一下精华液", at=None):
-    payload = {
-        "type": "text",
-        "receiver_id": 5988800001,
-        "sender_id": int(sender),
-        "created_at": format_time(
-            (at or timezone.now()).astimezone(timezone.get_default_timezone())
-        ),
-        "text": text,
-        "data": {},
-    }
-    stamp = str(int(time.time() * 1000))
-    query = f"timestamp={stamp}&nonce=1&signature={signature(APP_SECRET, stamp, '1')}"
-    with captured(execute=True):
-        response = client.post(
-            f"{FAN_URL}?{query}",
-            data=json.dumps(payload, ensure_ascii=False),
-            content_type="application/json",
-        )
-    assert response.status_code == 200
+    fan_writes(client, captured, sender, text, at)
 
 
 def _weibo_lead(world, brand):
