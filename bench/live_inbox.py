@@ -29,25 +29,34 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 from .harness import Result
+from .webhooks import SERVER as GUNICORN
 from .wechat import (
     AES_KEY,
     APPID,
-    GUNICORN,
     ORIGINAL_ID,
     ROOT,
     TOKEN,
     _child_env,
     _free_port,
     _log_tail,
-    _percentile,
-    _requests,
     _stop,
     _wait_port,
     make_pushes,
 )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _requests(prefix: str, pushes: list[dict]) -> list[tuple[str, bytes]]:
+    return [(f"{prefix}?{urllib.parse.urlencode(p['query'])}", p["body"]) for p in pushes]
+
 
 DATA_SCALES = {
     "default": {"customers": 10_000, "conversations": 1_000, "messages": 10_000},
