@@ -14,6 +14,7 @@ urlpatterns = [
     path("m/oauth", views.oauth_callback, name="oauth_callback"),
     path("m/join", views.join, name="join"),
     path("m/join/code", views.join_code, name="join_code"),
+    path("m/marketing", views.marketing, name="marketing"),
     path("m/points", views.points, name="points"),
     path("m/coupons", views.coupons, name="coupons"),
     path("m/orders", views.orders, name="orders"),

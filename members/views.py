@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from crm.actions import set_marketing_consent
 from crm.identity import resolve_customer
 from crm.models import Channel, Customer, CustomerKey
 from crm.security import client_ip
@@ -123,6 +124,24 @@ def home(request):
     )
 
 
+@require_http_methods(["POST"])
+def marketing(request):
+    """The card page's switch: POST `consent_marketing` "on" accepts marketing messages, anything
+    else withdraws the consent (`set_marketing_consent`, on the timeline); back to the card."""
+    membership, response = _member_or_redirect(request)
+    if response:
+        return response
+    consent = request.POST.get("consent_marketing") == "on"
+    if set_marketing_consent(membership.customer, consent, via="member_page"):
+        messages.success(
+            request,
+            _("You will receive member offers and events.")
+            if consent
+            else _("You will no longer receive member offers and events."),
+        )
+    return redirect("members:home")
+
+
 @never_cache
 def card_code(request):
     """A fresh member card QR code for the card page, which fetches one before the shown code
@@ -169,6 +188,7 @@ def join(request):
                 phone,
                 code=request.POST.get("code", ""),
                 consent=request.POST.get("consent") == "on",
+                marketing=request.POST.get("marketing") == "on",
             )
         except ValidationError as exc:
             errors = {field: texts[0] for field, texts in exc.message_dict.items()}

@@ -1,5 +1,6 @@
 """Demo data of WeChat marketing: two in three of the members who follow the account accept
-marketing messages (as if ticked on the member page), those are tagged 会员日, and a mass send (群发) to that tag is approved by the manager and scheduled for
+marketing messages (as if switched on on the member card page, through its action), those are
+tagged 会员日, and a mass send (群发) to that tag is approved by the manager and scheduled for
 tomorrow evening, visible in the admin under 群发 (goes out through the beat)."""
 
 from datetime import timedelta
@@ -18,7 +19,7 @@ def load(stdout) -> None:
 
     from channels_wechat.mass.approval import approve_send, save_draft, start_send
     from channels_wechat.models import MassSend, OfficialAccount, WeChatUser
-    from crm.actions import tag_customers, update_customer
+    from crm.actions import set_marketing_consent, tag_customers
     from crm.models import Tag
 
     if MassSend.objects.filter(title=TITLE).exists():
@@ -34,7 +35,7 @@ def load(stdout) -> None:
     ).select_related("customer")
     for n, user in enumerate(following.order_by("pk")):
         if n % 3 != 2 and user.customer is not None:
-            update_customer(user.customer, {"consent_marketing": True})
+            set_marketing_consent(user.customer, True, via="member_page")
     members = following.filter(customer__consent_marketing=True)
     tagged = tag_customers(list(members.values_list("customer_id", flat=True)), [tag.name])
     local = timezone.localtime(timezone.now()) + timedelta(days=1)

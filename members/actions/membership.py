@@ -9,7 +9,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.actions import mark_customer_member, record_interaction
+from crm.actions import mark_customer_member, record_interaction, set_marketing_consent
 from crm.identity import set_verified_phone
 from crm.models import Channel, Customer, InteractionKind
 from crm.tasks_queue import enqueue_on_commit
@@ -89,7 +89,13 @@ def join_membership(
 
 
 def join_with_phone(
-    customer: Customer, phone: str, *, code: str, consent: bool, at: datetime | None = None
+    customer: Customer,
+    phone: str,
+    *,
+    code: str,
+    consent: bool,
+    marketing: bool = False,
+    at: datetime | None = None,
 ) -> tuple[Membership, bool]:
     """The member page's join: the customer proves a mobile number with the SMS code sent to it
     (`phone_verification.request_phone_code`) and accepts the privacy terms.
@@ -100,8 +106,10 @@ def join_with_phone(
     `code`; the wrong try is counted, nothing else written). Then, in one transaction: the
     verified number becomes the customer's phone and a strong key (`crm.identity.set_verified_phone`,
     which merges this customer with any other customer holding that verified number, the older
-    surviving), the consent time, and the membership of the surviving customer
-    (`join_membership`). Returns (membership, created); a survivor that was a member already
+    surviving), the consent time, the separate and optional consent to marketing messages when
+    `marketing` (its own unticked box: `crm.actions.set_marketing_consent`, on the timeline;
+    left as it was otherwise, never withdrawn by joining) and the membership of the surviving
+    customer (`join_membership`). Returns (membership, created); a survivor that was a member already
     keeps its membership (created False).
     """
     errors: dict[str, str] = {}
@@ -122,6 +130,8 @@ def join_with_phone(
         survivor = set_verified_phone(customer, phone)
         Customer.objects.filter(pk=survivor.pk).update(consent_privacy_at=at)
         survivor.consent_privacy_at = at
+        if marketing:
+            set_marketing_consent(survivor, True, via="member_join")
         return join_membership(survivor, via=JoinedVia.WECHAT, at=at)
 
 

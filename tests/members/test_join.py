@@ -112,3 +112,74 @@ def test_a_member_added_in_the_admin_joins_as_through_the_api(admin_client, cust
     assert membership.member_number == "M2026000001"
     assert customer.stage == "member"
     assert Interaction.objects.filter(customer=customer, kind="member_join").count() == 1
+
+
+def _consents(customer):
+    return list(
+        Interaction.objects.filter(customer=customer, kind="other")
+        .order_by("pk")
+        .values_list("data", flat=True)
+    )
+
+
+def test_marketing_consent_is_its_own_unticked_box_at_join(client, customer, tiers, sms_sandbox):
+    page = _signed_in(client, customer).get("/m/join").content.decode()
+    assert '<input type="checkbox" name="marketing" id="marketing">' in page  # never pre-ticked
+    code = _code(client, sms_sandbox)
+    client.post("/m/join", {"phone": "13800138000", "code": code, "consent": "on"})
+    customer.refresh_from_db()
+    assert (customer.consent_marketing, _consents(customer)) == (False, [])
+
+
+def test_ticking_marketing_at_join_records_it_on_the_timeline(client, customer, tiers, sms_sandbox):
+    code = _code(_signed_in(client, customer), sms_sandbox)
+    response = client.post(
+        "/m/join", {"phone": "13800138000", "code": code, "consent": "on", "marketing": "on"}
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.consent_marketing is True
+    assert _consents(customer) == [{"consent_marketing": True, "via": "member_join"}]
+
+
+def test_a_refused_join_does_not_record_the_marketing_box(client, customer, tiers):
+    response = _signed_in(client, customer).post(
+        "/m/join", {"phone": "13800138000", "code": "000000", "marketing": "on"}
+    )
+    assert response.context["errors"] == {"consent": "Please accept the privacy terms to join."}
+    customer.refresh_from_db()
+    assert (customer.consent_marketing, _consents(customer)) == (False, [])
+
+
+def test_a_member_withdraws_and_gives_marketing_consent_on_the_card_page(client, customer, tiers):
+    from members.actions import join_membership
+
+    join_membership(customer, via="wechat")
+    Customer.objects.filter(pk=customer.pk).update(consent_marketing=True)
+    _signed_in(client, customer)
+    assert 'id="marketing-switch">Stop offers and events' in client.get("/m/").content.decode()
+    assert client.post("/m/marketing", {}).status_code == 302
+    customer.refresh_from_db()
+    assert customer.consent_marketing is False
+    client.post("/m/marketing", {})  # the same choice again: nothing more recorded
+    client.post("/m/marketing", {"consent_marketing": "on"})
+    customer.refresh_from_db()
+    assert customer.consent_marketing is True
+    assert _consents(customer) == [
+        {"consent_marketing": False, "via": "member_page"},
+        {"consent_marketing": True, "via": "member_page"},
+    ]
+
+
+def test_only_the_signed_in_member_can_switch_and_only_by_post(client, customer, tiers):
+    signed_out = client.post("/m/marketing", {"consent_marketing": "on"})
+    assert (signed_out.status_code, signed_out.content.decode()) == (  # no merchant to sign in
+        503,
+        "Member pages are not configured yet.",
+    )
+    _signed_in(client, customer)
+    response = client.post("/m/marketing", {"consent_marketing": "on"})  # not a member yet
+    assert (response.status_code, response["Location"]) == (302, "/m/join")
+    assert client.get("/m/marketing").status_code == 405
+    customer.refresh_from_db()
+    assert (customer.consent_marketing, _consents(customer)) == (False, [])
