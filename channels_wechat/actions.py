@@ -37,11 +37,17 @@ def send_message(message) -> str:
 
     Text by default; `msg_type="image"` or `"voice"` uses `media_id` (or data["media_id"]), else
     uploads the message's stored file first (channels_wechat.media); `msg_type="news"`
-    sends data["article"]. Counts the send against the user's window quota.
+    sends data["article"]. Counts the send against the user's window quota. A follower whose
+    unsubscribe push was stored is refused here with WeChat's own 45015, without the call
+    (a member notice after an unfollow went to WeChat only to be refused).
     """
     account = OfficialAccount.objects.filter(appid=message.account).first()
     if account is None:
         raise SendError("no_account", f"unknown official account {message.account}")
+    if WeChatUser.objects.filter(
+        account=account, openid=message.external_user, subscribed=False
+    ).exists():
+        raise SendError("45015", "subscription is canceled (checked locally)")
     client = WeChatClient(account)
     data = message.data or {}
     if message.msg_type in ("image", "voice"):

@@ -349,3 +349,29 @@ def test_roles_on_the_template_pages(
     }
     report = _login(manager_user).get(pages[6], HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "<th>Sent</th><td>1</td>" in report
+
+
+def test_a_notice_to_a_member_who_unfollowed_is_refused_without_calling_wechat(
+    wechat_sandbox, account, bindings, django_capture_on_commit_callbacks
+):
+    customer = member(account, wechat_sandbox, "oLeft", window_open=True)
+    Message.objects.create(
+        customer=customer,
+        channel="wechat",
+        account=APPID,
+        external_user="oLeft",
+        direction="in",
+        content="在吗",
+        sent_at=timezone.now() - timedelta(minutes=6),
+    )
+    WeChatUser.objects.filter(openid="oLeft").update(subscribed=False)
+    wechat_sandbox.state.users[(APPID, "oLeft")]["subscribe"] = 0
+    _paid(customer, django_capture_on_commit_callbacks)
+    failed = Message.objects.get(direction="out")
+    assert (failed.delivery_status, failed.error_code, failed.error_message) == (
+        "failed",
+        "45015",
+        "subscription is canceled (checked locally)",
+    )
+    assert (_custom_sends(wechat_sandbox), sandbox_sent(wechat_sandbox)) == ([], [])
+    assert "custom_send" not in wechat_sandbox.state.stats
