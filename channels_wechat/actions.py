@@ -44,8 +44,11 @@ def send_message(message) -> str:
     account = OfficialAccount.objects.filter(appid=message.account).first()
     if account is None:
         raise SendError("no_account", f"unknown official account {message.account}")
-    if WeChatUser.objects.filter(
-        account=account, openid=message.external_user, subscribed=False
+    if WeChatUser.objects.filter(  # not subscribed alone: followers from before the CRM are not
+        account=account,
+        openid=message.external_user,
+        subscribed=False,
+        unsubscribe_time__isnull=False,
     ).exists():
         raise SendError("45015", "subscription is canceled (checked locally)")
     client = WeChatClient(account)

@@ -364,7 +364,9 @@ def test_a_notice_to_a_member_who_unfollowed_is_refused_without_calling_wechat(
         content="在吗",
         sent_at=timezone.now() - timedelta(minutes=6),
     )
-    WeChatUser.objects.filter(openid="oLeft").update(subscribed=False)
+    WeChatUser.objects.filter(openid="oLeft").update(
+        subscribed=False, unsubscribe_time=timezone.now()
+    )
     wechat_sandbox.state.users[(APPID, "oLeft")]["subscribe"] = 0
     _paid(customer, django_capture_on_commit_callbacks)
     failed = Message.objects.get(direction="out")
