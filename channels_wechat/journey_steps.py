@@ -43,7 +43,7 @@ def _parse_template_step(value: str) -> tuple[MessageTemplate, dict[str, str]]:
         if source.startswith("text:"):
             reason = check_value(name, source[len("text:") :])
             if reason:
-                problems.append(f"{name}: {reason}")
+                problems.append(f"{name}: {_(reason)}")
         elif source not in JOURNEY_FIELDS:
             problems.append(
                 f"{name}: "

@@ -9,9 +9,18 @@ symbol ≤ 5 symbols; character_string ≤ 32 digits, letters or symbols; amount
 need a date or time with digits. No value may be empty or contain a line break or control
 character. WeChat refuses a value breaking these with errcode 47003 (argument invalid). Legacy
 names (first, keyword1, remark) have no type: up to 200 characters.
+
+The reasons are English msgids, marked by N_ (this module needs no settings: the WeChat
+sandbox uses it too, unconfigured); the admin, the API and journeys show them through gettext.
 """
 
 import re
+
+
+def N_(message: str) -> str:  # noqa: N802
+    """Marks a msgid (as gettext_noop does, whose Django version reads the settings)."""
+    return message
+
 
 LEGACY_MAX = 200
 CJK = re.compile(r"^[\u4e00-\u9fff]+$")
@@ -33,33 +42,33 @@ def variable_type(name: str) -> str:
 def check_value(name: str, value: str) -> str | None:
     """Why WeChat would refuse `value` for the variable `name`, or None if it is acceptable."""
     if value is None or str(value).strip() == "":
-        return "missing"
+        return N_("missing")
     value = str(value)
     if CONTROL.search(value):
-        return "contains a line break or control character"
+        return N_("contains a line break or control character")
     kind = variable_type(name)
     n = len(value)
     checks: dict[str, tuple[bool, str]] = {
-        "thing": (n <= 20, "at most 20 characters"),
-        "number": (n <= 32 and bool(DIGITS_DECIMAL.match(value)), "at most 32 digits"),
-        "letter": (n <= 32 and bool(LETTERS.match(value)), "at most 32 letters"),
-        "symbol": (n <= 5 and bool(SYMBOLS.match(value)), "at most 5 symbols"),
+        "thing": (n <= 20, N_("at most 20 characters")),
+        "number": (n <= 32 and bool(DIGITS_DECIMAL.match(value)), N_("at most 32 digits")),
+        "letter": (n <= 32 and bool(LETTERS.match(value)), N_("at most 32 letters")),
+        "symbol": (n <= 5 and bool(SYMBOLS.match(value)), N_("at most 5 symbols")),
         "character_string": (
             n <= 32 and bool(CHARACTER_STRING.match(value)),
-            "at most 32 digits, letters or symbols",
+            N_("at most 32 digits, letters or symbols"),
         ),
-        "amount": (bool(AMOUNT.match(value)), "a currency sign and at most 10 digits"),
-        "phone_number": (bool(PHONE.match(value)), "at most 17 digits or symbols"),
-        "car_number": (n <= 8, "at most 8 characters"),
+        "amount": (bool(AMOUNT.match(value)), N_("a currency sign and at most 10 digits")),
+        "phone_number": (bool(PHONE.match(value)), N_("at most 17 digits or symbols")),
+        "car_number": (n <= 8, N_("at most 8 characters")),
         "name": (
             (n <= 10 and bool(CJK.match(value))) or (n <= 20 and bool(LETTERS.match(value))),
-            "at most 10 Chinese characters or 20 letters",
+            N_("at most 10 Chinese characters or 20 letters"),
         ),
-        "phrase": (n <= 5 and bool(CJK.match(value)), "at most 5 Chinese characters"),
-        "time": (n <= 64 and bool(HAS_DIGIT.search(value)), "a time"),
-        "date": (n <= 64 and bool(HAS_DIGIT.search(value)), "a date"),
+        "phrase": (n <= 5 and bool(CJK.match(value)), N_("at most 5 Chinese characters")),
+        "time": (n <= 64 and bool(HAS_DIGIT.search(value)), N_("a time")),
+        "date": (n <= 64 and bool(HAS_DIGIT.search(value)), N_("a date")),
     }
-    ok, rule = checks.get(kind, (n <= LEGACY_MAX, f"at most {LEGACY_MAX} characters"))
+    ok, rule = checks.get(kind, (n <= LEGACY_MAX, N_("at most 200 characters")))  # LEGACY_MAX
     return None if ok else rule
 
 

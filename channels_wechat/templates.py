@@ -192,7 +192,7 @@ def send_template_message(
         problems = check_data(template.variables, values)
         if problems:
             raise ValidationError(
-                {name: f"{name}: {reason}" for name, reason in sorted(problems.items())}
+                {name: f"{name}: {_(reason)}" for name, reason in sorted(problems.items())}
             )
         rows.append(
             TemplateSend(
@@ -523,7 +523,7 @@ def save_binding(
         if source.startswith("text:"):
             reason = check_value(name, source[len("text:") :])
             if reason:
-                errors[name] = f"{name}: {reason}"
+                errors[name] = f"{name}: {_(reason)}"
         elif source not in NOTICE_FIELDS:
             errors[name] = f"{name}: " + _("choose a field or write a fixed text")
         clean[name] = source

@@ -50,7 +50,7 @@ def test_api_refuses_a_value_over_the_limit_naming_the_variable(
 ):
     values = {**ORDER_DATA, "thing4": "店" * 21}
     body = {"template": template.pk, "openids": ["oApi1"], "values": values}
-    response = api.post(SENDS, body, format="json")
+    response = api.post(SENDS, body, format="json", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 400
     assert response.json()["thing4"] == ["thing4: at most 20 characters"]
     assert TemplateSend.objects.count() == 0
@@ -75,3 +75,11 @@ def test_roles(wechat_sandbox, account, template, role_clients):
         "anonymous": (401, 401, 401, 401),
     }
     assert TemplateSend.objects.count() == 1  # the same batch twice: one row
+
+
+def test_the_limit_is_named_in_chinese_for_a_chinese_client(wechat_sandbox, account, template, api):
+    values = {**ORDER_DATA, "thing4": "店" * 21}
+    body = {"template": template.pk, "openids": ["oApi1"], "values": values}
+    response = api.post(SENDS, body, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert (response.status_code, response.json()["thing4"]) == (400, ["thing4: 最多 20 个字符"])
+    assert TemplateSend.objects.count() == 0

@@ -275,7 +275,7 @@ def test_admin_maps_each_variable_to_a_field(wechat_sandbox, account, marketing_
     assert missing.status_code == 200
     assert "thing4: choose a field or write a fixed text" in missing.content.decode()
     too_long = client.post(f"{ADMIN}add/", {**form, "text_thing4": "线" * 21})
-    assert "thing4: at most 20 characters" in too_long.content.decode()
+    assert "thing4: 最多 20 个字符" in too_long.content.decode()  # the admin speaks Chinese
     assert TemplateBinding.objects.count() == 0
     saved = client.post(f"{ADMIN}add/", form)
     assert saved.status_code == 302

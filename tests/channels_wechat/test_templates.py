@@ -174,21 +174,21 @@ def test_send_reaches_each_follower_once(
     [
         (
             {"thing4": "静安寺旗舰店（南京西路一千八百号）二楼东侧"},
-            {"thing4": ["thing4: at most 20 characters"]},
+            {"thing4": ["thing4: 最多 20 个字符"]},
         ),
-        ({"amount2": ""}, {"amount2": ["amount2: missing"]}),
-        ({"amount2": "九十九元"}, {"amount2": ["amount2: a currency sign and at most 10 digits"]}),
+        ({"amount2": ""}, {"amount2": ["amount2: 未填写"]}),
+        ({"amount2": "九十九元"}, {"amount2": ["amount2: 须为货币符号加最多 10 位数字"]}),
         (
             {"character_string1": "订单20261206"},
-            {"character_string1": ["character_string1: at most 32 digits, letters or symbols"]},
+            {"character_string1": ["character_string1: 最多 32 个数字、字母或符号"]},
         ),
         (
             {"character_string1": "1" * 33},
-            {"character_string1": ["character_string1: at most 32 digits, letters or symbols"]},
+            {"character_string1": ["character_string1: 最多 32 个数字、字母或符号"]},
         ),
         (
             {"thing4": "静安\n店"},
-            {"thing4": ["thing4: contains a line break or control character"]},
+            {"thing4": ["thing4: 不能包含换行或控制字符"]},
         ),
     ],
 )
