@@ -3,7 +3,9 @@
 A follower's openid and unionid are what a returning person is recognised by: the follower row
 stays (conversations, subscriptions and KPIs count it) with a tombstone for its openid and no
 unionid, so the same openid next time is a new follower and a new customer. The raw pushes that
-named the openid are redacted.
+named the openid are redacted, and the copies of the openid kept per send (mass-send
+recipients, template sends, subscription consent events) take the same tombstone, so the
+send reports keep their counts and name nobody.
 """
 
 from django.db.models import Q
@@ -13,7 +15,7 @@ from crm.privacy import redact_deliveries, tombstone
 
 from . import protocol
 from .hooks import SOURCE
-from .models import WeChatUser
+from .models import MassSendRecipient, SubscribeEvent, TemplateSend, WeChatUser
 
 
 def _deliveries_naming(user: WeChatUser, customer) -> Q:
@@ -50,13 +52,23 @@ def _unprocessed_from(user: WeChatUser) -> list[int]:
 
 def erase_wechat_identities(customer) -> dict[str, int]:
     """Retire the customer's followers' openids and unionids; redact their raw pushes."""
-    redacted = retired = 0
+    redacted = retired = copies = 0
     for user in WeChatUser.objects.filter(customer=customer).select_related("account"):
         rows = RawDelivery.objects.filter(source=SOURCE, account=user.account.appid)
         redacted += redact_deliveries(
             rows.filter(_deliveries_naming(user, customer) | Q(pk__in=_unprocessed_from(user)))
         )
-        retired += WeChatUser.objects.filter(pk=user.pk).update(
-            openid=tombstone(user.pk), unionid=""
+        tomb = tombstone(user.pk)
+        copies += MassSendRecipient.objects.filter(user_id=user.pk).update(openid=tomb)
+        copies += TemplateSend.objects.filter(
+            Q(user=user) | Q(account=user.account, openid=user.openid)
+        ).update(openid=tomb)
+        copies += SubscribeEvent.objects.filter(account=user.account, openid=user.openid).update(
+            openid=tomb
         )
-    return {"channels_wechat.WeChatUser (openid)": retired, "crm.RawDelivery (wechat)": redacted}
+        retired += WeChatUser.objects.filter(pk=user.pk).update(openid=tomb, unionid="")
+    return {
+        "channels_wechat.WeChatUser (openid)": retired,
+        "channels_wechat sends and consents (openid)": copies,
+        "crm.RawDelivery (wechat)": redacted,
+    }

@@ -166,3 +166,54 @@ def test_returning_payer_is_not_the_erased_customer_and_payer_openids_are_gone(d
     )
     assert (outcome, guest.customer_id) == ("paid", None)
     _erased(customer.pk)
+
+
+def test_erasure_removes_the_openid_from_mass_send_template_and_consent_rows(
+    db,
+    account,  # noqa: F811
+):
+    from channels_wechat.models import (
+        MassSend,
+        MassSendRecipient,
+        MessageTemplate,
+        SubscribeEvent,
+        TemplateSend,
+    )
+    from tests.crm.factories import CustomerFactory
+
+    customer, other = CustomerFactory(), CustomerFactory()
+    gone = WeChatUser.objects.create(account=account, openid="oErased", customer=customer)
+    kept = WeChatUser.objects.create(account=account, openid="oKept", customer=other)
+    send = MassSend.objects.create(account=account, title="会员日", target="all", kind="text")
+    template = MessageTemplate.objects.create(account=account, template_id="T1", title="订单")
+    for follower in (gone, kept):
+        MassSendRecipient.objects.create(
+            send=send, user=follower, customer=follower.customer, openid=follower.openid
+        )
+        TemplateSend.objects.create(
+            account=account,
+            template=template,
+            user=follower,
+            customer=follower.customer,
+            openid=follower.openid,
+            key=f"k-{follower.openid}",
+            batch="b",
+        )
+        SubscribeEvent.objects.create(
+            account=account,
+            openid=follower.openid,
+            event="subscribe_msg_popup_event",
+            template_id="T1",
+            create_time=1,
+        )
+
+    erase_customer(customer)
+
+    tomb = f"erased-{gone.pk}"
+    assert sorted(MassSendRecipient.objects.values_list("openid", flat=True)) == sorted(
+        ["oKept", tomb]
+    )
+    assert sorted(TemplateSend.objects.values_list("openid", flat=True)) == sorted(["oKept", tomb])
+    assert sorted(SubscribeEvent.objects.values_list("openid", flat=True)) == sorted(
+        ["oKept", tomb]
+    )
