@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 # The platform clients talk to the local sandboxes the demo starts (devtools/sandboxes/); the demo
 # changes no setting itself.
 DEMO_ENV := \
+	CELERY_TASK_LOG_LEVEL=WARNING \
 	WECHAT_API_BASE=http://127.0.0.1:8101 \
 	WECHAT_MP_BASE=http://127.0.0.1:8101 \
 	WEIBO_API_BASE=http://127.0.0.1:8102 \

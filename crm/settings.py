@@ -471,7 +471,12 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # "Task ... succeeded" per task: a worker's log wants it; the demo (tasks inline, about
+        # 1,000 lines while it loads) sets WARNING so its banner is not lost in them.
+        "celery.app.trace": {"level": os.environ.get("CELERY_TASK_LOG_LEVEL", "INFO")},
+    },
 }
 
 # Sandboxes and platform hosts: production points these at the real platforms.
