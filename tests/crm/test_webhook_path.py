@@ -1,6 +1,6 @@
 """The webhooks' short request path (issue #17): `/hooks/...` through crm.wsgi skips the browser
 middleware and keeps what a webhook needs; the account cache follows account changes at once;
-outside a transaction the nonce and the drain request share Redis round trips."""
+outside a transaction a replay adds no row and one drain request serves a burst."""
 
 import io
 import sys
@@ -168,7 +168,7 @@ def published(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_the_nonce_and_one_drain_request_are_kept(published):
+def test_outside_a_transaction_a_replay_adds_no_row_and_one_drain_serves_both(published):
     clear_own_cache()
     OfficialAccount.objects.create(
         appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
