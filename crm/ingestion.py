@@ -194,7 +194,7 @@ def _request_processing(source: str, pk: int) -> None:
         return
     flag = _drain_flag(source, 0)
     try:
-        ours = client.set(cache.make_and_validate_key(flag), 1, ex=DRAIN_FLAG_SECONDS, nx=True)
+        ours = client.set(redis_key(client, flag), 1, ex=DRAIN_FLAG_SECONDS, nx=True)
     except Exception:  # noqa: BLE001  the cache is down: publish without the flag
         ours = True
     if ours and not publish(DRAIN_TASK, source, 0):
@@ -218,6 +218,22 @@ def _redis_client():
     return client
 
 
+def redis_key(client, key: str) -> str:
+    """The Redis key of cache key `key` (its prefix and version added, as the cache does),
+    remembered per client (up to REDIS_KEYS_KEPT: URLs name accounts that may not exist): a hook
+    asks for the same few keys on every push."""
+    keys = client.__dict__.setdefault("crm_keys", {})
+    raw = keys.get(key)
+    if raw is None:
+        raw = cache.make_and_validate_key(key)
+        if len(keys) < REDIS_KEYS_KEPT:
+            keys[key] = raw
+    return raw
+
+
+REDIS_KEYS_KEPT = 1000
+
+
 def cache_get_raw(key: str):
     """The raw value of this cache key in one round trip: b"" if missing, None if the cache is
     down or not Redis (then callers read what they need elsewhere)."""
@@ -225,7 +241,7 @@ def cache_get_raw(key: str):
     if client is None:
         return None
     try:
-        value = client.get(cache.make_and_validate_key(key))
+        value = client.get(redis_key(client, key))
     except Exception:  # noqa: BLE001  the cache is down: as if it held nothing
         return None
     return b"" if value is None else value
