@@ -216,3 +216,36 @@ def test_an_account_change_reaches_the_hook_at_once(published):
         request_finished.connect(close_old_connections)
         clear_own_cache()
     assert RawDelivery.objects.filter(source="wechat").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_push_at_the_same_moment_is_stored_once_and_answered_each_time(published):
+    import threading
+
+    from django.db import connections
+
+    clear_own_cache()
+    OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    query, body = push(30)
+    barrier = threading.Barrier(4)
+    answers: list[tuple[int, bytes]] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        try:
+            answer = call("POST", f"/hooks/wechat/{APPID}", body, query)
+            answers.append((answer["status"], answer["body"]))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    clear_own_cache()
+    assert answers == [(200, b"success")] * 4
+    assert RawDelivery.objects.filter(source="wechat").count() == 1
+    assert published == [(ingestion.DRAIN_TASK, "wechat", 0)]
