@@ -2,12 +2,12 @@
 
 Targets, one at a time, each in its own gunicorn (`SERVER`: sync workers, one more than the
 cores), driven by wrk over 50 connections for WRK_SECONDS with distinct, validly signed bodies
-(a body sent twice would be answered from the nonce cache, which is cheaper):
+(a push sent twice would be answered as a replay, without a row, which is cheaper):
 
 - baseline: `bench.minimal_hook`, a Django app with no middleware whose view runs one INSERT
   of the body (the same table) and answers `success`; fed the WeChat pushes' bodies;
 - `/hooks/wechat/<appid>`: safe-mode (AES, msg_signature) text pushes: signature, replay
-  window, decrypt, XML check, nonce cache, store, drain request (Redis);
+  window, decrypt, XML check, store with the replay check (push key), drain request (Redis);
 - `/hooks/weibo/<uid>`: fan-service private messages, signed;
 - `/hooks/wechatpay/<mchid>`: API v2 payment notifications (MD5 `sign`);
 - `/hooks/wechatpay/<mchid>/v3`: API v3 notifications (RSA-SHA256 headers, AES-256-GCM).

@@ -8,7 +8,9 @@ Pure functions, no Django: tested with the published vectors (shared/reference/w
   PKCS#7 padding over 32-byte blocks, plaintext = random(16) + len(4, big-endian) + msg + appid.
 - `parse_xml` / `parse_message`: defusedxml (DTDs and entities refused), every message type and
   event; unknown types are kept, not rejected.
-- `decode_push`: a push body for an account, checked, decrypted if need be, and parsed.
+- `decode_push`: a push body for an account, checked, decrypted if need be, and parsed
+  (`open_push` the same, also saying whether the body's msg_signature was checked).
+- `signed_identity`: what identifies a push to the replay check: what its signatures cover.
 - `reply_xml` / `encrypted_reply`: passive replies, with `]]>` in user text split safely.
 """
 
@@ -278,6 +280,12 @@ def decode_push(account, body: bytes, query: dict[str, str]) -> dict[str, Any]:
     `encoding_aes_key`, `appid` and `mode`); `query`: the push URL's parameters.
     Raises ProtocolError (or SignatureError) for anything that cannot be accepted.
     """
+    return parse_message(open_push(account, body, query)[0])
+
+
+def open_push(account, body: bytes, query: dict[str, str]) -> tuple[dict[str, Any], bool]:
+    """The message fields of a push body (decrypted from a safe/compatible-mode envelope), and
+    whether it was one (its `msg_signature` checked); raises like `decode_push`."""
     fields = parse_xml(body)
     if "Encrypt" in fields and (query.get("encrypt_type") == "aes" or not fields.get("MsgType")):
         expected = msg_signature(
@@ -287,14 +295,27 @@ def decode_push(account, body: bytes, query: dict[str, str]) -> dict[str, Any]:
         if not hmac.compare_digest(expected.encode(), given):
             raise SignatureError("msg_signature does not match")
         try:
-            fields = parse_xml(decrypt(account.encoding_aes_key, fields["Encrypt"], account.appid))
+            plain = decrypt(account.encoding_aes_key, fields["Encrypt"], account.appid)
         except ValueError as exc:  # a bad stored key also lands here
             if isinstance(exc, ProtocolError):
                 raise
             raise ProtocolError("decrypt", str(exc)) from exc
-    elif account.mode == SAFE_MODE:
+        return parse_xml(plain), True
+    if account.mode == SAFE_MODE:
         raise ProtocolError("xml", "this account is in safe mode: the push is not encrypted")
-    return parse_message(fields)
+    return fields, False
+
+
+def signed_identity(query: dict[str, str], encrypted: bool) -> bytes:
+    """What a checked push's signatures cover, as the replay check's identity of it: timestamp
+    and nonce (under `signature`), and for an encrypted push the ciphertext too (under
+    `msg_signature`). A plaintext push's body is not signed: a captured query sent again with
+    another body is the same push. Signatures are given in lower case, the way they are checked,
+    so a replay cannot pass for a new push by changing their case."""
+    parts = [query.get("signature", "").lower(), query.get("timestamp", ""), query.get("nonce", "")]
+    if encrypted:
+        parts.append(query.get("msg_signature", "").lower())
+    return "\n".join(parts).encode()
 
 
 def cdata(text: str) -> str:

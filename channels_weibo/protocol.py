@@ -34,6 +34,14 @@ def signature_ok(app_secret: str, timestamp: str, nonce: str, given: str) -> boo
     return hmac.compare_digest(expected, given.lower().encode("utf-8", "replace"))
 
 
+def signed_identity(query) -> bytes:
+    """What a push's signature covers, as the replay check's identity of it: timestamp and
+    nonce, under the signature (in lower case, as checked). Not the body, which is not signed:
+    a captured query sent again with another body is the same push."""
+    parts = (query.get("signature", "").lower(), query.get("timestamp", ""), query.get("nonce", ""))
+    return "\n".join(parts).encode()
+
+
 _TIME = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
     r"(\d\d) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d) (\d{4})"

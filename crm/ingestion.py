@@ -87,7 +87,14 @@ def store_raw_delivery(
     One `INSERT` in autocommit: committed (durable) when this returns, so the hook may answer
     `success`. Inside a transaction (tests, a caller's atomic block) it is a savepoint of it.
     """
-    values = {
+    values = _row(source, account, request, body, status, error)
+    pk = _store(values, None)
+    assert pk is not None  # noqa: S101  no push key: nothing to conflict with
+    return RawDelivery(pk=pk, **values)
+
+
+def _row(source: str, account: str, request, body: bytes, status: str, error: str) -> dict:
+    return {
         "source": source,
         "account": account[:64],
         "method": request.method,
@@ -103,109 +110,95 @@ def store_raw_delivery(
         "processed_at": None,
         "dedupe_key": "",
     }
-    connection = transaction.get_connection()
-    if connection.in_atomic_block:
-        with transaction.atomic():
-            pk = _insert(connection, values)
-    else:
-        pk = _insert(connection, values)
-    return RawDelivery(pk=pk, **values)
 
 
-def _insert(connection, values: dict) -> int:
-    """INSERT one RawDelivery row with exactly these field values; its id.
+def _store(values: dict, key: str | None) -> int | None:
+    """INSERT one RawDelivery row with exactly these field values (and `push_key` = `key`, if
+    given); its id, or None if a row with this push key exists (committed: the INSERT waits for
+    a transaction inserting the same key, and stores the row if that one rolls back).
 
     The ORM's `create` sends the same statement, after model signals, per-save SQL compilation
     and per-field conversions that cost a webhook more CPU than the statement: here the SQL is
     built once and the two JSON fields are encoded as JSONField stores them.
     """
+    if key is not None:
+        values = {**values, "push_key": key}
+    connection = transaction.get_connection()
     sql = _INSERT_SQL.get(tuple(values))
     if sql is None:
         quote = connection.ops.quote_name
         column = {f.name: f.column for f in RawDelivery._meta.concrete_fields}
         columns = [quote(column[name]) for name in values]
+        # The conflict target is the partial unique index raw_push_key_uniq.
+        on_conflict = (
+            f"ON CONFLICT ({quote('push_key')}) WHERE {quote('push_key')} IS NOT NULL DO NOTHING "
+            if key is not None
+            else ""
+        )
         sql = _INSERT_SQL[tuple(values)] = (
             f"INSERT INTO {quote(RawDelivery._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608  names from the model
-            f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id"
+            f"VALUES ({', '.join(['%s'] * len(columns))}) {on_conflict}RETURNING id"
         )
     params = [
         json.dumps(value) if name in ("query", "headers") else value
         for name, value in values.items()
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+    if connection.in_atomic_block:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 _INSERT_SQL: dict[tuple, str] = {}
 
 
 def store_push_once(
-    source: str,
-    account: str,
-    request,
-    body: bytes,
-    *,
-    signed: bytes | None = None,
-    seen: bool | None = None,
-) -> RawDelivery | None:
-    """Store a verified push and enqueue its processing, unless this exact signed push
-    (signature, timestamp, nonce and body) was stored within the replay window: the nonce cache.
-    Returns the new delivery, or None for a replay.
+    source: str, account: str, request, body: bytes, *, signed: bytes
+) -> int | None:
+    """Store a verified push and request its processing, unless this signed push is stored
+    already; the new delivery's id, or None for a replay (answered like the first delivery).
 
-    `signed`, if given, is what identifies the push instead: exactly what its signature covers,
-    for hooks whose signature is not in the query (WeChat Pay: headers, or fields of the body
-    that a replay could rewrite in another XML layout). `seen`, if given, is the nonce cache's
-    answer for this push's `push_key`, read by the hook already (crm.webhooks.check_push).
-
-    The push is remembered only once stored, so one refused while the database was down is
-    stored on its retry. A cache that is down counts as "not seen": the hook keeps storing and
-    answering, and the dedupe on platform ids still makes a replay a no-op.
+    `signed` identifies the push: exactly what its signature covers, normalised so that a
+    replay cannot vary it (the query's signature, timestamp and nonce for WeChat and the Weibo
+    fan service, whose signatures leave the body out; the signed fields or ciphertext for
+    WeChat Pay). Its hash (`push_key`) is unique in RawDelivery, so a replay, even one sent at
+    the same moment as the first delivery, adds no row and requests nothing: the first one's
+    drain request covers it. A replay is answered only once the first delivery is committed.
+    One refused while the database was down left no row, so its retry is stored.
     """
-    key = push_key(source, account, request, body, signed)
-    if seen is None:
-        try:
-            seen = bool(cache.get(key))
-        except Exception:  # noqa: BLE001  the cache (Redis) is down: store the push anyway
-            seen = False
-    if seen:
-        return None
-    delivery = store_raw_delivery(source=source, account=account, request=request, body=body)
-    _remember_and_enqueue(delivery, key)
-    return delivery
+    values = _row(source, account, request, body, RawDelivery.Status.PENDING, "")
+    pk = _store(values, push_key(source, account, signed))
+    if pk is not None:
+        _request_processing(source, pk)
+    return pk
 
 
-def _remember_and_enqueue(delivery: RawDelivery, seen_key: str) -> None:
-    """After a push is stored: remember it in the nonce cache and publish its processing (or
-    request a drain), the nonce and the drain flag in one Redis round trip.
+def _request_processing(source: str, pk: int) -> None:
+    """After a push is committed: request a drain (one Redis round trip, SET NX of the flag)
+    or publish its processing task.
 
-    Same outcome as `enqueue_delivery` followed by `cache.set(seen_key)`, which is what runs
-    inside a transaction (publishing must wait for the commit) or with another cache backend.
+    Same outcome as `enqueue_delivery`, which is what runs inside a transaction (publishing must
+    wait for the commit) or with another cache backend.
     """
-    ttl = settings.WEBHOOK_MAX_AGE or 300
     client = _redis_client()
     if client is None or transaction.get_connection().in_atomic_block:
-        enqueue_delivery(delivery)
-        try:
-            cache.set(seen_key, 1, ttl)
-        except Exception:  # noqa: BLE001, S110  the cache is down: the platform-id dedupe remains
-            pass
+        enqueue_delivery(RawDelivery(pk=pk, source=source))
         return
-    source = delivery.source
-    flag = _drain_flag(source, 0) if source in BATCH_PROCESSORS else None
+    if source not in BATCH_PROCESSORS:
+        _publish(source, pk)
+        return
+    flag = _drain_flag(source, 0)
     try:
-        pipe = client.pipeline(transaction=False)
-        pipe.set(cache.make_and_validate_key(seen_key), 1, ex=ttl)
-        if flag:
-            pipe.set(cache.make_and_validate_key(flag), 1, ex=DRAIN_FLAG_SECONDS, nx=True)
-        answers = pipe.execute()
+        ours = client.set(redis_key(client, flag), 1, ex=DRAIN_FLAG_SECONDS, nx=True)
     except Exception:  # noqa: BLE001  the cache is down: publish without the flag
-        answers = None
-    if flag is None:
-        _publish(source, delivery.pk)
-    elif answers is None or answers[1]:  # the flag is ours (or there is no cache): publish
-        if not publish(DRAIN_TASK, source, 0):
-            _clear_flag(flag)  # the sweep requests the drain again
+        ours = True
+    if ours and not publish(DRAIN_TASK, source, 0):
+        _clear_flag(flag)  # the sweep requests the drain again
 
 
 _CLIENTS: dict[int, object] = {}
@@ -225,29 +218,39 @@ def _redis_client():
     return client
 
 
-def cache_get_many(keys: list[str]) -> list:
-    """The raw values of these cache keys (None for a missing one) in one round trip; all
-    None if the cache is down or not Redis (then callers read what they need elsewhere).
-    A missing key reads as "" when the cache answered, so callers can tell the two apart."""
+def redis_key(client, key: str) -> str:
+    """The Redis key of cache key `key` (its prefix and version added, as the cache does),
+    remembered per client (up to REDIS_KEYS_KEPT: URLs name accounts that may not exist): a hook
+    asks for the same few keys on every push."""
+    keys = client.__dict__.setdefault("crm_keys", {})
+    raw = keys.get(key)
+    if raw is None:
+        raw = cache.make_and_validate_key(key)
+        if len(keys) < REDIS_KEYS_KEPT:
+            keys[key] = raw
+    return raw
+
+
+REDIS_KEYS_KEPT = 1000
+
+
+def cache_get_raw(key: str):
+    """The raw value of this cache key in one round trip: b"" if missing, None if the cache is
+    down or not Redis (then callers read what they need elsewhere)."""
     client = _redis_client()
     if client is None:
-        return [None] * len(keys)
+        return None
     try:
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.get(cache.make_and_validate_key(key))
-        return [b"" if value is None else value for value in pipe.execute()]
+        value = client.get(redis_key(client, key))
     except Exception:  # noqa: BLE001  the cache is down: as if it held nothing
-        return [None] * len(keys)
+        return None
+    return b"" if value is None else value
 
 
-def push_key(source: str, account: str, request, body: bytes, signed: bytes | None = None) -> str:
-    """The nonce cache's key for a push: what its signature covers (see store_push_once)."""
-    if signed is None:
-        query = request.GET
-        parts = "\n".join(query.get(k, "") for k in ("signature", "timestamp", "nonce"))
-        signed = parts.encode() + b"\n" + bytes(body)
-    return f"push-seen:{source}:{account}:{hashlib.sha256(signed).hexdigest()}"
+def push_key(source: str, account: str, signed: bytes) -> str:
+    """RawDelivery.push_key of a verified push: what its signature covers (store_push_once),
+    within its source and account."""
+    return hashlib.sha256(f"{source}\n{account}\n".encode() + signed).hexdigest()
 
 
 def _publish(source: str, delivery_id: int) -> bool:

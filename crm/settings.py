@@ -196,8 +196,8 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "crm")
             + os.environ.get("PYTEST_XDIST_WORKER", ""),
-            # The webhooks read the nonce cache before storing: a Redis that hangs must fail
-            # fast, as one that is down does, and the push still be stored (crm.ingestion).
+            # The webhooks read the account's version before storing: a Redis that hangs must
+            # fail fast, as one that is down does, and the push still be stored (crm.ingestion).
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }

@@ -66,11 +66,10 @@ class AccountCache:
     """The accounts one hook verifies pushes against (OfficialAccount by appid, ...), kept in
     each web process and checked against a version in the shared cache on every push.
 
-    The version is read in the same Redis round trip as the push's nonce
-    (`check_push`), so a push costs no account query unless the account changed: every save or
-    delete of one (post_save / post_delete, once committed) writes a new version, and a process
-    whose copy has another version (or none it saw, or is ACCOUNT_CACHE_SECONDS old) reads the
-    row again. With the cache down every push reads the row, as without this class.
+    The version is one Redis GET per push (`current`), so a push costs no account query
+    unless the account changed: every save or delete of one (post_save / post_delete, once
+    committed) writes a new version, and a process whose copy has another version (or none it
+    saw, or is ACCOUNT_CACHE_SECONDS old) reads the row again. With the cache down every push reads the row, as without this class.
     """
 
     def __init__(self, model, field: str, **filters) -> None:
@@ -102,6 +101,13 @@ class AccountCache:
 
         transaction.on_commit(bump)
 
+    def current(self, key: str) -> Any:
+        """The account `key` as it is now (None if there is none matching the filters): this
+        process's copy if the shared cache says it is unchanged, else the row."""
+        from .ingestion import cache_get_raw
+
+        return self.get(key, cache_get_raw(self.version_key(key)))
+
     def get(self, key: str, version) -> Any:
         """The account `key` (None if there is none matching the filters), read again unless
         this process holds it with this `version` (None: the cache did not answer; "": the
@@ -123,15 +129,6 @@ class AccountCache:
         else:
             self.entries.pop(key, None)
         return account
-
-
-def check_push(cache_of_accounts: AccountCache, key: str, seen_key: str) -> tuple[Any, bool]:
-    """(the account, whether the push was seen): the nonce cache and the account's version in
-    one round trip, then the account from this process's copy or the database."""
-    from .ingestion import cache_get_many
-
-    version, seen = cache_get_many([cache_of_accounts.version_key(key), seen_key])
-    return cache_of_accounts.get(key, version), bool(seen)
 
 
 def read_body(request, limit: int) -> bytes | None:

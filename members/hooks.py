@@ -8,9 +8,9 @@ A notification is bound to the merchant of its URL: a v2 one is checked with tha
 configured sign type only (its own `sign_type` cannot pick MD5 for an HMAC-SHA256 merchant), a
 refund's `req_info` must decrypt with its API key, and the mchid and appid it names (v3: inside
 the decrypted resource) must be the merchant's. A forged one, or one naming another merchant, is
-refused with 403 and nothing is written. The same notification again inside the replay window
-(settings.WEBHOOK_MAX_AGE; the nonce cache of crm.ingestion.store_push_once) is acknowledged
-without being stored twice. A malformed one is refused with 400; since it cannot be
+refused with 403 and nothing is written. The same notification again (what its signature
+covers: crm.ingestion.store_push_once) is acknowledged without being stored twice; a v3 one
+outside MAX_CLOCK_SKEW is refused. A malformed one is refused with 400; since it cannot be
 authenticated, all that is kept of it is an error record (status `rejected`) holding its first
 REJECTED_BODY_BYTES bytes, at most REJECTED_PER_MINUTE records per merchant per minute (counted in
 the shared cache; beyond that, or with the cache down, nothing). A verified one is stored
@@ -27,9 +27,9 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from crm.ingestion import push_key, store_push_once, store_raw_delivery
+from crm.ingestion import store_push_once, store_raw_delivery
 from crm.models import RawDelivery
-from crm.webhooks import AccountCache, check_push, read_body
+from crm.webhooks import AccountCache, read_body
 
 from . import protocol
 from .models import MerchantConfig
@@ -93,14 +93,7 @@ def wechatpay_v2(request, mchid: str):
             params = protocol.parse_xml(body)
         except protocol.ProtocolError as exc:
             malformed = str(exc)
-    # What identifies the notification (below) is known before the merchant: the nonce cache
-    # and the merchant's version in one round trip (crm.webhooks).
-    signed = _v2_identity(params) if params is not None else None
-    if signed is None:
-        merchant, seen = MERCHANTS.get(mchid, None), False
-    else:
-        key = push_key(SOURCE, mchid, request, body or b"", signed)
-        merchant, seen = check_push(MERCHANTS, mchid, key)
+    merchant = MERCHANTS.current(mchid)  # one Redis round trip, no query (crm.webhooks)
     if merchant is None:
         return _xml(False, "unknown mchid", 404)
     if body is None:
@@ -126,8 +119,8 @@ def wechatpay_v2(request, mchid: str):
     elif not protocol.v2_verify(params, merchant.api_key, merchant.sign_type):
         logger.warning("WeChat Pay v2 notification for %s refused: bad signature", mchid)
         return _xml(False, "签名失败", 403)
-    # A replay: answered, not stored.
-    store_push_once(SOURCE, mchid, request, body, signed=signed, seen=seen)
+    # The same notification again (a retry, a replay): answered, not stored twice.
+    store_push_once(SOURCE, mchid, request, body, signed=_v2_identity(params))
     return _xml(True, "OK", 200)
 
 
@@ -147,14 +140,7 @@ def wechatpay_v3(request, mchid: str):
     nonce = request.headers.get("Wechatpay-Nonce", "")
     signature = request.headers.get("Wechatpay-Signature", "")
     serial = request.headers.get("Wechatpay-Serial", "")
-    # What the signature covers identifies the notification: the same one again is a replay.
-    # The nonce cache and the merchant's version in one round trip (crm.webhooks).
-    signed = protocol.v3_message(timestamp, nonce, body) if body is not None else b""
-    if body is None:
-        merchant, seen = MERCHANTS.get(mchid, None), False
-    else:
-        key = push_key(SOURCE, mchid, request, body, signed)
-        merchant, seen = check_push(MERCHANTS, mchid, key)
+    merchant = MERCHANTS.current(mchid)  # one Redis round trip, no query (crm.webhooks)
     if merchant is None:
         return _fail("unknown mchid", 404)
     if body is None:
@@ -177,5 +163,9 @@ def wechatpay_v3(request, mchid: str):
     except protocol.ProtocolError as exc:
         logger.warning("WeChat Pay v3 notification for %s refused: %s", mchid, exc)
         return _fail(str(exc), 403)
-    store_push_once(SOURCE, mchid, request, body, signed=signed, seen=seen)
+    # What the signature covers identifies the notification: the same one again is a replay,
+    # answered and not stored twice.
+    store_push_once(
+        SOURCE, mchid, request, body, signed=protocol.v3_message(timestamp, nonce, body)
+    )
     return HttpResponse(status=204)

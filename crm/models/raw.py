@@ -35,11 +35,21 @@ class RawDelivery(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
     dedupe_key = models.CharField(_("dedupe key"), max_length=128, blank=True)
+    # The identity of a verified push (crm.ingestion.push_key: a SHA-256 over the source, the
+    # account and what the push's signature covers), unique: the same signed push delivered again
+    # is answered without a second row. Null for rows that are not verified pushes (rejected
+    # bodies, imports) and for rows stored before it existed.
+    push_key = models.CharField(_("push key"), max_length=64, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]
         verbose_name = _("raw delivery")
         verbose_name_plural = _("raw deliveries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["push_key"], name="raw_push_key_uniq", condition=Q(push_key__isnull=False)
+            ),
+        ]
         indexes = [
             models.Index(
                 fields=["received_at"], name="raw_pending_idx", condition=Q(status="pending")

@@ -1,5 +1,6 @@
 """Fixtures of the WeChat tests: an official account per mode, the sandbox, signed pushes."""
 
+import secrets
 import time
 import urllib.parse
 
@@ -71,8 +72,11 @@ def push_xml(openid="oUser1", msg_type="text", create_time=None, msg_id="1001", 
     )
 
 
-def signed_query(token=TOKEN, timestamp=None, nonce="8473920", **extra) -> dict:
+def signed_query(token=TOKEN, timestamp=None, nonce=None, **extra) -> dict:
+    """A signed push query; a fresh nonce each time, as WeChat sends (the same nonce and second
+    is the same signed push, answered as a replay)."""
     timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or str(secrets.randbelow(10**9))
     return {
         "signature": protocol.sha1_signature(token, timestamp, nonce),
         "timestamp": timestamp,

@@ -3,6 +3,7 @@ with no history, a fan-service message that opens the reply window, a follow thr
 
 import json
 import re
+import secrets
 import time
 
 from django.utils import timezone
@@ -39,8 +40,9 @@ def fan_writes(client, captured, sender, text="你好", at=None):
         "text": text,
         "data": {},
     }
-    stamp = str(int(time.time() * 1000))
-    query = f"timestamp={stamp}&nonce=1&signature={signature(APP_SECRET, stamp, '1')}"
+    # A fresh nonce, as the fan service sends: the same nonce and millisecond is a replay.
+    stamp, nonce = str(int(time.time() * 1000)), str(secrets.randbelow(10**9))
+    query = f"timestamp={stamp}&nonce={nonce}&signature={signature(APP_SECRET, stamp, nonce)}"
     with captured(execute=True):
         response = client.post(
             f"/hooks/weibo/{weibo_sandbox_module.BRAND['uid']}?{query}",

@@ -405,20 +405,46 @@ def test_the_same_signed_push_again_is_answered_without_storing_it_twice(client,
     url, body = signed_request("888")
     answers = [client.post(url, data=body, content_type="text/xml").content for _ in range(2)]
     assert answers == [b"success", b"success"]
-    assert RawDelivery.objects.count() == 1  # the replay was answered from the nonce cache
+    assert RawDelivery.objects.count() == 1  # the replay met the first one's push key
     url, body = signed_request("889")  # same nonce and second, another push
     assert client.post(url, data=body, content_type="text/xml").content == b"success"
     assert RawDelivery.objects.count() == 2
 
 
+def test_a_plaintext_push_replayed_with_another_body_is_not_stored(client, account):
+    # In plaintext mode the signature covers token, timestamp and nonce, not the body: a
+    # captured query sent again with a body of the sender's choosing is the same signed push.
+    account.mode = "plaintext"
+    account.save()
+    query, xml = signed_query(), push_xml(content="在吗", msg_id="901")
+    first = post_push(client, xml, "plaintext", query=query)
+    forged = post_push(
+        client, push_xml(content="退款给我", msg_id="902"), "plaintext", query=dict(query)
+    )
+    assert [first.content, forged.content] == [b"success", b"success"]
+    assert [bytes(d.body) for d in RawDelivery.objects.all()] == [xml.encode()]
+    assert list(Message.objects.values_list("content", flat=True)) == ["在吗"]
+
+
 def test_a_cache_that_is_down_does_not_stop_the_hook(client, account, monkeypatch):
     from django.core.cache import cache
+
+    from crm import ingestion
 
     def down(*args, **kwargs):
         raise ConnectionError("Redis is down")
 
-    monkeypatch.setattr(cache, "get", down)
-    monkeypatch.setattr(cache, "set", down)
-    answers = [post_push(client, push_xml(msg_id=str(950 + i))).content for i in range(2)]
-    assert answers == [b"success", b"success"]
-    assert RawDelivery.objects.count() == 2  # stored; the nonce cache was skipped
+    class DownClient:
+        get = set = down
+
+    for name in ("get", "set", "add", "delete"):
+        monkeypatch.setattr(cache, name, down)
+    monkeypatch.setattr(ingestion, "_redis_client", DownClient)
+    account.mode = "plaintext"
+    account.save()
+    xml, query = push_xml(msg_id="950"), signed_query()
+    answers = [post_push(client, xml, "plaintext", query=dict(query)).content for _ in range(2)]
+    answers.append(post_push(client, push_xml(msg_id="951"), "plaintext").content)
+    assert answers == [b"success", b"success", b"success"]
+    # Stored without the account's version (the row was read); the replay check needs no cache.
+    assert RawDelivery.objects.count() == 2

@@ -2,6 +2,7 @@
 and replies through messages/reply on the sandbox."""
 
 import json
+import secrets
 import time
 from datetime import timedelta
 
@@ -17,9 +18,11 @@ from .conftest import APP_SECRET
 URL = "/hooks/weibo/5988800001"
 
 
-def signed(timestamp=None, nonce="57155157", secret=APP_SECRET):
-    """A signed query as Weibo sends it: the timestamp in milliseconds, now by default."""
+def signed(timestamp=None, nonce=None, secret=APP_SECRET):
+    """A signed query as Weibo sends it: the timestamp in milliseconds, now by default, and a
+    fresh nonce (the same nonce and timestamp is the same signed push, answered as a replay)."""
     timestamp = timestamp or str(int(time.time() * 1000))
+    nonce = nonce or str(secrets.randbelow(10**9))
     return f"timestamp={timestamp}&nonce={nonce}&signature={signature(secret, timestamp, nonce)}"
 
 
@@ -248,3 +251,16 @@ def test_the_same_signed_push_again_is_not_stored_twice(
     assert push(client, payload, django_capture_on_commit_callbacks, query=query).status_code == 200
     assert RawDelivery.objects.count() == 1
     assert Message.objects.count() == 1
+
+
+def test_a_signed_query_replayed_with_another_body_is_not_stored(
+    client, account, django_capture_on_commit_callbacks
+):
+    # The fan service signs the app secret, timestamp and nonce, not the body: a captured query
+    # sent again with a body of the sender's choosing is the same signed push.
+    query = signed()
+    first = push(client, text_push("在吗"), django_capture_on_commit_callbacks, query=query)
+    forged = push(client, text_push("退款给我"), django_capture_on_commit_callbacks, query=query)
+    assert [first.status_code, forged.status_code] == [200, 200]
+    assert list(Message.objects.values_list("content", flat=True)) == ["在吗"]
+    assert RawDelivery.objects.count() == 1

@@ -100,3 +100,15 @@ def test_broker_failure_is_swallowed_and_row_stays_pending(db, settings, monkeyp
     assert ingestion._publish("testsource", delivery.pk) is False
     delivery.refresh_from_db()
     assert delivery.status == "pending"
+
+
+def test_redis_keys_are_the_caches_own_and_only_a_few_are_kept(monkeypatch):
+    from django.core.cache import cache
+
+    monkeypatch.setattr(ingestion, "REDIS_KEYS_KEPT", 2)
+    client = type("Client", (), {})()
+    names = ["hook-account:a", "hook-account:b", "hook-account:unknown"]
+    expected = [cache.make_and_validate_key(name) for name in names]
+    assert [ingestion.redis_key(client, name) for name in names] == expected
+    assert [ingestion.redis_key(client, name) for name in names] == expected
+    assert client.crm_keys == dict(zip(names[:2], expected[:2], strict=True))

@@ -1,6 +1,6 @@
 """The webhooks' short request path (issue #17): `/hooks/...` through crm.wsgi skips the browser
 middleware and keeps what a webhook needs; the account cache follows account changes at once;
-outside a transaction the nonce and the drain request share Redis round trips."""
+outside a transaction a replay adds no row and one drain request serves a burst."""
 
 import io
 import sys
@@ -168,7 +168,7 @@ def published(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_the_nonce_and_one_drain_request_are_kept(published):
+def test_outside_a_transaction_a_replay_adds_no_row_and_one_drain_serves_both(published):
     clear_own_cache()
     OfficialAccount.objects.create(
         appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
@@ -216,3 +216,36 @@ def test_an_account_change_reaches_the_hook_at_once(published):
         request_finished.connect(close_old_connections)
         clear_own_cache()
     assert RawDelivery.objects.filter(source="wechat").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_push_at_the_same_moment_is_stored_once_and_answered_each_time(published):
+    import threading
+
+    from django.db import connections
+
+    clear_own_cache()
+    OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    query, body = push(30)
+    barrier = threading.Barrier(4)
+    answers: list[tuple[int, bytes]] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        try:
+            answer = call("POST", f"/hooks/wechat/{APPID}", body, query)
+            answers.append((answer["status"], answer["body"]))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    clear_own_cache()
+    assert answers == [(200, b"success")] * 4
+    assert RawDelivery.objects.filter(source="wechat").count() == 1
+    assert published == [(ingestion.DRAIN_TASK, "wechat", 0)]

@@ -189,7 +189,7 @@ class Stack:
         self, msg_id: int, text: str = "你好，订单到哪了？", openid: str = ""
     ) -> tuple[int, str]:
         # A new nonce per attempt, as for a retry WeChat signs again: an identical request
-        # within the replay window would be answered from the nonce cache without storing.
+        # is the same signed push, answered without storing it again.
         timestamp, nonce = str(int(time.time())), f"{msg_id}{int.from_bytes(os.urandom(3))}"
         signature = hashlib.sha1("".join(sorted([TOKEN, timestamp, nonce])).encode()).hexdigest()
         body = (

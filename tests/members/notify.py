@@ -23,11 +23,12 @@ def v2_body(
     time_end="20261003120000",
     appid=APPID,
     mchid=MCHID,
+    nonce_str="5d2b6c2a8db53831f7eda20af46e531c",
 ):
     params = {
         "appid": appid,
         "mch_id": mchid,
-        "nonce_str": "5d2b6c2a8db53831f7eda20af46e531c",
+        "nonce_str": nonce_str,
         "result_code": "SUCCESS",
         "return_code": "SUCCESS",
         "openid": openid,

@@ -8,6 +8,7 @@ more. Any other exception (IndexError, struct.error, UnicodeDecodeError, KeyErro
 
 import base64
 import os
+import secrets
 import time
 
 import pytest
@@ -336,8 +337,9 @@ def plaintext_account(db):
     )
 
 
-def _signed_query(token="fuzztoken", timestamp=None, nonce="42"):
+def _signed_query(token="fuzztoken", timestamp=None, nonce=None):
     timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or str(secrets.randbelow(10**9))  # the same nonce and second: a replay
     return f"signature={wx.sha1_signature(token, timestamp, nonce)}&timestamp={timestamp}&nonce={nonce}"
 
 
