@@ -124,7 +124,7 @@ class AccountCache:
             if now - held[2] < ACCOUNT_CACHE_SECONDS:
                 return held[0]
         account = self.model.objects.filter(**{self.field: key}, **self.filters).first()
-        if version is not None:
+        if version is not None and account is not None:  # a URL can name any key: keep real ones
             self.entries[key] = (account, version, now)
         else:
             self.entries.pop(key, None)

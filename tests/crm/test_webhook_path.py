@@ -249,3 +249,31 @@ def test_the_same_push_at_the_same_moment_is_stored_once_and_answered_each_time(
     assert answers == [(200, b"success")] * 4
     assert RawDelivery.objects.filter(source="wechat").count() == 1
     assert published == [(ingestion.DRAIN_TASK, "wechat", 0)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pushes_naming_unknown_accounts_leave_nothing_in_the_process(published):
+    """A URL can name any appid: each unknown one is answered 404 and kept nowhere, so a flood
+    of made-up appids cannot grow a web process's account copies."""
+    from channels_wechat.hooks import ACCOUNTS
+
+    clear_own_cache()
+    OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        query, body = push(30)
+        statuses = [
+            call("POST", f"/hooks/wechat/wxunknown{n:08d}", body, query)["status"]
+            for n in range(50)
+        ]
+        assert call("POST", f"/hooks/wechat/{APPID}", body, query)["status"] == 200
+        held = sorted(ACCOUNTS.entries)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        clear_own_cache()
+    assert statuses == [404] * 50
+    assert held == [APPID]
