@@ -13,6 +13,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from crm.actions import attach_tags, record_interaction
+from crm.attribution import customers_changed
 from crm.journeys import enroll
 from crm.models import Channel, InteractionKind, JourneyTrigger, Message
 
@@ -87,6 +88,10 @@ def apply_code_scan(
         ChannelCodeScan.objects.create(
             code=code, user=user, message=stored, applied=not reason, **scan
         )
+        if not reason:
+            # The handler may have linked the follower to another customer (a handoff's merge).
+            user.refresh_from_db(fields=["customer"])
+            customers_changed([user.customer_id])  # an applied scan is a touch
         return None
     customer = user.customer
     if code is not None:
@@ -96,6 +101,7 @@ def apply_code_scan(
     if not reason:
         # find_code names a reason whenever it finds no code; ingestion linked a customer first.
         assert code is not None and customer is not None
+        customers_changed([customer.pk])  # an applied scan is a touch
         attach_tags((customer.pk, tag.name) for tag in code.tags.all())
         if event == "subscribe":
             enroll(

@@ -12,6 +12,7 @@ from crm.models import Handoff
 
 from .campaigns import engagements
 from .handoff import send_campaign_handoff
+from .lead_credit import credit_campaign, delete_campaigns
 from .models import (
     Campaign,
     CampaignKol,
@@ -218,6 +219,18 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "account", "start", "end", "report", "engaged_link"]
     inlines = [CampaignKolInline]
     raw_id_fields = ["posts"]
+
+    # The leads' campaign credit follows the campaign's dates, brand posts, account and KOLs
+    # (saved with the inlines and the many-to-many here), and its deletion.
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        credit_campaign(form.instance.pk)
+
+    def delete_model(self, request, obj):
+        delete_campaigns(Campaign.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        delete_campaigns(queryset)
 
     @admin.display(description=_("results"))
     def report(self, obj):

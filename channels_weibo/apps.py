@@ -26,6 +26,7 @@ class ChannelsWeiboConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from crm.actions.leads import register_leads_changed
         from crm.handoff import register_handoff_sender
         from crm.history import register_history_handlers
         from crm.inbox import register_sender
@@ -60,3 +61,4 @@ class ChannelsWeiboConfig(AppConfig):
         )
         register_erasure_step("channels_weibo.erasure.erase_weibo_identities")
         register_handoff_sender("channels_weibo.handoff.send_handoff_link")
+        register_leads_changed("channels_weibo.lead_credit.credit_changed_leads")

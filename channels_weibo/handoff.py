@@ -31,6 +31,7 @@ from .campaigns import engagement_kol, kol_posts
 from .client import RateLimited, TokenInvalid, TransientError, WeiboError
 from .fanservice import reply_window_error
 from .ingest import ingest_comments
+from .lead_credit import credit_leads
 from .models import (
     Campaign,
     CampaignHandoff,
@@ -121,6 +122,12 @@ def send_campaign_handoff(campaign: Campaign, item, *, agent=None) -> str:
     if author.customer is None:
         raise _refuse(_("This Weibo user has no customer record."))
     with transaction.atomic():
+        # Re-issuing moves the handoff to this lead: the lead it had loses the campaign's credit.
+        had = list(
+            Handoff.objects.filter(
+                weibo_uid=author.uid, purpose=Handoff.Purpose.CAMPAIGN, lead__isnull=False
+            ).values_list("lead_id", flat=True)
+        )
         lead, _created = create_lead(
             author.customer,
             f"{campaign.name}：{item.text[:80]}",
@@ -134,6 +141,7 @@ def send_campaign_handoff(campaign: Campaign, item, *, agent=None) -> str:
         CampaignHandoff.objects.update_or_create(
             handoff=handoff, defaults={"campaign": campaign, "kol": kol}
         )
+        credit_leads([lead.pk, *had])
     return _send(handoff, token, account=campaign.account, subject=item, agent=agent)
 
 

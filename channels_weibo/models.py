@@ -459,6 +459,48 @@ class CampaignHandoff(models.Model):
         return f"{self.campaign} · {self.handoff}"
 
 
+class LeadCredit(models.Model):
+    """The KOL campaign and KOL a Weibo lead is credited to, stored: the lead of a handoff sent
+    from a campaign (CampaignHandoff) that campaign's and KOL's, otherwise the campaign page's
+    lead rule (a repost of, or a comment on, a KOL's campaign post within the campaign's dates;
+    on two matches the lowest campaign id, then KOL id). A lead credited to none has no row.
+
+    Attribution reads it instead of working the rule out on each page view (the planner cannot
+    estimate the rule's joins). Kept by the actions that change the rule's inputs through
+    `channels_weibo.lead_credit` (lead creation, campaign edits, campaign handoffs);
+    `manage.py rebuild_attribution` rebuilds it all.
+    """
+
+    lead = models.OneToOneField(
+        "crm.Lead",
+        verbose_name=_("lead"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="campaign_credit",
+    )
+    # The lead's customer, so the campaign page counts its customers from this table alone; a
+    # merge re-points it with the lead, and `update_lead` credits a lead moved to another.
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="lead_credits"
+    )
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="+"
+    )
+    kol = models.ForeignKey(
+        WeiboUser, verbose_name=_("KOL"), on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["campaign", "kol", "customer"], name="weibo_leadcredit_campaign")
+        ]
+        verbose_name = _("lead campaign credit")
+        verbose_name_plural = _("lead campaign credits")
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} · {self.campaign_id} · {self.kol_id}"
+
+
 class ScheduledPost(models.Model):
     """A brand post to publish at `publish_at` through statuses/share; keeps the outcome."""
 

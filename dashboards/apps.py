@@ -13,8 +13,10 @@ class DashboardsConfig(AppConfig):
 
     def ready(self) -> None:
         from channels_weibo.campaigns import register_attribution
+        from crm.attribution import register_customers_changed
 
         from . import tasks  # noqa: F401  (registers the tasks)
         from .kpis.attribution import campaign_figures
 
         register_attribution(campaign_figures)
+        register_customers_changed("dashboards.kpis.attribution_store.refresh_customers")

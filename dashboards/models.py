@@ -37,3 +37,41 @@ class KpiSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}/{self.account or '*'} {self.day} {self.metric}"
+
+
+class EventTouch(models.Model):
+    """The first and the last touch of one attributed event (a paid order or a membership), by
+    the attribution rule (dashboards.kpis.attribution): the touch's kind (`weibo_lead`,
+    `channel_code`, `handoff`) and id (the lead's, the scan's, the handoff's). An event with no
+    touch in its 30 days has no row.
+
+    Stored so the KOL campaign page reads each event's touches instead of ranking them on every
+    view; the campaign and KOL of a touch are not stored here but read through the leads'
+    stored credit (channels_weibo.LeadCredit), so campaign edits do not touch this table.
+    Refreshed per customer in the transaction of every action that changes a customer's
+    touches or events (`crm.attribution.customers_changed`); `manage.py rebuild_attribution`
+    rebuilds it. PostgreSQL only: elsewhere (the demo's SQLite) the figures are worked out
+    on each view.
+    """
+
+    event = models.CharField(_("event"), max_length=16)
+    event_id = models.BigIntegerField(_("event id"))
+    customer_id = models.BigIntegerField(_("customer id"), db_index=True)
+    first_kind = models.CharField(_("first touch kind"), max_length=16)
+    first_id = models.BigIntegerField(_("first touch id"))
+    last_kind = models.CharField(_("last touch kind"), max_length=16)
+    last_id = models.BigIntegerField(_("last touch id"))
+
+    class Meta:
+        verbose_name = _("event touch")
+        verbose_name_plural = _("event touches")
+        constraints = [
+            models.UniqueConstraint(fields=["event", "event_id"], name="uniq_event_touch")
+        ]
+        indexes = [
+            models.Index(fields=["last_kind", "last_id"], name="event_touch_last"),
+            models.Index(fields=["first_kind", "first_id"], name="event_touch_first"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.event_id}: {self.first_kind} {self.first_id} … {self.last_kind} {self.last_id}"

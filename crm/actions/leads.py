@@ -10,7 +10,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
+from ..attribution import customers_changed
 from ..journeys import enroll
 from ..models import (
     OPEN_LEAD_STATUSES,
@@ -51,6 +53,24 @@ LEAD_EDITABLE = frozenset(
 # What `create_lead` takes as `details`: the rest are its arguments.
 LEAD_DETAILS = LEAD_EDITABLE - {"customer", "title", "source_channel", "owner"}
 
+# Dotted paths of `func(leads)`, called in the writing transaction with the leads created, or
+# whose source channel or customer changed: what other apps keep about leads (channels_weibo's campaign
+# credit) follows. Registered in AppConfig.ready, so crm imports no other app.
+LEADS_CHANGED: list[str] = []
+
+
+def register_leads_changed(path: str) -> None:
+    """Let the lead actions call `path` with the leads they created or re-sourced."""
+    if path not in LEADS_CHANGED:
+        LEADS_CHANGED.append(path)
+
+
+def _leads_changed(leads: list[Lead], *, customers: Iterable[int] = ()) -> None:
+    if leads:
+        for path in LEADS_CHANGED:
+            import_string(path)(leads)
+        customers_changed([*(lead.customer_id for lead in leads), *customers])
+
 
 def _apply_lead_status(lead: Lead, *, at: datetime) -> None:
     """The rules of a lead's status, for every caller: the lost-reason rule of `Lead.clean`
@@ -80,7 +100,19 @@ def update_lead(lead: Lead, changes: dict[str, Any], *, at: datetime | None = No
             setattr(lead, field, value)
         _apply_lead_status(lead, at=at or timezone.now())
         lead.save()
+        if (lead.source_channel, lead.customer_id) != (stored.source_channel, stored.customer_id):
+            _leads_changed([lead], customers=[stored.customer_id])
     return lead
+
+
+def delete_leads(leads: models.QuerySet) -> int:
+    """Delete these leads (the admin's delete and the customer page's inline); the touches of
+    their customers changed (`customers_changed`). Returns how many. Atomic."""
+    with transaction.atomic():
+        customers = list(leads.values_list("customer_id", flat=True).distinct())
+        deleted, _per_model = leads.delete()
+        customers_changed(customers)
+    return deleted
 
 
 def convert_open_leads(customer: Customer, *, at: datetime) -> int:
@@ -187,6 +219,7 @@ def create_lead(
                 lead.save()
         except IntegrityError:
             return Lead.objects.get(**lookup), False
+        _leads_changed([lead])
         advance_stage(customer, Stage.LEAD, at=at, channel=source_channel, reason="lead")
         record_interaction(
             customer,
@@ -253,6 +286,7 @@ def create_leads(requests: Iterable[LeadRequest], *, source_channel: str) -> lis
             lead.origin_id = str(request.origin.pk)
         leads.append(lead)
     Lead.objects.bulk_create(leads)
+    _leads_changed(leads)
     first_lead_at: dict[int, datetime] = {}
     for lead in leads:
         first_lead_at.setdefault(lead.customer_id, lead.created_at)

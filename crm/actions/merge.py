@@ -7,6 +7,7 @@ from django.forms.models import model_to_dict
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from ..attribution import customers_changed
 from ..audit import record_audit
 from ..models import AuditAction, Channel, Customer, InteractionKind, MergeRecord
 from .timeline import record_interaction
@@ -164,4 +165,6 @@ def merge_customers(
             f"customer #{source.pk} merged into #{target.pk} ({reason}), merge record #{record.pk}",
             by=by,
         )
+        # The target's touches and events are now both customers'.
+        customers_changed([source.pk, target.pk])
     return record

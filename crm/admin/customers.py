@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from ..actions import (
     CUSTOMER_EDITABLE_FIELDS,
     add_note,
+    delete_leads,
     merge_customers,
     tag_customers,
     update_customer,
@@ -194,7 +195,10 @@ class CustomerAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
             else:
                 update_lead(row, {field: getattr(row, field) for field in changed})
         for row in formset.deleted_objects:
-            row.delete()
+            if formset.model is Note:
+                row.delete()
+            else:
+                delete_leads(Lead.objects.filter(pk=row.pk))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # What the channel apps know about this customer (membership, WeChat, Weibo...).

@@ -1,5 +1,5 @@
 """Leads in the admin: the list, the pipeline board, and the add and change forms, all through
-crm.actions (create_lead, update_lead)."""
+crm.actions (create_lead, update_lead, delete_leads)."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from ..actions import (
     LEAD_DETAILS,
     create_lead,
+    delete_leads,
     update_lead,
 )
 from ..handoff import send_handoff
@@ -82,6 +83,12 @@ class LeadAdmin(PhoneSearchAdminMixin, admin.ModelAdmin):
             update_lead(obj, {field: form.cleaned_data[field] for field in form.changed_data})
         else:
             _create_lead_from_form(obj)
+
+    def delete_model(self, request, obj):
+        delete_leads(Lead.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        delete_leads(queryset)
 
     @admin.action(
         description=_("Send the WeChat handoff link to the selected Weibo leads"),

@@ -20,57 +20,45 @@ The rule (the README's definition):
 - A lead that falls under two campaigns or KOLs belongs to the lowest campaign id, then the
   lowest KOL id.
 
-Everything is computed by PostgreSQL in one statement (window functions over the events joined
-to their touches), so the work does not grow with Python loops over orders; only the events of
-the customers who can give the figures asked for are ranked (those of the given customers, or
-those with a lead of the given campaigns). On another database (the demo's SQLite file) the same
+The campaign figures are read from what is stored: each lead's campaign and KOL
+(channels_weibo.LeadCredit, kept by the actions that change what the rule reads; see
+channels_weibo.lead_credit) and each event's first and last touch (dashboards.EventTouch, kept
+per customer by the actions that change a customer's touches or events; see
+attribution_store). The live form (`live=True`) computes it all in one PostgreSQL statement
+(window functions over the events joined to their touches), so the work does not grow with
+Python loops over orders; only the events of the customers who can give the figures asked for
+are ranked (those of the given customers, or those with a lead of the given campaigns). On another database (the demo's SQLite file) the same
 rule runs in Python (dashboards.kpis.attribution_portable).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
-from channels_wechat.models import ChannelCode, ChannelCodeScan, OfficialAccount, WeChatUser
-from channels_weibo.models import Campaign, CampaignHandoff, CampaignKol, WeiboComment, WeiboPost
-from crm.models import Handoff, Lead
-from members.models import Membership, Order
-from members.models.orders import PAID_STATUSES
+from channels_weibo.models import (
+    Campaign,
+)
 
 from . import attribution_portable as portable
+from . import attribution_store as store
+from .attribution_store import WINDOW, _params, _rows, _tables
 
-WINDOW = timedelta(days=30)
 TOUCHES = ("first", "last")
 
 
-def _tables() -> dict[str, str]:
-    return {
-        "campaign": Campaign._meta.db_table,
-        "campaign_kol": CampaignKol._meta.db_table,
-        "campaign_handoff": CampaignHandoff._meta.db_table,
-        "campaign_posts": Campaign.posts.through._meta.db_table,
-        "post": WeiboPost._meta.db_table,
-        "comment": WeiboComment._meta.db_table,
-        "lead": Lead._meta.db_table,
-        "scan": ChannelCodeScan._meta.db_table,
-        "code": ChannelCode._meta.db_table,
-        "account": OfficialAccount._meta.db_table,
-        "handoff": Handoff._meta.db_table,
-        "wechat_user": WeChatUser._meta.db_table,
-        "order": Order._meta.db_table,
-        "membership": Membership._meta.db_table,
-    }
+# Lead → (campaign, KOL): the stored credit (channels_weibo.LeadCredit), inlined where it is
+# read so the planner sees the table's statistics. _LIVE_LEAD_KOLS is the same rule worked
+# out here, kept as the reference the stored credit is tested against.
+_STORED_LEAD_KOLS = """
+WITH lead_kols AS NOT MATERIALIZED (
+    SELECT lc.lead_id, lc.customer_id, lc.campaign_id, lc.kol_id FROM {credit} lc
+),
+"""
 
-
-# Lead → (campaign, KOL): the campaign_stats rule, in SQL. Then every touch and every event,
-# and each event joined to the touches of its window, numbered from the first and the last.
-_RANKED = """
+_LIVE_LEAD_KOLS = """
 WITH kol_posts AS (
     SELECT ck.campaign_id, ck.weibouser_id AS kol_id, p.id AS post_id,
            (c.start::timestamp AT TIME ZONE %(tz)s) AS low,
@@ -106,6 +94,11 @@ lead_kols AS (
     ) found
     ORDER BY lead_id, rule, campaign_id, kol_id
 ),
+"""
+
+# Every touch and every event, and each event joined to the touches of its window, numbered
+# from the first and the last.
+_RANKED = """
 scope AS ({scope}),
 touches AS (
     SELECT l.customer_id, l.created_at AS at, 'weibo_lead' AS kind, l.id AS touch_id,
@@ -149,18 +142,6 @@ ranked AS (
 """
 
 
-def _params(**extra: Any) -> dict[str, Any]:
-    get_type = ContentType.objects.get_for_model
-    return {
-        "tz": settings.TIME_ZONE,
-        "post_type": get_type(WeiboPost).pk,
-        "comment_type": get_type(WeiboComment).pk,
-        "paid": [str(status) for status in PAID_STATUSES],
-        "window": WINDOW,
-        **extra,
-    }
-
-
 # The customers whose events are ranked: only they can give the figures asked for.
 _SCOPES = {
     "customers": "SELECT unnest(%(customers)s::bigint[]) AS id",
@@ -172,20 +153,15 @@ _SCOPES = {
 }
 
 
-def _statement(tail: str, scope: str, **names: str) -> str:
-    """_RANKED and `tail`, with the table names, the scope of customers (a key of _SCOPES)
-    and `names` (chosen from constants) filled in."""
+def _statement(tail: str, scope: str, live: bool, **names: str) -> str:
+    """_RANKED and `tail` after the leads' credit (stored, or `live` worked out by the rule),
+    with the table names, the scope of customers (a key of _SCOPES) and `names` (chosen from
+    constants) filled in."""
     tables = _tables()
-    return (_RANKED + tail).format(  # noqa: S608  names from the models and constants
+    head = _LIVE_LEAD_KOLS if live else _STORED_LEAD_KOLS
+    return (head + _RANKED + tail).format(  # noqa: S608  names from the models and constants
         **tables, scope=_SCOPES[scope].format(**tables), **names
     )
-
-
-def _rows(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _check(touch: str) -> str:
@@ -194,15 +170,17 @@ def _check(touch: str) -> str:
     return "from_first" if touch == "first" else "from_last"
 
 
-def event_touches(customer_ids: Iterable[int]) -> list[dict[str, Any]]:
+def event_touches(customer_ids: Iterable[int], *, live: bool = False) -> list[dict[str, Any]]:
     """The first and last touch of every attributed event of these customers.
 
     Rows `{event, event_id, customer_id, at, revenue_fen, touch ("first"|"last"), kind,
     touch_id, campaign_id, kol_id, code_id, touch_at}`, ordered by event, event id, touch.
-    An event with one touch in its window has the same touch twice.
+    An event with one touch in its window has the same touch twice. The leads' campaign credit
+    is the stored one (channels_weibo.LeadCredit); `live` works it out by the rule instead (the
+    reference the stored credit is tested against).
     """
     if connection.vendor != "postgresql":
-        return portable.event_touches(customer_ids, WINDOW)
+        return portable.event_touches(customer_ids, WINDOW, live=live)
     sql = _statement(
         """
         SELECT event, event_id, customer_id, at, revenue_fen, 'first' AS touch, kind, touch_id,
@@ -215,11 +193,14 @@ def event_touches(customer_ids: Iterable[int]) -> list[dict[str, Any]]:
         ORDER BY event, event_id, touch
         """,
         "customers",
+        live,
     )
     return _rows(sql, _params(customers=list(customer_ids)))
 
 
-def campaign_attribution(campaign_ids: Iterable[int], touch: str = "last") -> dict:
+def campaign_attribution(
+    campaign_ids: Iterable[int], touch: str = "last", *, live: bool = False
+) -> dict:
     """Per campaign and KOL, and per campaign in total (kol None):
 
     - customers: distinct customers with a lead of that campaign and KOL (the lead rule);
@@ -227,11 +208,16 @@ def campaign_attribution(campaign_ids: Iterable[int], touch: str = "last") -> di
     - orders, revenue_fen: paid orders whose `touch` is such a lead, and their revenue.
 
     Returns `{(campaign_id, kol_id or None): {customers, members, orders, revenue_fen}}` with
-    only the pairs that have a figure; one SQL statement.
+    only the pairs that have a figure; one SQL statement. On PostgreSQL it reads what is stored
+    (each event's touches, EventTouch; each lead's credit, LeadCredit: attribution_store);
+    `live` works everything out in the statement instead, the rule itself, which the stored
+    figures are tested against. On another database the rule runs in Python (portable).
     """
     rank = _check(touch)
     if connection.vendor != "postgresql":
-        return portable.campaign_attribution(campaign_ids, touch, WINDOW)
+        return portable.campaign_attribution(campaign_ids, touch, WINDOW, live=live)
+    if not live:
+        return _figures(store.campaign_figures(list(campaign_ids), touch))
     sql = _statement(
         """
     , won AS (
@@ -253,10 +239,15 @@ def campaign_attribution(campaign_ids: Iterable[int], touch: str = "last") -> di
     FROM reached r FULL JOIN won w ON w.campaign_id = r.campaign_id AND w.kol = r.kol
     """,
         "campaigns",
+        live,
         rank=rank,
     )
+    return _figures(_rows(sql, _params(campaigns=list(campaign_ids))))
+
+
+def _figures(rows: list[dict[str, Any]]) -> dict:
     result = {}
-    for row in _rows(sql, _params(campaigns=list(campaign_ids))):
+    for row in rows:
         key = (row.pop("campaign_id"), row.pop("kol") or None)
         result[key] = {name: int(value) for name, value in row.items()}
     return result

@@ -9,54 +9,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
-
 from channels_wechat.models import ChannelCode, ChannelCodeScan
-from channels_weibo.campaigns import period
-from channels_weibo.models import Campaign, CampaignHandoff, CampaignKol, WeiboComment, WeiboPost
+from channels_weibo.lead_credit import rule_credits
+from channels_weibo.models import CampaignHandoff, LeadCredit
 from crm.models import Handoff, Lead
 from members.models import Membership, Order
 from members.models.orders import PAID_STATUSES
 
 
-def lead_kols() -> dict[int, tuple[int, int, int]]:
-    """lead id -> (campaign id, KOL id, customer id): the lead of a handoff sent from a campaign
-    (CampaignHandoff) that campaign's and KOL's, then the campaign page's lead rule, the lowest
-    campaign id then the lowest KOL id on two matches."""
-    post_type = ContentType.objects.get_for_model(WeiboPost)
-    comment_type = ContentType.objects.get_for_model(WeiboComment)
-    found: dict[int, tuple[int, int, int]] = {}
-    for lead_id, campaign_id, kol_id, customer_id in (
-        CampaignHandoff.objects.filter(
-            handoff__lead__isnull=False, handoff__lead__source_channel="weibo"
+def lead_kols(live: bool = False) -> dict[int, tuple[int, int, int]]:
+    """lead id -> (campaign id, KOL id, customer id): the stored credit (LeadCredit), or with
+    `live` the rule worked out now (channels_weibo.lead_credit.rule_credits)."""
+    if live:
+        credits = rule_credits()
+        customers = dict(Lead.objects.filter(pk__in=credits).values_list("pk", "customer_id"))
+        return {lead: (c, k, customers[lead]) for lead, (c, k) in credits.items()}
+    return {
+        lead: (campaign, kol, customer)
+        for lead, campaign, kol, customer in LeadCredit.objects.values_list(
+            "lead_id", "campaign_id", "kol_id", "customer_id"
         )
-        .order_by("handoff__lead_id", "campaign_id", "kol_id")
-        .values_list("handoff__lead_id", "campaign_id", "kol_id", "handoff__lead__customer_id")
-    ):
-        found.setdefault(lead_id, (campaign_id, kol_id, customer_id))
-    for campaign in Campaign.objects.order_by("pk"):
-        low, high = period(campaign)
-        roots = list(campaign.posts.values_list("pk", flat=True))
-        kols = CampaignKol.objects.filter(campaign=campaign).order_by("kol_id")
-        for kol_id in kols.values_list("kol_id", flat=True):
-            posts = list(
-                WeiboPost.objects.filter(author_id=kol_id, created_at__gte=low, created_at__lt=high)
-                .filter(Q(root_id__in=roots) | Q(mentions_brand=True, account=campaign.account_id))
-                .values_list("pk", flat=True)
-            )
-            reposts = WeiboPost.objects.filter(parent_id__in=posts).values_list("pk", flat=True)
-            comments = WeiboComment.objects.filter(post_id__in=posts).values_list("pk", flat=True)
-            leads = Lead.objects.filter(
-                Q(source_type=post_type, source_id__in=[str(pk) for pk in reposts])
-                | Q(source_type=comment_type, source_id__in=[str(pk) for pk in comments]),
-                source_channel="weibo",
-                created_at__gte=low,
-                created_at__lt=high,
-            )
-            for lead_id, customer_id in leads.values_list("pk", "customer_id"):
-                found.setdefault(lead_id, (campaign.pk, kol_id, customer_id))
-    return found
+    }
 
 
 def _touches(customers: set[int], kols: dict) -> dict[int, list[dict[str, Any]]]:
@@ -118,11 +91,11 @@ def _touches(customers: set[int], kols: dict) -> dict[int, list[dict[str, Any]]]
     return by_customer
 
 
-def ranked(customers: Iterable[int], window) -> list[dict[str, Any]]:
+def ranked(customers: Iterable[int], window, live: bool = False) -> list[dict[str, Any]]:
     """Every event of these customers with touches in its window: the event's fields and its
     `first` and `last` touch (the SQL's rows where from_first / from_last = 1)."""
     scope = set(customers)
-    kols = lead_kols()
+    kols = lead_kols(live)
     touches = _touches(scope, kols)
     events: list[dict[str, Any]] = [
         {"event": "order", "event_id": pk, "customer_id": c, "at": at, "revenue_fen": a - r}
@@ -151,9 +124,9 @@ def ranked(customers: Iterable[int], window) -> list[dict[str, Any]]:
     return rows
 
 
-def event_touches(customer_ids: Iterable[int], window) -> list[dict[str, Any]]:
+def event_touches(customer_ids: Iterable[int], window, live: bool = False) -> list[dict[str, Any]]:
     rows = []
-    for row in ranked(customer_ids, window):
+    for row in ranked(customer_ids, window, live):
         for touch in ("first", "last"):
             t = row[touch]
             rows.append(
@@ -173,9 +146,11 @@ def event_touches(customer_ids: Iterable[int], window) -> list[dict[str, Any]]:
     return rows
 
 
-def campaign_attribution(campaign_ids: Iterable[int], touch: str, window) -> dict:
+def campaign_attribution(
+    campaign_ids: Iterable[int], touch: str, window, live: bool = False
+) -> dict:
     campaigns = set(campaign_ids)
-    kols = {lead: v for lead, v in lead_kols().items() if v[0] in campaigns}
+    kols = {lead: v for lead, v in lead_kols(live).items() if v[0] in campaigns}
     reached: dict[tuple, set[int]] = {}
     for campaign_id, kol_id, customer_id in kols.values():
         for key in ((campaign_id, kol_id), (campaign_id, None)):
@@ -192,7 +167,7 @@ def campaign_attribution(campaign_ids: Iterable[int], touch: str, window) -> dic
             "handoff__customer_id", flat=True
         )
     )
-    for row in ranked(scope, window):
+    for row in ranked(scope, window, live):
         t = row[touch]
         if t["campaign_id"] not in campaigns:
             continue

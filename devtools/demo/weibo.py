@@ -27,6 +27,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from channels_weibo.history import HANDLERS
+from channels_weibo.lead_credit import credit_campaign
 from channels_weibo.models import (
     Campaign,
     CampaignKol,
@@ -147,6 +148,9 @@ def load(stdout) -> None:
         kol = WeiboUser.objects.filter(uid=uid).first()
         if kol is not None:
             CampaignKol.objects.create(campaign=campaign, kol=kol, fee_fen=fee)
+    # The campaign came after the history it covers: its leads get their credit, as when a
+    # campaign is saved in the admin.
+    credit_campaign(campaign.pk)
 
 
 def _poll_forever() -> None:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.actions import mark_customer_member, record_interaction, set_marketing_consent
+from crm.attribution import customers_changed
 from crm.identity import set_verified_phone
 from crm.models import Channel, Customer, InteractionKind
 from crm.tasks_queue import enqueue_on_commit
@@ -80,6 +81,7 @@ def join_membership(
                     % {"number": membership.member_number},
                     subject=membership,
                 )
+                customers_changed([customer.pk])  # a membership to attribute
             return membership, True
         except IntegrityError:
             existing = Membership.objects.filter(customer=customer).first()

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.actions import mark_customer_paid, record_interaction
+from crm.attribution import customers_changed
 from crm.journeys import enroll
 from crm.models import Channel, Customer, InteractionKind, JourneyTrigger
 from crm.tasks_queue import enqueue_on_commit
@@ -198,6 +199,7 @@ def apply_paid_effects(order: Order) -> None:
     customer = order.customer
     if customer is None:
         return
+    customers_changed([customer.pk])  # a new paid order to attribute
     channel = _CHANNEL[OrderChannel(order.channel)]
     paid_at = order.paid_at or timezone.now()
     mark_customer_paid(customer, at=paid_at, channel=channel)

@@ -25,7 +25,7 @@ from channels_weibo.polling import poll_account
 from crm.models import Handoff, Lead
 from dashboards.kpis import attribution_portable as portable
 from dashboards.kpis.attribution import WINDOW, campaign_attribution, event_touches
-from tests.members.factories import OrderFactory
+from tests.dashboards.attribution_data import order as pay
 
 from .handoff_helpers import LINK, LINK_START, fan_writes, follow, links, new_fan
 
@@ -164,7 +164,7 @@ def test_campaign_link_is_sent_and_the_follow_is_credited_to_the_campaign_and_ko
     # before the follow: the push's CreateTime has whole seconds, a follow in the same second
     # would come "before" the lead.)
     Lead.objects.filter(pk=lead.pk).update(created_at=lead.created_at - timedelta(hours=1))
-    order = OrderFactory(customer=s.fan_a.customer, amount_fen=12900, paid_at=timezone.now())
+    order = pay(s.fan_a.customer, timezone.now(), 12900)
     touches = [
         (r["touch"], r["kind"], r["touch_id"], r["campaign_id"], r["kol_id"])
         for r in event_touches([s.fan_a.customer_id])
@@ -178,6 +178,10 @@ def test_campaign_link_is_sent_and_the_follow_is_credited_to_the_campaign_and_ko
     figures = {"customers": 1, "members": 0, "orders": 1, "revenue_fen": 12900}
     for touch in ("first", "last"):
         assert campaign_attribution([c], touch=touch) == {(c, k): figures, (c, None): figures}
+        assert campaign_attribution([c], touch=touch, live=True) == {
+            (c, k): figures,
+            (c, None): figures,
+        }
         assert portable.campaign_attribution([c], touch, WINDOW) == {
             (c, k): figures,
             (c, None): figures,

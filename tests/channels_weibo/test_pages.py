@@ -10,6 +10,7 @@ from django.utils import timezone, translation
 from channels_weibo.actions import publish_due_posts
 from channels_weibo.campaigns import campaign_stats
 from channels_weibo.ingest import ingest_statuses
+from channels_weibo.lead_credit import credit_campaign
 from channels_weibo.models import (
     Campaign,
     FollowerSnapshot,
@@ -120,6 +121,7 @@ def test_campaign_stats_per_kol(brand, cascade_data, marketing_user):
     campaign = Campaign.objects.create(name="新品种草", account=brand, start=day, end=day)
     campaign.posts.add(WeiboPost.objects.get(idstr="5000000000000001"))
     campaign.kols.add(kol)
+    credit_campaign(campaign.pk)  # what saving it in the admin does
     with translation.override("zh-hans"):
         stats = campaign_stats(campaign)
     assert stats["kols"] == [

@@ -4,11 +4,13 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.contrib.contenttypes.models import ContentType
-
+from channels_wechat.codes import apply_code_scan
 from channels_wechat.models import ChannelCode, ChannelCodeScan
 from channels_weibo.models import Campaign, CampaignKol, WeiboComment
+from crm.actions import create_lead
 from crm.models import Lead
+from members.actions.membership import join_membership
+from members.actions.orders import mark_order_paid, refund_order
 from members.models import Order
 from tests.channels_wechat.factories import WeChatUserFactory
 from tests.channels_weibo.factories import (
@@ -18,7 +20,7 @@ from tests.channels_weibo.factories import (
     WeiboUserFactory,
 )
 from tests.crm.factories import CustomerFactory
-from tests.members.factories import MembershipFactory, OrderFactory
+from tests.members.factories import OrderFactory
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai"))
 
@@ -38,24 +40,37 @@ class Scenario:
 
 
 def lead(customer, source, at) -> Lead:
-    return Lead.objects.create(
-        customer=customer,
-        title="购买意向",
-        source_channel="weibo",
-        source_type=ContentType.objects.get_for_model(source),
-        source_id=str(source.pk),
-        created_at=at,
-    )
+    """A Weibo lead from `source`, opened by the action (which credits it to its campaign)."""
+    created, _new = create_lead(customer, "购买意向", source_channel="weibo", source=source, at=at)
+    return created
 
 
 def order(customer, paid_at, amount_fen, refunded_fen=0, status="paid") -> Order:
-    return OrderFactory(
-        customer=customer,
-        paid_at=paid_at if status != "created" else None,
-        amount_fen=amount_fen,
-        refunded_fen=refunded_fen,
-        status=status,
+    """An order of `customer`, paid at `paid_at` through the action (unless `status` is
+    "created"), then refunded `refunded_fen` through the action."""
+    created = OrderFactory(customer=customer, paid_at=None, amount_fen=amount_fen, status="created")
+    if status == "created":
+        return created
+    paid, _outcome = mark_order_paid(
+        created, transaction_id=f"wx-{created.pk}", paid_at=paid_at, notify=False
     )
+    if refunded_fen:
+        refund_order(paid, refunded_fen, at=paid_at + timedelta(hours=1))
+        paid.refresh_from_db()
+    return paid
+
+
+def scan(code, user, at) -> ChannelCodeScan:
+    """`user` follows through `code` at `at`, applied by the action."""
+    apply_code_scan(
+        code.account, user, None, code.scene, event="subscribe", new_follower=True, at=at
+    )
+    return ChannelCodeScan.objects.filter(code=code, user=user).latest("pk")
+
+
+def member(customer, at):
+    membership, _created = join_membership(customer, via="wechat", at=at)
+    return membership
 
 
 def campaign_with_orders() -> Scenario:
@@ -96,9 +111,7 @@ def campaign_with_orders() -> Scenario:
         scene="store-1",
         kind="permanent",
     )
-    scan = ChannelCodeScan.objects.create(
-        code=code, user=follower, event="subscribe", applied=True, at=T0 + timedelta(days=1)
-    )
+    applied = scan(code, follower, T0 + timedelta(days=1))
     orders = {
         "O1": order(c1, T0 + timedelta(days=5), 10000, refunded_fen=2000),
         "O2": order(c1, T0 + timedelta(days=40), 7000),
@@ -106,6 +119,6 @@ def campaign_with_orders() -> Scenario:
         "unpaid": order(c2, None, 9900, status="created"),
         "O4": order(c3, T0 + timedelta(days=2), 3000),
     }
-    MembershipFactory(customer=c1, joined_at=T0 + timedelta(days=2))
-    MembershipFactory(customer=c3, joined_at=T0 + timedelta(days=2))
-    return Scenario(campaign, kol_a, kol_b, c1, c2, c3, leads, orders, code, scan)
+    member(c1, T0 + timedelta(days=2))
+    member(c3, T0 + timedelta(days=2))
+    return Scenario(campaign, kol_a, kol_b, c1, c2, c3, leads, orders, code, applied)

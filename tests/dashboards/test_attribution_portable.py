@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 
 from channels_wechat.models import ChannelCode, ChannelCodeScan
-from crm.models import Handoff
+from crm.actions import delete_leads
+from crm.models import Handoff, Lead
 from dashboards.kpis import attribution_portable as portable
 from dashboards.kpis.attribution import WINDOW, campaign_attribution, event_touches
 from tests.channels_wechat.factories import WeChatUserFactory
@@ -79,6 +80,7 @@ def _with_campaign_handoff():
     """The scenario, and c4, who commented on KOL B's post, is sent the handoff link from the
     campaign a day after it ended (T0+6d: the lead it opens is outside the campaign's dates),
     follows through it at T0+6d+1h and pays O5 (6000 fen) at T0+7d."""
+    from channels_weibo.lead_credit import credit_leads
     from channels_weibo.models import CampaignHandoff, WeiboPost
     from tests.channels_weibo.factories import WeiboCommentFactory
     from tests.crm.factories import CustomerFactory
@@ -101,6 +103,7 @@ def _with_campaign_handoff():
         used_at=T0 + timedelta(days=6, hours=1),
     )
     CampaignHandoff.objects.create(handoff=handoff, campaign=s.campaign, kol=s.kol_b)
+    credit_leads([l4.pk])  # what send_campaign_handoff does with the CampaignHandoff it writes
     code = ChannelCode.objects.create(
         account=s.code.account,
         name="微博引流",
@@ -142,7 +145,7 @@ def test_a_campaign_handoff_credits_its_campaign_and_kol_first_and_last():
 
 def test_a_campaign_handoff_whose_lead_was_deleted_keeps_its_credit():
     s, c4, l4, handoff, o5 = _with_campaign_handoff()
-    l4.delete()
+    delete_leads(Lead.objects.filter(pk=l4.pk))
     rows = [r for r in event_touches([c4.pk]) if r["event_id"] == o5.pk]
     assert [(r["touch"], r["kind"], r["campaign_id"], r["kol_id"]) for r in rows] == [
         ("first", "handoff", s.campaign.pk, s.kol_b.pk),
@@ -155,7 +158,7 @@ def test_a_campaign_handoff_whose_lead_was_deleted_keeps_its_credit():
 def test_python_and_postgresql_agree_on_campaign_handoffs(lead_deleted):
     s, c4, l4, _handoff, _o5 = _with_campaign_handoff()
     if lead_deleted:
-        l4.delete()
+        delete_leads(Lead.objects.filter(pk=l4.pk))
     customers = [s.c1.pk, s.c2.pk, s.c3.pk, c4.pk]
     assert portable.event_touches(customers, WINDOW) == event_touches(customers)
     for touch in ("first", "last"):

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from channels_wechat.models import WeChatUser
+from channels_weibo.lead_credit import credit_campaign
 from channels_weibo.models import (
     Campaign,
     KeywordRule,
@@ -73,6 +74,7 @@ def test_weibo_lead_to_wechat_follower_to_kol_revenue(settings, live_server, bro
         )
         campaign.posts.set(WeiboPost.objects.filter(idstr=brand_post["idstr"]))
         campaign.kols.set(WeiboUser.objects.filter(uid=kol["idstr"]))
+        credit_campaign(campaign.pk)  # what saving it in the admin does
         lead = Lead.objects.get(customer__weibo_users__uid=fan["idstr"])
         assert (lead.source_channel, lead.source.author.uid) == ("weibo", fan["idstr"])
         assert lead.source.parent.idstr == kol_repost["idstr"]
