@@ -387,11 +387,15 @@ CELERY_TASK_ROUTES = (
     else {}
 )
 CELERY_TIMEZONE = TIME_ZONE
-# Every entry must name a registered task: tests/crm/test_celery.py checks it.
+# Every entry must name a registered task: tests/crm/test_platform.py checks it.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "refresh-segment-counts": {
         "task": "crm.tasks.refresh_segment_counts_task",
         "schedule": crontab(minute="*/30"),
+    },
+    "rebuild-attribution-nightly": {
+        "task": "dashboards.tasks.rebuild_attribution_task",
+        "schedule": crontab(hour=1, minute=50),
     },
     "snapshot-kpis-nightly": {
         "task": "dashboards.tasks.snapshot_kpis_task",

@@ -274,3 +274,20 @@ def test_rebuild_command_restores_every_credit():
     assert EventTouch.objects.count() == events
     assert dict(LeadCredit.objects.values_list("lead_id", "campaign_id")) == stored
     assert_stored_is_live()
+
+
+def test_the_nightly_task_stores_what_no_action_reported():
+    from dashboards.tasks import rebuild_attribution_task
+
+    World(7)
+    expected = assert_stored_is_live()
+    # Rows written directly (a restore, a script): no action told attribution about them.
+    LeadCredit.objects.all().delete()
+    EventTouch.objects.all().delete()
+    assert campaign_attribution(list(Campaign.objects.values_list("pk", flat=True))) != expected
+    result = rebuild_attribution_task.apply().get()
+    assert result == {
+        "leads_credited": LeadCredit.objects.count(),
+        "events_attributed": EventTouch.objects.count(),
+    }
+    assert assert_stored_is_live() == expected
