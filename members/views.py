@@ -124,13 +124,16 @@ def home(request):
     )
 
 
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 def marketing(request):
     """The card page's switch: POST `consent_marketing` "on" accepts marketing messages, anything
-    else withdraws the consent (`set_marketing_consent`, on the timeline); back to the card."""
+    else withdraws the consent (`set_marketing_consent`, on the timeline); back to the card. A
+    GET (a bookmarked or shared link) changes nothing and shows the card."""
     membership, response = _member_or_redirect(request)
     if response:
         return response
+    if request.method != "POST":
+        return redirect("members:home")
     consent = request.POST.get("consent_marketing") == "on"
     if set_marketing_consent(membership.customer, consent, via="member_page"):
         messages.success(

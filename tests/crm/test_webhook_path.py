@@ -258,6 +258,7 @@ def test_pushes_naming_unknown_accounts_leave_nothing_in_the_process(published):
     from channels_wechat.hooks import ACCOUNTS
 
     clear_own_cache()
+    ACCOUNTS.entries.clear()  # this process's copies, from tests run before in it
     OfficialAccount.objects.create(
         appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
     )

@@ -172,6 +172,8 @@ def test_a_member_withdraws_and_gives_marketing_consent_on_the_card_page(client,
 
 
 def test_only_the_signed_in_member_can_switch_and_only_by_post(client, customer, tiers):
+    from members.actions import join_membership
+
     signed_out = client.post("/m/marketing", {"consent_marketing": "on"})
     assert (signed_out.status_code, signed_out.content.decode()) == (  # no merchant to sign in
         503,
@@ -180,6 +182,9 @@ def test_only_the_signed_in_member_can_switch_and_only_by_post(client, customer,
     _signed_in(client, customer)
     response = client.post("/m/marketing", {"consent_marketing": "on"})  # not a member yet
     assert (response.status_code, response["Location"]) == (302, "/m/join")
-    assert client.get("/m/marketing").status_code == 405
+    assert client.get("/m/marketing", {"consent_marketing": "on"})["Location"] == "/m/join"
+    join_membership(customer, via="wechat")
+    shown = client.get("/m/marketing", {"consent_marketing": "on"})  # a link changes nothing
+    assert (shown.status_code, shown["Location"]) == (302, "/m/")
     customer.refresh_from_db()
     assert (customer.consent_marketing, _consents(customer)) == (False, [])
