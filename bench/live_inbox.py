@@ -5,8 +5,10 @@ worker -c 2`, the sockets in Daphne (`daphne crm.asgi:application`).
 
 Measured: webhook-to-page latency, from the moment a push is POSTed to the moment a page's
 socket delivers its message event, for every (page, message) pair; pushes are sent open loop at
-RATE a second for SECONDS (each at its scheduled time, however slow the answers). Goal: p95
-under 1 s with PAGES (200) pages and RATE (500) pushes a second.
+RATE a second for SECONDS (each at its scheduled time, as long as one of SENDERS connections is
+free). Goal: p95 under 1 s with PAGES (200) pages and RATE (500) pushes a second, the pushes sent
+at 95% of RATE or more: a run whose sender fell behind (the hooks answered too slowly for its
+connections) measured a lighter load and fails, whatever its latency.
 
 Baseline, same run, same pages: events published straight to the channel layer from this process
 (crm.live.publish, ten batches a second at the same rate), so the figure's ratio says what the
@@ -67,6 +69,7 @@ RATE = int(os.environ.get("LIVE_BENCH_RATE", "500"))
 SECONDS = int(os.environ.get("LIVE_BENCH_SECONDS", "10"))
 AGENTS = 20  # the pages are these agents' tabs, PAGES / AGENTS each
 SENDERS = 64  # connections the open-loop sender may have in flight
+RATE_SHARE = 0.95  # of RATE the sender must achieve for the latency to pass
 
 
 def _pages_main(ws_url, origin, cookies, out, ready, stopping, count, connected) -> None:
@@ -364,6 +367,7 @@ def run(scale) -> list[Result]:
             for got, done in RawDelivery.objects.filter(
                 pk__gt=first_raw, source="wechat", processed_at__isnull=False
             ).values_list("received_at", "processed_at")
+            if done is not None
         ]
         stored = Message.objects.filter(
             platform_msg_id__in=list(by_msgid), account=APPID, direction="in"
@@ -374,11 +378,12 @@ def run(scale) -> list[Result]:
         for child in children:
             _stop(child)
     expected = count * PAGES
+    achieved = count / send_seconds if send_seconds else 0.0
     figures = {
         "pages": PAGES,
         "agents": AGENTS,
         "pushes": count,
-        "push_rate_achieved": round(count / send_seconds, 1) if send_seconds else None,
+        "push_rate_achieved": round(achieved, 1),
         "hook_errors": len(errors),
         "messages_stored": stored,
         "deliveries": len(values),
@@ -405,9 +410,17 @@ def run(scale) -> list[Result]:
         f"{' '.join(GUNICORN)}, celery -c 2, one daphne; {len(values):,} of {expected:,} "
         f"page deliveries; p50 {figures['p50_ms'] or 0:.0f} ms, p99 {figures['p99_ms'] or 0:.0f} ms"
     )
+    # The latency only counts at the load asked for: a sender that fell behind (the hooks
+    # answered too slowly for its connections) measured a lighter load.
+    unmet = ""
+    if achieved < RATE_SHARE * RATE:
+        unmet = f"pushes sent at {achieved:.0f}/s, under {RATE_SHARE:.0%} of {RATE}/s"
+    elif len(values) < expected:  # the percentiles count only what arrived
+        unmet = f"{expected - len(values):,} of {expected:,} page deliveries missing"
     return [
         Result(
-            f"live inbox: webhook -> page p95, {PAGES} pages, {RATE} pushes/s",
+            f"live inbox: webhook -> page p95, {PAGES} pages, {RATE} pushes/s asked, "
+            f"{achieved:.0f}/s sent",
             figures["p95_ms"] or float("inf"),
             "ms",
             base["p95_ms"],
@@ -415,5 +428,6 @@ def run(scale) -> list[Result]:
             "abs:<1000",
             note,
             extra=figures,
+            unmet=unmet,
         )
     ]
