@@ -49,6 +49,12 @@ def emit(kind: str, *items: Message | Conversation, by=None) -> None:
     if not rows:
         return
     InboxEvent.objects.bulk_create(rows)
+    announce(rows)
+
+
+def announce(rows: list[InboxEvent]) -> None:
+    """Publish events already written after commit: emit's, or those a statement wrote in the
+    same trip as the change (crm.inbox.routing's assignment). Caller's transaction."""
     payloads = [payload(row) for row in rows]
     transaction.on_commit(lambda: publish(payloads))
 
