@@ -228,7 +228,7 @@ def run(scale) -> list[Result]:
             cursor.execute(
                 BARE_PICK_AND_MARK.format(pick=PICK_SQL),
                 {
-                    "active": ("open", "pending"),
+                    "active": ["open", "pending"],
                     "team": team,
                     "online": "online",
                     "since": now - presence_ttl(),

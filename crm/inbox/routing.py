@@ -19,10 +19,11 @@ follows assignments (the live inbox) sees the automatic ones too.
 from __future__ import annotations
 
 import logging
+import weakref
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -196,7 +197,7 @@ JOIN auth_user u ON u.id = m.user_id
 CROSS JOIN LATERAL (
     SELECT COUNT(*) AS n FROM (
         SELECT 1 FROM crm_conversation c
-        WHERE c.assignee_id = m.user_id AND c.status IN %(active)s
+        WHERE c.assignee_id = m.user_id AND c.status = ANY(%(active)s)
         LIMIT m.max_open
     ) AS capped
 ) AS held
@@ -235,9 +236,41 @@ FROM best JOIN auth_user u ON u.id = best.user_id CROSS JOIN event
 """  # noqa: S608  constant SQL (the user's columns from the model), values as parameters
 
 
+# PICK_AND_ASSIGN_SQL is prepared once per database connection: planning it took about as long
+# as running it (1.0 ms against 1.2 ms, EXPLAIN ANALYZE on the bench database), and a prepared
+# statement is planned once for all its executions (a generic plan from the sixth on: its
+# values do not change the plan). A connection that does not have it (a new one, or one whose
+# session was reset) prepares it first; a failed execution makes the next one look again.
+PREPARED_NAME = "crm_route_pick_and_assign"
+PREPARED_PARAMS = {
+    "active": "varchar[]",
+    "team": "bigint",
+    "online": "varchar",
+    "since": "timestamptz",
+    "now": "timestamptz",
+    "conversation": "bigint",
+    "kind": "varchar",
+    "at": "timestamptz",
+}
+_prepared: weakref.WeakSet = weakref.WeakSet()  # the DB-API connections known to have it
+
+
+def _prepare(cursor, user_columns: str) -> None:
+    if connection.connection in _prepared:
+        return
+    cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [PREPARED_NAME])
+    if cursor.fetchone() is None:
+        names = list(PREPARED_PARAMS)
+        body = PICK_AND_ASSIGN_SQL.format(user_columns=user_columns)
+        body = body % {n: f"${i}" for i, n in enumerate(names, 1)}
+        types = ", ".join(PREPARED_PARAMS.values())
+        cursor.execute(f"PREPARE {PREPARED_NAME} ({types}) AS {body}")
+    _prepared.add(connection.connection)
+
+
 def _pick_params(team: Team, now: datetime) -> dict:
     return {
-        "active": tuple(str(s) for s in ACTIVE_STATUSES),
+        "active": [str(s) for s in ACTIVE_STATUSES],
         "team": team.pk,
         "online": str(Presence.ONLINE),
         "since": now - presence_ttl(),
@@ -286,15 +319,20 @@ def pick_and_assign(conversation: Conversation, team: Team, now: datetime, *, lo
         return _pick_and_assign_portable(conversation, team, now)
     user_model = get_user_model()
     fields = user_model._meta.concrete_fields
-    sql = PICK_AND_ASSIGN_SQL.format(user_columns=", ".join(f'u."{f.column}"' for f in fields))
     params = {
         **_pick_params(team, now),
         "conversation": conversation.pk,
         "kind": str(InboxEvent.Kind.ASSIGNED),
         "at": timezone.now(),
     }
+    execute = f"EXECUTE {PREPARED_NAME} ({', '.join(f'%({n})s' for n in PREPARED_PARAMS)})"
     with connection.cursor() as cursor:
-        cursor.execute(LOCK_TEAM_SQL + sql if lock else sql, params)
+        _prepare(cursor, ", ".join(f'u."{f.column}"' for f in fields))
+        try:
+            cursor.execute(LOCK_TEAM_SQL + execute if lock else execute, params)
+        except DatabaseError:
+            _prepared.discard(connection.connection)
+            raise
         row = cursor.fetchone()
     conversation.team = team
     if row is None:

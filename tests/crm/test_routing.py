@@ -398,7 +398,10 @@ def test_a_batch_fills_the_agents_room_in_order_and_queues_the_rest(three_agents
 
 def test_routing_a_conversation_costs_a_fixed_number_of_queries(three_agents):
     """The clock; then the team lock and one statement that picks and marks the agent, gives
-    them the conversation with its team and writes the live event, in one round trip."""
+    them the conversation with its team and writes the live event, in one round trip (prepared
+    on the connection by the first routing)."""
+    from crm.inbox import routing
+
     a, b, c = three_agents
     SlaPolicy.objects.create(
         name="标准", first_response_minutes=30, next_response_minutes=10, resolution_hours=24
@@ -420,15 +423,34 @@ def test_routing_a_conversation_costs_a_fixed_number_of_queries(three_agents):
         # the team lock; the pick marking the agent, its team and agent, the live event
         ["SELECT", "1", "FROM"],
     ]
+    assert f"EXECUTE {routing.PREPARED_NAME} (" in queries[1]["sql"]
     for write in (
         "UPDATE crm_teammembership SET last_assigned_at",
         "UPDATE crm_conversation SET team_id",
         "INSERT INTO crm_inboxevent",
     ):
-        assert write in queries[1]["sql"]
+        assert write in routing.PICK_AND_ASSIGN_SQL
     conversation.refresh_from_db()
     assert (team.name, conversation.team.name, conversation.assignee) == ("售前", "售前", b)
     assert conversation.sla.first_response_due is not None
+
+
+def test_routing_on_a_connection_that_lost_its_prepared_statement(three_agents):
+    """A session reset (a pooler's DISCARD ALL) drops the prepared statement: the routing that
+    finds it gone fails (its transaction rolls back, the message is not stored) and the next one
+    prepares it again."""
+    from django.db import DatabaseError
+
+    from crm.inbox import routing
+
+    a, b, c = three_agents
+    assert incoming("一").assignee == a
+    with connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {routing.PREPARED_NAME}")
+    with pytest.raises(DatabaseError, match="does not exist"), transaction.atomic():
+        incoming("二", openid="o-lost")
+    assert not Conversation.objects.filter(external_user="o-lost").exists()
+    assert incoming("三").assignee == b
 
 
 def test_nobody_online_costs_the_same_queries_for_two_and_for_five(teams):
