@@ -169,6 +169,44 @@ class Pages:
         ]
 
 
+def _cpu_snapshot(database: str) -> dict[str, float]:
+    """CPU seconds (user + system) so far of every process of this machine, by pid, under keys
+    "pid:<n>" and "session:<n>" (a child started in its own session and what it forked), and
+    of this database's PostgreSQL backends ("postgres"); this process's own ("self")."""
+    from django.db import connection
+
+    tick = os.sysconf("SC_CLK_TCK")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [database],
+        )
+        backends = {row[0] for row in cursor.fetchall()}
+    found: dict[str, float] = {"postgres": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        found[f"pid:{entry.name}"] = seconds
+        found[f"session:{fields[3]}"] = found.get(f"session:{fields[3]}", 0.0) + seconds
+        if int(entry.name) in backends:
+            found["postgres"] += seconds
+    times = os.times()
+    found["self"] = times.user + times.system
+    return found
+
+
+def _cpu_used(before: dict[str, float], after: dict[str, float], keys: dict[str, str]) -> dict:
+    """CPU seconds between two snapshots, per name of `keys` (name -> snapshot key)."""
+    return {
+        name: round(after.get(key, 0.0) - before.get(key, 0.0), 2) for name, key in keys.items()
+    }
+
+
 def _epoch(iso: str) -> float:
     from datetime import datetime
 
@@ -270,6 +308,7 @@ def _baseline_figures(pages: Pages, sent: dict) -> dict:
 
 def run(scale) -> list[Result]:
     from django.contrib.auth.models import Group, User
+    from django.db import connection
     from django.test import Client
 
     from channels_wechat.models import OfficialAccount
@@ -348,8 +387,22 @@ def run(scale) -> list[Result]:
         pushes = make_pushes(31_000_000, count, openids=2_000, seed=12)
         requests = _requests(f"/hooks/wechat/{APPID}", pushes)
         first_raw = RawDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        database = connection.settings_dict["NAME"]
+        cpu_before = _cpu_snapshot(database)
         sent_at, errors, send_seconds, answered = _open_loop(web_port, requests, RATE)
         _settle(pages)
+        cpu = _cpu_used(
+            cpu_before,
+            _cpu_snapshot(database),
+            {
+                "daphne": f"session:{children[0].pid}",
+                "gunicorn": f"session:{children[1].pid}",
+                "celery": f"session:{children[2].pid}",
+                "postgres": "postgres",
+                "pages": f"pid:{pages.proc.pid}",
+                "sender": "self",
+            },
+        )
         pages.stop()
         base = _baseline_figures(pages, base_sent)
         sys.stderr.write(f"live inbox baseline (publish -> page): {base}\n")
@@ -377,6 +430,8 @@ def run(scale) -> list[Result]:
             pages.stop()
         for child in children:
             _stop(child)
+    per_push = {k: round(v * 1000 / count, 2) for k, v in cpu.items()}
+    cores = os.cpu_count() or 1
     expected = count * PAGES
     achieved = count / send_seconds if send_seconds else 0.0
     figures = {
@@ -400,6 +455,9 @@ def run(scale) -> list[Result]:
         else None,
         "event_row_to_page_p50_ms": _percentile(lag, 0.5) * 1000 if lag else None,
         "event_row_to_page_p95_ms": _percentile(lag, 0.95) * 1000 if lag else None,
+        # What each part cost while the pushes were sent and delivered (until 3 s without an
+        # event), in CPU ms per push: the machine's cores bound the rate at 1000 * cores / sum.
+        "cpu_ms_per_push": per_push,
         "page_errors": pages.errors[:3] if pages else [],
         "baseline": base,
     }
@@ -409,6 +467,8 @@ def run(scale) -> list[Result]:
         f"(achieved {figures['push_rate_achieved']}/s, {len(errors)} hook errors), gunicorn "
         f"{' '.join(GUNICORN)}, celery -c 2, one daphne; {len(values):,} of {expected:,} "
         f"page deliveries; p50 {figures['p50_ms'] or 0:.0f} ms, p99 {figures['p99_ms'] or 0:.0f} ms"
+        f"; CPU ms per push {per_push} (sum {sum(per_push.values()):.1f}: {cores} cores allow "
+        f"{cores * 1000 / max(sum(per_push.values()), 0.01):.0f}/s)"
     )
     # The latency only counts at the load asked for: a sender that fell behind (the hooks
     # answered too slowly for its connections) measured a lighter load.
