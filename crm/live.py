@@ -109,6 +109,39 @@ def visible_ids(user, conversation_ids: Iterable[int]) -> set[int]:
     )
 
 
+def visible_ids_for(asks: dict[Any, Iterable[int]]) -> dict[Any, set[int]]:
+    """visible_ids for several users (`{user: conversation ids}`) in one query: each user's own
+    visibility queryset, the same as visible_ids', joined by UNION ALL. The hub of an ASGI
+    process asks it for all its users at once with every batch of events (crm.inbox.consumers):
+    one query a batch rather than one per signed-in user."""
+    from django.db.models import IntegerField, Value
+
+    from .filtersets import visible_conversations
+
+    answers: dict[Any, set[int]] = {user: set() for user in asks}
+    parts = []
+    by_pk = {}
+    for user, conversation_ids in asks.items():
+        ids = set(conversation_ids)
+        if not ids or not (user.is_authenticated and user.is_active and user.is_staff):
+            continue
+        rows = visible_conversations(user).filter(pk__in=ids).order_by()
+        if rows.query.is_empty():
+            continue
+        by_pk[user.pk] = user
+        parts.append(
+            rows.annotate(asker=Value(user.pk, output_field=IntegerField())).values_list(
+                "asker", "pk"
+            )
+        )
+    if not parts:
+        return answers
+    union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    for asker, pk in union:
+        answers[by_pk[asker]].add(pk)
+    return answers
+
+
 def events_after(user, after: int, limit: int | None = None) -> list[dict[str, Any]]:
     """The events after id `after` that `user` may see, oldest first, at most `limit`
     (CATCH_UP_LIMIT)."""

@@ -6,9 +6,10 @@ event as `crm.live.payload` makes it, only for conversations it may see (`crm.li
 
 Fan-out: each ASGI process has one hub, a single member of the channel layer group that the
 publishers send to, which hands each batch to this process's sockets. A batch therefore crosses
-Redis once per process, not once per open page, and the visibility check runs once per signed-in
-user per batch, not per socket, with a short cache per conversation (dropped when the
-conversation is assigned or changes status, the changes that can move it between teams).
+Redis once per process, not once per open page, and the visibility check is one query per batch
+for all the signed-in users (crm.live.visible_ids_for), not per socket, with a short cache per
+conversation (dropped when the conversation is assigned or changes status, the changes that can
+move it between teams).
 
 When the channel layer fails (Redis restarted), the hub closes its sockets with 4000: the pages
 reconnect, then fetch the events after their last id over HTTP (crm.inbox.live).
@@ -157,8 +158,9 @@ class Hub:
 
 
 def _visible_for(asks: dict[int, tuple[Any, set[int]]]) -> dict[int, set[int]]:
-    """crm.live.visible_ids for several users in one trip to the database thread."""
-    return {user_id: live.visible_ids(user, ids) for user_id, (user, ids) in asks.items()}
+    """crm.live.visible_ids for several users in one trip to the database thread, one query."""
+    answers = live.visible_ids_for({user: ids for user, ids in asks.values()})
+    return {user.pk: ids for user, ids in answers.items()}
 
 
 HUB = Hub()
