@@ -10,6 +10,11 @@ free). Goal: p95 under 1 s with PAGES (200) pages and RATE (500) pushes a second
 at 95% of RATE or more: a run whose sender fell behind (the hooks answered too slowly for its
 connections) measured a lighter load and fails, whatever its latency.
 
+First, the same sender against the hook alone (gunicorn only: no pages, no worker, no daphne)
+for up to 5 s at RATE: its own result, the rate the hook and the sender reach by themselves on
+this machine, which bounds the whole stack's. The main result's notes give each part's CPU ms
+per push.
+
 Baseline, same run, same pages: events published straight to the channel layer from this process
 (crm.live.publish, ten batches a second at the same rate), so the figure's ratio says what the
 webhook, the queue and the processing add to the socket fan-out itself.
@@ -207,6 +212,62 @@ def _cpu_used(before: dict[str, float], after: dict[str, float], keys: dict[str,
     }
 
 
+def _gunicorn(port: int, logs: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "crm.wsgi:application", *GUNICORN]
+        + ["--bind", f"127.0.0.1:{port}", "--timeout", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(logs / "gunicorn.log").open("ab"),
+        start_new_session=True,
+    )
+
+
+def _hook_alone(logs: Path, env: dict) -> dict:
+    """The same sender against the hook alone (no pages, no worker, no daphne) at RATE for up
+    to 5 s: what the hook and the sender reach on this machine by themselves. Its deliveries
+    are then set aside (rejected), so the worker started next does not drain them."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from crm.models import RawDelivery
+
+    port = _free_port()
+    server = _gunicorn(port, logs, env)
+    try:
+        if not _wait_port(port, 60):
+            raise RuntimeError(f"gunicorn did not start:\n{_log_tail(logs / 'gunicorn.log')}")
+        before = RawDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        warm = make_pushes(28_000_000, 200, openids=500, seed=9)
+        _open_loop(port, _requests(f"/hooks/wechat/{APPID}", warm), 50)
+        count = RATE * min(SECONDS, 5)
+        requests = _requests(
+            f"/hooks/wechat/{APPID}", make_pushes(29_000_000, count, openids=2_000, seed=10)
+        )
+        database = connection.settings_dict["NAME"]
+        cpu_before = _cpu_snapshot(database)
+        _sent, errors, seconds, answered = _open_loop(port, requests, RATE)
+        cpu = _cpu_used(
+            cpu_before,
+            _cpu_snapshot(database),
+            {"gunicorn": f"session:{server.pid}", "postgres": "postgres", "sender": "self"},
+        )
+    finally:
+        _stop(server)
+    RawDelivery.objects.filter(pk__gt=before, status=RawDelivery.Status.PENDING).update(
+        status=RawDelivery.Status.REJECTED, processed_at=timezone.now()
+    )
+    return {
+        "pushes": count,
+        "rate_achieved": round(count / seconds, 1) if seconds else 0.0,
+        "errors": len(errors),
+        "answer_p50_ms": _percentile(answered, 0.5) * 1000,
+        "answer_p95_ms": _percentile(answered, 0.95) * 1000,
+        "cpu_ms_per_push": {k: round(v * 1000 / count, 2) for k, v in cpu.items()},
+    }
+
+
 def _epoch(iso: str) -> float:
     from datetime import datetime
 
@@ -338,6 +399,7 @@ def run(scale) -> list[Result]:
 
     logs = Path(tempfile.mkdtemp(prefix="bench-live-"))
     env = _child_env()
+    hook_alone = _hook_alone(logs, env)
     children: list[subprocess.Popen] = []
     pages = None
     try:
@@ -459,6 +521,7 @@ def run(scale) -> list[Result]:
         # event), in CPU ms per push: the machine's cores bound the rate at 1000 * cores / sum.
         "cpu_ms_per_push": per_push,
         "page_errors": pages.errors[:3] if pages else [],
+        "hook_alone": hook_alone,
         "baseline": base,
     }
     sys.stderr.write(f"live inbox: {figures}\n")
@@ -489,5 +552,16 @@ def run(scale) -> list[Result]:
             note,
             extra=figures,
             unmet=unmet,
-        )
+        ),
+        Result(
+            f"live inbox: the hook alone (no pages, no worker), {RATE} pushes/s asked",
+            hook_alone["rate_achieved"],
+            "pushes/s",
+            goal=f"abs:>={RATE_SHARE * RATE:g}",
+            notes=f"answer p50 {hook_alone['answer_p50_ms']:.0f} ms, p95 "
+            f"{hook_alone['answer_p95_ms']:.0f} ms; CPU ms per push "
+            f"{hook_alone['cpu_ms_per_push']}; {hook_alone['errors']} errors: the rate the "
+            "whole stack can reach is at most this",
+            extra=hook_alone,
+        ),
     ]
