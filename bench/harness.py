@@ -31,6 +31,9 @@ class Result:
     goal: str = ""
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    # A condition of the measurement that was not met (the load it asked for was not reached),
+    # said in words: the figure then cannot pass, however good it is.
+    unmet: str = ""
 
     @property
     def ratio(self) -> float | None:
@@ -42,6 +45,8 @@ class Result:
     def passed(self) -> bool | None:
         if not self.goal:
             return None
+        if self.unmet:
+            return False
         kind, _, rest = self.goal.partition(":")
         op = ">=" if ">=" in rest else "<=" if "<=" in rest else "<" if "<" in rest else ">"
         bound = float(rest.split(op)[1])
@@ -239,6 +244,8 @@ def markdown(results: list[Result]) -> str:
         baseline = f"{r.baseline:,.3g} {r.unit} ({r.baseline_label})" if r.baseline else "—"
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "—"
         verdict = {True: "pass", False: "FAIL", None: "—"}[r.passed]
+        if r.unmet:
+            verdict += f" ({r.unmet})"
         lines.append(
             f"| {r.name} | {r.figure:,.4g} {r.unit} | {baseline} | {ratio} | {r.goal or '—'} "
             f"| {verdict} |"

@@ -38,6 +38,13 @@ SELECT r.id, r.kind, r.value, r.team_id FROM crm_routingrule r
 JOIN crm_team t ON t.id = r.team_id AND t.active
 WHERE r.active AND r.account IN (%(account)s, '') ORDER BY r.position, r.id
 """
+# The routing's own pick, marking the member chosen (the round robin's last assignment).
+BARE_PICK_AND_MARK = """
+UPDATE crm_teammembership SET last_assigned_at = %(now)s
+FROM ({pick}) AS best
+WHERE crm_teammembership.id = best.id
+RETURNING crm_teammembership.user_id
+"""
 BARE_ASSIGN = (
     "UPDATE crm_conversation SET team_id = %(team)s, assignee_id = %(user)s WHERE id = %(id)s"
 )
@@ -170,7 +177,7 @@ def run(scale) -> list[Result]:
     from django.utils import timezone
 
     from crm.inbox import route_new_conversation
-    from crm.inbox.routing import PICK_AND_MARK_SQL
+    from crm.inbox.routing import PICK_SQL
     from crm.models import Conversation, Customer
     from crm.models.teams import presence_ttl
 
@@ -219,9 +226,9 @@ def run(scale) -> list[Result]:
             team = next((r[3] for r in rules if r[1] == "keyword" and r[2] in text), presales.pk)
             now = timezone.now()
             cursor.execute(
-                PICK_AND_MARK_SQL.format(user_columns="u.id"),
+                BARE_PICK_AND_MARK.format(pick=PICK_SQL),
                 {
-                    "active": ("open", "pending"),
+                    "active": ["open", "pending"],
                     "team": team,
                     "online": "online",
                     "since": now - presence_ttl(),

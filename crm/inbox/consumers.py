@@ -6,9 +6,10 @@ event as `crm.live.payload` makes it, only for conversations it may see (`crm.li
 
 Fan-out: each ASGI process has one hub, a single member of the channel layer group that the
 publishers send to, which hands each batch to this process's sockets. A batch therefore crosses
-Redis once per process, not once per open page, and the visibility check runs once per signed-in
-user per batch, not per socket, with a short cache per conversation (dropped when the
-conversation is assigned or changes status, the changes that can move it between teams).
+Redis once per process, not once per open page, and the visibility check is one query per batch
+for all the signed-in users (crm.live.VisibilityCheck, compiled once), not per socket, with a short cache per
+conversation (dropped when the conversation is assigned or changes status, the changes that can
+move it between teams).
 
 When the channel layer fails (Redis restarted), the hub closes its sockets with 4000: the pages
 reconnect, then fetch the events after their last id over HTTP (crm.inbox.live).
@@ -52,6 +53,7 @@ class Hub:
         self.sockets: dict[int, set[InboxConsumer]] = {}  # by user id
         self.users: dict[int, Any] = {}
         self.seen: dict[tuple[int, int], tuple[bool, float]] = {}
+        self.check: live.VisibilityCheck | None = None
         self.task: asyncio.Task | None = None
         self.ready: asyncio.Event | None = None
 
@@ -136,7 +138,8 @@ class Hub:
             if unknown:
                 asks[user_id] = (self.users[user_id], unknown)
         if asks:
-            answers = await database_sync_to_async(_visible_for)(asks)
+            users = list(self.users.values())
+            answers = await database_sync_to_async(self._visible_for)(users, asks)
             for user_id, (_user, unknown) in asks.items():
                 for c in unknown:
                     self.seen[(user_id, c)] = (c in answers[user_id], now + VISIBILITY_TTL)
@@ -155,10 +158,14 @@ class Hub:
         if len(self.seen) > 100_000:
             self.seen = {k: v for k, v in self.seen.items() if v[1] >= now}
 
-
-def _visible_for(asks: dict[int, tuple[Any, set[int]]]) -> dict[int, set[int]]:
-    """crm.live.visible_ids for several users in one trip to the database thread."""
-    return {user_id: live.visible_ids(user, ids) for user_id, (user, ids) in asks.items()}
+    def _visible_for(
+        self, users: list[Any], asks: dict[int, tuple[Any, set[int]]]
+    ) -> dict[int, set[int]]:
+        """crm.live.visible_ids for the users asking, in one query (the database thread): the
+        check compiled for this process's signed-in `users`, again when they change."""
+        if self.check is None or self.check.user_ids != [user.pk for user in users]:
+            self.check = live.VisibilityCheck(users)
+        return self.check(set().union(*(ids for _user, ids in asks.values())))
 
 
 HUB = Hub()

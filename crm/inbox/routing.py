@@ -6,7 +6,7 @@ follows assignments (the live inbox) sees the automatic ones too.
   the account's routing rules in order (keyword or menu click, tier or tag), else its default
   rule, else the default team; a rule whose team was deleted falls through to the default. It
   then starts the SLA clock and assigns inside the team.
-- `assign_in_team` (`pick_and_mark`): the online agent with the fewest open or pending
+- `assign_in_team` (`pick_and_assign`): the online agent with the fewest open or pending
   conversations under their maximum; on a tie, the one assigned to longest ago (round robin).
   Nobody online, or everyone at their maximum: the conversation waits unassigned in the team
   queue, and `route_waiting` hands it out when someone comes online or has room.
@@ -19,20 +19,23 @@ follows assignments (the live inbox) sees the automatic ones too.
 from __future__ import annotations
 
 import logging
+import weakref
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from .. import live
 from ..models import (
     ACTIVE_STATUSES,
     AgentPresence,
     Conversation,
     ConversationTransfer,
+    InboxEvent,
     Message,
     Presence,
     RoutingRule,
@@ -194,7 +197,7 @@ JOIN auth_user u ON u.id = m.user_id
 CROSS JOIN LATERAL (
     SELECT COUNT(*) AS n FROM (
         SELECT 1 FROM crm_conversation c
-        WHERE c.assignee_id = m.user_id AND c.status IN %(active)s
+        WHERE c.assignee_id = m.user_id AND c.status = ANY(%(active)s)
         LIMIT m.max_open
     ) AS capped
 ) AS held
@@ -205,21 +208,69 @@ LIMIT 1
 """
 
 
-# Pick and mark in one statement (the round robin's last_assigned_at is written by the UPDATE
-# that chooses the member) and return the agent's row with it, so routing a conversation does
-# not read the user again: with the team lock, the decision is one round trip, not four.
-PICK_AND_MARK_SQL = f"""
-UPDATE crm_teammembership SET last_assigned_at = %(now)s
-FROM ({PICK_SQL}) AS best
-JOIN auth_user u ON u.id = best.user_id
-WHERE crm_teammembership.id = best.id
-RETURNING {{user_columns}}
+# The whole automatic assignment in one statement: the pick, marked as above; the conversation
+# placed in the team and given to the agent (assign_conversation's write, with its team, or the
+# team alone when nobody has room: it then waits in the team's queue); the "assigned" event as
+# crm.live.emit writes it (by nobody: the routing). Rows: the agent's columns, then the event's
+# id and time; none when nobody was picked. tests/crm/test_routing.py holds it to the rows
+# assign_conversation writes.
+PICK_AND_ASSIGN_SQL = f"""
+WITH best AS (
+    UPDATE crm_teammembership SET last_assigned_at = %(now)s
+    FROM ({PICK_SQL}) AS pick
+    WHERE crm_teammembership.id = pick.id
+    RETURNING crm_teammembership.user_id
+), placed AS (
+    UPDATE crm_conversation SET team_id = %(team)s, assignee_id = (SELECT user_id FROM best)
+    WHERE id = %(conversation)s
+    RETURNING id, status, assignee_id
+), event AS (
+    INSERT INTO crm_inboxevent (at, kind, conversation_id, message_id, direction, status,
+                                assignee_id, by_id)
+    SELECT %(at)s, %(kind)s, id, NULL, '', status, assignee_id, NULL
+    FROM placed WHERE assignee_id IS NOT NULL
+    RETURNING id, at
+)
+SELECT {{user_columns}}, event.id, event.at
+FROM best JOIN auth_user u ON u.id = best.user_id CROSS JOIN event
 """  # noqa: S608  constant SQL (the user's columns from the model), values as parameters
+
+
+# PICK_AND_ASSIGN_SQL is prepared once per database connection: planning it took about as long
+# as running it (1.0 ms against 1.2 ms, EXPLAIN ANALYZE on the bench database), and a prepared
+# statement is planned once for all its executions (a generic plan from the sixth on: its
+# values do not change the plan). A connection that does not have it (a new one, or one whose
+# session was reset) prepares it first; a failed execution makes the next one look again.
+PREPARED_NAME = "crm_route_pick_and_assign"
+PREPARED_PARAMS = {
+    "active": "varchar[]",
+    "team": "bigint",
+    "online": "varchar",
+    "since": "timestamptz",
+    "now": "timestamptz",
+    "conversation": "bigint",
+    "kind": "varchar",
+    "at": "timestamptz",
+}
+_prepared: weakref.WeakSet = weakref.WeakSet()  # the DB-API connections known to have it
+
+
+def _prepare(cursor, user_columns: str) -> None:
+    if connection.connection in _prepared:
+        return
+    cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [PREPARED_NAME])
+    if cursor.fetchone() is None:
+        names = list(PREPARED_PARAMS)
+        body = PICK_AND_ASSIGN_SQL.format(user_columns=user_columns)
+        body = body % {n: f"${i}" for i, n in enumerate(names, 1)}
+        types = ", ".join(PREPARED_PARAMS.values())
+        cursor.execute(f"PREPARE {PREPARED_NAME} ({types}) AS {body}")
+    _prepared.add(connection.connection)
 
 
 def _pick_params(team: Team, now: datetime) -> dict:
     return {
-        "active": tuple(str(s) for s in ACTIVE_STATUSES),
+        "active": [str(s) for s in ACTIVE_STATUSES],
         "team": team.pk,
         "online": str(Presence.ONLINE),
         "since": now - presence_ttl(),
@@ -233,29 +284,10 @@ def _pick_params(team: Team, now: datetime) -> dict:
 LOCK_TEAM_SQL = "SELECT 1 FROM crm_team WHERE id = %(team)s FOR UPDATE;"
 
 
-def pick_and_mark(team: Team, now: datetime, *, lock: bool = True):
-    """The online member with the fewest open or pending conversations under their maximum (on a
-    tie the one assigned to longest ago, then the lowest user id), marked as assigned to at
-    `now`. Returns their user, or None. `lock`: first lock the team row until the caller's
-    transaction ends (False: the caller already holds it), so two conversations routed at once
-    never push an agent past the maximum. Call it inside a transaction."""
-    if connection.vendor != "postgresql":
-        return _pick_and_mark_portable(team, now)
-    user_model = get_user_model()
-    fields = user_model._meta.concrete_fields
-    sql = PICK_AND_MARK_SQL.format(user_columns=", ".join(f'u."{f.column}"' for f in fields))
-    with connection.cursor() as cursor:
-        cursor.execute(LOCK_TEAM_SQL + sql if lock else sql, _pick_params(team, now))
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return user_model.from_db(connection.alias, [f.attname for f in fields], row)
-
-
 def _pick_and_mark_portable(team: Team, now: datetime):
-    """pick_and_mark without LATERAL, UPDATE ... FROM ... RETURNING or FOR UPDATE, for the
-    demo's SQLite (whose writes are serialised by the database lock): the same choice, one
-    count per online member."""
+    """pick_and_assign's choice without LATERAL, UPDATE ... FROM ... RETURNING or FOR UPDATE,
+    for the demo's SQLite (whose writes are serialised by the database lock), one count per
+    online member; the member marked as assigned to at `now`. Returns their user, or None."""
     best, best_key = None, None
     for member in online_members(team, now).select_related("user"):
         held = Conversation.objects.filter(
@@ -273,16 +305,74 @@ def _pick_and_mark_portable(team: Team, now: datetime):
     return best.user
 
 
+def pick_and_assign(conversation: Conversation, team: Team, now: datetime, *, lock: bool = True):
+    """Place the conversation in the team and give it to the team's online member with the
+    fewest open or pending conversations under their maximum (on a tie the one assigned to
+    longest ago, then the lowest user id), marked as assigned to at `now`; as
+    assign_conversation does it (its write, with the team, and its "assigned" event). On
+    PostgreSQL one statement (PICK_AND_ASSIGN_SQL) after the team lock, in the same trip.
+    Returns the agent, or None: nobody online has room, and the conversation waits in the
+    team's queue. `lock`: first lock the team row until the caller's transaction ends (False:
+    the caller already holds it), so two conversations routed at once never push an agent past
+    the maximum. Caller's transaction."""
+    if connection.vendor != "postgresql":
+        return _pick_and_assign_portable(conversation, team, now)
+    user_model = get_user_model()
+    fields = user_model._meta.concrete_fields
+    params = {
+        **_pick_params(team, now),
+        "conversation": conversation.pk,
+        "kind": str(InboxEvent.Kind.ASSIGNED),
+        "at": timezone.now(),
+    }
+    execute = f"EXECUTE {PREPARED_NAME} ({', '.join(f'%({n})s' for n in PREPARED_PARAMS)})"
+    with connection.cursor() as cursor:
+        _prepare(cursor, ", ".join(f'u."{f.column}"' for f in fields))
+        try:
+            cursor.execute(LOCK_TEAM_SQL + execute if lock else execute, params)
+        except DatabaseError:
+            _prepared.discard(connection.connection)
+            raise
+        row = cursor.fetchone()
+    conversation.team = team
+    if row is None:
+        return None
+    *user_row, event_id, event_at = row
+    agent = user_model.from_db(connection.alias, [f.attname for f in fields], user_row)
+    conversation.assignee = agent
+    live.announce(
+        [
+            InboxEvent(
+                pk=event_id,
+                at=event_at,
+                kind=InboxEvent.Kind.ASSIGNED,
+                conversation_id=conversation.pk,
+                status=conversation.status,
+                assignee_id=agent.pk,
+            )
+        ]
+    )
+    return agent
+
+
+def _pick_and_assign_portable(conversation: Conversation, team: Team, now: datetime):
+    """pick_and_assign in several statements (the demo's SQLite)."""
+    agent = _pick_and_mark_portable(team, now)
+    if agent is None:
+        Conversation.objects.filter(pk=conversation.pk).update(team=team)
+        conversation.team = team
+    else:
+        assign_conversation(conversation, agent, by=None, team=team)
+    return agent
+
+
 def assign_in_team(conversation: Conversation, team: Team, *, now: datetime | None = None):
-    """Give the conversation to the team's best online agent (see pick_and_mark), through
-    assign_conversation. Returns the agent, or None (it waits in the team queue). Atomic: the
-    team row is locked, so two conversations routed at once never push an agent past the max."""
+    """Give the conversation to the team's best online agent (pick_and_assign). Returns the
+    agent, or None (it waits in the team queue). Atomic: the team row is locked, so two
+    conversations routed at once never push an agent past the max."""
     now = now or timezone.now()
     with transaction.atomic():
-        agent = pick_and_mark(team, now)
-        if agent is not None:
-            assign_conversation(conversation, agent, by=None)
-    return agent
+        return pick_and_assign(conversation, team, now)
 
 
 def route_new_conversations(
@@ -290,12 +380,12 @@ def route_new_conversations(
 ) -> list[Team | None]:
     """Place conversations that just opened, given with their first message's text: each one's
     team (choose_team), SLA clock (crm.inbox.sla.start_clocks), and an agent of the team if one
-    is online with room (pick_and_mark, which locks the team once per batch), written with its team by assign_conversation. Once a
-    team has nobody with room, the rest of the batch waits in its queue: a fixed number of
-    queries per team when no rule asks about the customer and nobody is online. Caller's
-    transaction (the one that opened them; one of its own without one), no savepoint: routing a
-    conversation is its rules' reads and six statements (bench/inbox_routing.py). Returns the
-    teams, in order."""
+    is online with room (pick_and_assign, which locks the team once per batch). Once a team has
+    nobody with room, the rest of the batch waits in its queue: a fixed number of queries per
+    team when no rule asks about the customer and nobody is online. Caller's transaction (the
+    one that opened them; one of its own without one), no savepoint: routing a conversation is
+    its rules' reads and two statements, the SLA clock and pick_and_assign
+    (bench/inbox_routing.py). Returns the teams, in order."""
     now = now or timezone.now()
     rules = config.routing_rules()
     default = config.default_team()
@@ -315,15 +405,12 @@ def route_new_conversations(
         for (conversation, _content), team in zip(opened, teams, strict=True):
             if team is None:
                 continue
-            agent = None
             if conversation.assignee_id is None and team.pk not in full:
-                agent = pick_and_mark(team, now, lock=team.pk not in locked)
-                locked.add(team.pk)
-                if agent is None:
+                # Placed in the team even when nobody has room.
+                if pick_and_assign(conversation, team, now, lock=team.pk not in locked) is None:
                     full.add(team.pk)
-                else:
-                    assign_conversation(conversation, agent, by=None, team=team)
-            if agent is None:
+                locked.add(team.pk)
+            else:
                 waiting.setdefault(team.pk, []).append(conversation.pk)
         for team_id, ids in waiting.items():
             Conversation.objects.filter(pk__in=ids).update(team_id=team_id)

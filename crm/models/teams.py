@@ -238,10 +238,18 @@ class ConversationTransfer(models.Model):
 
 
 def sees_every_team(user) -> bool:
-    """Managers (`crm.see_all_conversations`), superusers and members given `see_all`."""
-    if user.is_superuser or user.has_perm("crm.see_all_conversations"):
-        return True
-    return TeamMembership.objects.filter(user_id=user.pk, see_all=True).exists()
+    """Managers (`crm.see_all_conversations`), superusers and members given `see_all`. Kept on
+    the user object, as Django keeps its permissions there: a request's user, or an open inbox
+    socket's (crm.inbox.consumers: its visibility check runs with every batch of events)."""
+    cached = getattr(user, "_crm_sees_every_team", None)
+    if cached is None:
+        cached = (
+            user.is_superuser
+            or user.has_perm("crm.see_all_conversations")
+            or TeamMembership.objects.filter(user_id=user.pk, see_all=True).exists()
+        )
+        user._crm_sees_every_team = cached
+    return cached
 
 
 def team_scope(queryset, user):

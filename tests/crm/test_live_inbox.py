@@ -4,11 +4,13 @@ ordered event written with the change, a page catches up by last id, unread coun
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm import inbox, live
 from crm.inbox import assign_conversation, receive_message, reply, resolve_conversation
-from crm.models import Conversation, ConversationRead, InboxEvent
+from crm.models import Conversation, ConversationRead, InboxEvent, Team, TeamMembership
 from tests.conftest import make_staff
 
 from . import senders
@@ -154,6 +156,42 @@ def test_catch_up_and_socket_follow_the_inbox_visibility_rule(client, monkeypatc
     ids = [shown.pk, hidden.pk, not_inbox.pk]
     assert live.visible_ids(agent, ids) == {shown.pk}
     assert live.visible_ids(make_staff("mkt", "marketing"), ids) == set()
+
+
+def test_visibility_for_several_users_is_each_ones_own_in_one_query():
+    """What the socket hub asks for all its signed-in users with each batch of events: compiled
+    once, then one query a batch."""
+    presales, aftersales = Team.objects.create(name="售前"), Team.objects.create(name="售后")
+    presales_agent, aftersales_agent = make_staff("a", "agent"), make_staff("b", "agent")
+    TeamMembership.objects.create(team=presales, user=presales_agent)
+    TeamMembership.objects.create(team=aftersales, user=aftersales_agent)
+    manager = make_staff("manager", "manager")
+    mine = ConversationFactory(team=presales)
+    theirs = ConversationFactory(team=aftersales)
+    nobodys = ConversationFactory()
+    assigned = ConversationFactory(team=aftersales, assignee=presales_agent)
+    marketing = make_staff("mkt", "marketing")
+    ids = [mine.pk, theirs.pk, nobodys.pk, assigned.pk]
+    users = [presales_agent, aftersales_agent, manager, marketing]
+    check = live.VisibilityCheck(users)
+
+    with CaptureQueriesContext(connection) as queries:
+        answers = check(ids)
+        assert check(ids[:2]) == {
+            presales_agent.pk: {mine.pk},
+            aftersales_agent.pk: {theirs.pk},
+            manager.pk: {mine.pk, theirs.pk},
+            marketing.pk: set(),
+        }
+
+    assert len(queries) == 2
+    assert answers == {user.pk: live.visible_ids(user, ids) for user in users}
+    assert answers == {
+        presales_agent.pk: {mine.pk, nobodys.pk, assigned.pk},
+        aftersales_agent.pk: {theirs.pk, nobodys.pk, assigned.pk},
+        manager.pk: set(ids),
+        marketing.pk: set(),
+    }
 
 
 def test_unread_counts_per_tab(client):

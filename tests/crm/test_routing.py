@@ -17,6 +17,7 @@ from crm.models import (
     AgentPresence,
     Conversation,
     ConversationTransfer,
+    InboxEvent,
     RoutingRule,
     SlaPolicy,
     Tag,
@@ -84,14 +85,17 @@ def three_agents(teams):
 def test_three_agents_one_at_the_maximum_fewest_open_then_round_robin(
     three_agents, pick, monkeypatch
 ):
-    """The same choices from the one-statement pick and from the portable one the demo's SQLite
-    uses (crm.inbox.routing._pick_and_mark_portable)."""
+    """The same choices, and the same rows written, from the one statement and from the
+    portable steps the demo's SQLite takes (crm.inbox.routing._pick_and_assign_portable:
+    assign_conversation and crm.live.emit)."""
     from crm.inbox import routing
 
     if pick == "portable":
-        portable = routing._pick_and_mark_portable
+        portable = routing._pick_and_assign_portable
         monkeypatch.setattr(
-            routing, "pick_and_mark", lambda team, now, lock=True: portable(team, now)
+            routing,
+            "pick_and_assign",
+            lambda conversation, team, now, lock=True: portable(conversation, team, now),
         )
     a, b, c = three_agents
     give_open(a, 2)  # at the maximum: never chosen, though the others will have more
@@ -105,6 +109,12 @@ def test_three_agents_one_at_the_maximum_fewest_open_then_round_robin(
     assert [u.username for u in assignees] == ["b", "c", "b", "c", "b"]
     assert Conversation.objects.filter(assignee=a).count() == 2
     assert {c.team.name for c in Conversation.objects.filter(account=ACCOUNT)} == {"售前"}
+    assigned = InboxEvent.objects.filter(kind="assigned", conversation__account=ACCOUNT)
+    assert [
+        (e.conversation.assignee.username, e.assignee_id, e.status, e.by_id, e.message_id)
+        for e in assigned.order_by("pk")
+    ] == [(u.username, u.pk, "open", None, None) for u in assignees]
+    assert {e.direction for e in assigned} == {""}
 
 
 def test_everyone_at_the_maximum_leaves_it_waiting_in_the_team_queue(three_agents):
@@ -387,8 +397,11 @@ def test_a_batch_fills_the_agents_room_in_order_and_queues_the_rest(three_agents
 
 
 def test_routing_a_conversation_costs_a_fixed_number_of_queries(three_agents):
-    """The clock; the team lock with the pick (which marks the agent and returns their row) in
-    one round trip; the conversation's team and agent in one update; the live event."""
+    """The clock; then the team lock and one statement that picks and marks the agent, gives
+    them the conversation with its team and writes the live event, in one round trip (prepared
+    on the connection by the first routing)."""
+    from crm.inbox import routing
+
     a, b, c = three_agents
     SlaPolicy.objects.create(
         name="标准", first_response_minutes=30, next_response_minutes=10, resolution_hours=24
@@ -407,17 +420,42 @@ def test_routing_a_conversation_costs_a_fixed_number_of_queries(three_agents):
 
     assert [q["sql"].split()[:3] for q in queries] == [
         ["INSERT", "INTO", '"crm_slaclock"'],  # the SLA clock
-        ["SELECT", "1", "FROM"],  # the team lock; the pick, marking the agent
-        ["UPDATE", '"crm_conversation"', "SET"],  # its team and agent
-        ["INSERT", "INTO", '"crm_inboxevent"'],  # the live event
+        # the team lock; the pick marking the agent, its team and agent, the live event
+        ["SELECT", "1", "FROM"],
     ]
-    assert "UPDATE crm_teammembership SET last_assigned_at" in queries[1]["sql"]
+    assert f"EXECUTE {routing.PREPARED_NAME} (" in queries[1]["sql"]
+    for write in (
+        "UPDATE crm_teammembership SET last_assigned_at",
+        "UPDATE crm_conversation SET team_id",
+        "INSERT INTO crm_inboxevent",
+    ):
+        assert write in routing.PICK_AND_ASSIGN_SQL
     conversation.refresh_from_db()
     assert (team.name, conversation.team.name, conversation.assignee) == ("售前", "售前", b)
     assert conversation.sla.first_response_due is not None
 
 
-def test_nobody_online_costs_the_same_queries_for_one_and_for_five(teams):
+def test_routing_on_a_connection_that_lost_its_prepared_statement(three_agents):
+    """A session reset (a pooler's DISCARD ALL) drops the prepared statement: the routing that
+    finds it gone fails (its transaction rolls back, the message is not stored) and the next one
+    prepares it again."""
+    from django.db import DatabaseError
+
+    from crm.inbox import routing
+
+    a, b, c = three_agents
+    assert incoming("一").assignee == a
+    with connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {routing.PREPARED_NAME}")
+    with pytest.raises(DatabaseError, match="does not exist"), transaction.atomic():
+        incoming("二", openid="o-lost")
+    assert not Conversation.objects.filter(external_user="o-lost").exists()
+    assert incoming("三").assignee == b
+
+
+def test_nobody_online_costs_the_same_queries_for_two_and_for_five(teams):
+    """The first conversation finds nobody and joins the queue in the pick's statement; the
+    others of the batch join it in one update."""
     presales, _ = teams
     TeamMembership.objects.create(team=presales, user=make_staff("away", "agent"))
 
@@ -430,4 +468,4 @@ def test_nobody_online_costs_the_same_queries_for_one_and_for_five(teams):
         return len(queries)
 
     cost(1)  # loads the routing configuration (crm.inbox.config)
-    assert cost(1) == cost(5)
+    assert cost(1) + 1 == cost(2) == cost(5)
