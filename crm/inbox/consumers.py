@@ -32,6 +32,10 @@ from .. import live
 logger = logging.getLogger(__name__)
 
 VISIBILITY_TTL = 30.0  # seconds a visibility answer is reused for a conversation
+# Seconds the hub's compiled visibility check is used before it is built again from the users
+# as stored: a manager who takes "see all" (or a permission, or the account) from an agent
+# stops that agent's open page receiving other teams' events within this time plus VISIBILITY_TTL.
+USER_REFRESH_SECONDS = 60.0
 CLOSE_LAYER_LOST = 4000
 CLOSE_FORBIDDEN = 4403
 
@@ -54,6 +58,7 @@ class Hub:
         self.users: dict[int, Any] = {}
         self.seen: dict[tuple[int, int], tuple[bool, float]] = {}
         self.check: live.VisibilityCheck | None = None
+        self.check_built = 0.0
         self.task: asyncio.Task | None = None
         self.ready: asyncio.Event | None = None
 
@@ -162,10 +167,21 @@ class Hub:
         self, users: list[Any], asks: dict[int, tuple[Any, set[int]]]
     ) -> dict[int, set[int]]:
         """crm.live.visible_ids for the users asking, in one query (the database thread): the
-        check compiled for this process's signed-in `users`, again when they change."""
-        if self.check is None or self.check.user_ids != [user.pk for user in users]:
-            self.check = live.VisibilityCheck(users)
-        return self.check(set().union(*(ids for _user, ids in asks.values())))
+        check compiled for this process's signed-in `users`, again when they change or every
+        USER_REFRESH_SECONDS, from the users as stored (their objects live as long as the
+        socket, and keep the permissions and see-all answer they had when it opened)."""
+        from django.contrib.auth import get_user_model
+
+        ids = [user.pk for user in users]
+        now = time.monotonic()
+        stale = now - self.check_built >= USER_REFRESH_SECONDS
+        if self.check is None or self.check.user_ids != ids or stale:
+            stored = get_user_model().objects.in_bulk(ids)
+            # A deleted user is left out: the check answers nothing for them.
+            self.check = live.VisibilityCheck([stored[pk] for pk in ids if pk in stored])
+            self.check.user_ids = ids
+            self.check_built = now
+        return self.check(set().union(*(wanted for _user, wanted in asks.values())))
 
 
 HUB = Hub()

@@ -339,3 +339,28 @@ def test_a_page_away_longer_than_the_retention_is_told_to_reload(client, setting
     body = client.get(f"/inbox/live/events/?after={old[0].pk}").json()
     assert [e["id"] for e in body["events"]] == [old[1].pk, kept.pk]
     assert "reload" not in body
+
+
+def test_an_open_page_loses_see_all_within_the_refresh(monkeypatch):
+    """The hub's users live as long as their sockets; taking "see all" from an agent reaches
+    their open page when the check is built again from the stored users."""
+    from crm.inbox import consumers
+
+    presales, aftersales = Team.objects.create(name="售前"), Team.objects.create(name="售后")
+    agent = make_staff("a", "agent")
+    membership = TeamMembership.objects.create(team=presales, user=agent, see_all=True)
+    mine, theirs = ConversationFactory(team=presales), ConversationFactory(team=aftersales)
+    hub = consumers.Hub()
+    clock = [1000.0]
+    monkeypatch.setattr(consumers.time, "monotonic", lambda: clock[0])
+    ask = {agent.pk: (agent, {mine.pk, theirs.pk})}
+    assert hub._visible_for([agent], ask) == {agent.pk: {mine.pk, theirs.pk}}
+    TeamMembership.objects.filter(pk=membership.pk).update(see_all=False)
+    clock[0] += consumers.USER_REFRESH_SECONDS - 1
+    assert hub._visible_for([agent], ask) == {agent.pk: {mine.pk, theirs.pk}}  # the same check
+    clock[0] += 1
+    assert hub._visible_for([agent], ask) == {agent.pk: {mine.pk}}
+    type(agent).objects.filter(pk=agent.pk).delete()  # the socket's object keeps its pk
+    clock[0] += consumers.USER_REFRESH_SECONDS
+    assert hub._visible_for([agent], ask) == {agent.pk: set()}
+    assert agent.pk is not None
