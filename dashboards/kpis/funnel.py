@@ -106,17 +106,6 @@ def _on_wechat():
     )
 
 
-def weibo_to_wechat_paths(cohort: QuerySet) -> dict[str, int]:
-    """Of `cohort`, the Weibo-sourced customers who reached WeChat (`_on_wechat`), counted by
-    the path they crossed by (PATHS, `_path`); one grouped query."""
-    crossed = cohort.filter(first_channel="weibo").filter(_on_wechat())
-    counts = dict.fromkeys(PATHS, 0)
-    grouped = crossed.annotate(path=_path()).values("path").annotate(n=Count("id")).order_by()
-    for row in with_jit_off(grouped):
-        counts[row["path"]] = row["n"]
-    return counts
-
-
 def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]:
     """The cross-channel funnel, computed live (it follows customers to today).
 
@@ -130,10 +119,10 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
       WeChat OAuth: signed in from the link without following).
     - rates: each step / customers, and weibo_to_wechat / weibo_sourced.
     - weibo_to_wechat_by_path: weibo_to_wechat counted by the path they crossed by (PATHS; see
-      `_path` for how each is recognised), a second grouped query.
+      `_path` for how each is recognised).
 
     Counted by the database in one query: the cohort grouped by (first channel, highest stage,
-    has a lead, subscribed on WeChat), a few dozen rows whatever the cohort's size.
+    has a lead, the path to WeChat if they crossed), a few dozen rows whatever the cohort's size.
     """
     low, high = local_bounds(start, end)
     cohort = Customer.objects.active().filter(created_at__gte=low, created_at__lt=high)
@@ -164,17 +153,21 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
                 When(stage__in=below_lead, then=_any_row(Lead.objects.all())),
                 default=Value(False),
             ),
-            subscribed=Case(
-                When(Q(first_channel="weibo") & _on_wechat(), then=Value(True)),
-                default=Value(False),
+            # The path a Weibo customer who reached WeChat crossed by; None for everyone else.
+            # One grouped query for both: a second one for the paths ran the cohort and its
+            # WeChat check again (45-60 ms of the funnel's 230-300, bench/attribution.py).
+            path=Case(
+                When(Q(first_channel="weibo") & _on_wechat(), then=_path()),
+                default=Value(None),
             ),
         )
-        .values("first_channel", "reached", "has_lead", "subscribed")
+        .values("first_channel", "reached", "has_lead", "path")
         .annotate(n=Count("id"))
         .order_by()
     )
     total = weibo_sourced = weibo_to_wechat = 0
     reached = dict.fromkeys(("lead", "customer", "member"), 0)
+    paths = dict.fromkeys(PATHS, 0)
     for row in with_jit_off(grouped):
         n = row["n"]
         total += n
@@ -186,7 +179,9 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
             reached["member"] += n
         if row["first_channel"] == "weibo":
             weibo_sourced += n
-            weibo_to_wechat += n if row["subscribed"] else 0
+        if row["path"] is not None:
+            weibo_to_wechat += n
+            paths[row["path"]] += n
     return {
         "customers": total,
         "leads": reached["lead"],
@@ -198,7 +193,5 @@ def funnel(start: date, end: date, channel: str | None = None) -> dict[str, Any]
         "weibo_sourced": weibo_sourced,
         "weibo_to_wechat": weibo_to_wechat,
         "weibo_to_wechat_rate": rate(weibo_to_wechat, weibo_sourced),
-        "weibo_to_wechat_by_path": (
-            weibo_to_wechat_paths(cohort) if weibo_to_wechat else dict.fromkeys(PATHS, 0)
-        ),
+        "weibo_to_wechat_by_path": paths,
     }
