@@ -36,8 +36,9 @@ def update_customer(customer: Customer, changes: dict[str, Any], *, by=None) -> 
     `changes` maps fields of CUSTOMER_EDITABLE to values already cleaned by the form or
     serializer (phone normalised); `tags` replaces the customer's tags. Compared with the row as
     stored, not with the caller's instance (a model form has already written its values onto
-    it): a different phone is unverified until verified again, and a different stage is set
-    through `set_stage`, so the timeline records it and who made it. Returns `customer`, saved.
+    it): a different phone is unverified until verified again, a different stage is set
+    through `set_stage`, so the timeline records it and who made it, and a different marketing
+    consent is on the timeline too (via "staff", with who), as the member's own choice is. Returns `customer`, saved.
 
     Atomic; the row is locked, so two concurrent edits each see the other's phone and stage.
     Raises ValueError for a field that is not editable (a programming error, not user input).
@@ -56,6 +57,9 @@ def update_customer(customer: Customer, changes: dict[str, Any], *, by=None) -> 
             customer.phone_verified = False
         customer.stage = stored.stage  # `set_stage` below moves it and records the move
         customer.save()
+        consent = changes.get("consent_marketing", stored.consent_marketing)
+        if consent != stored.consent_marketing:
+            _record_consent(customer, consent, via="staff", by=by)
         if tags is not None:
             before = set(customer.tags.values_list("name", flat=True))
             customer.tags.set(tags)
@@ -121,16 +125,22 @@ def set_marketing_consent(customer: Customer, consent: bool, *, via: str) -> boo
         if stored.consent_marketing == consent:
             return False
         Customer.objects.filter(pk=customer.pk).update(consent_marketing=consent)
-        record_interaction(
-            customer,
-            InteractionKind.OTHER,
-            Channel.SYSTEM,
-            summary=_("Accepted marketing messages")
-            if consent
-            else _("Withdrew consent to marketing messages"),
-            data={"consent_marketing": consent, "via": via},
-        )
+        _record_consent(customer, consent, via=via)
     return True
+
+
+def _record_consent(customer: Customer, consent: bool, *, via: str, by=None) -> None:
+    """A change of `consent_marketing` on the timeline: the member's own (`set_marketing_consent`)
+    or staff's (`update_customer`, via "staff", with who). Caller's transaction."""
+    record_interaction(
+        customer,
+        InteractionKind.OTHER,
+        Channel.SYSTEM,
+        summary=_("Accepted marketing messages")
+        if consent
+        else _("Withdrew consent to marketing messages"),
+        data={"consent_marketing": consent, "via": via, **({"by": by.pk} if by else {})},
+    )
 
 
 def add_note(customer: Customer, body: str, *, author=None) -> Note:

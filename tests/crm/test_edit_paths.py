@@ -263,3 +263,20 @@ def test_a_reason_on_a_lead_that_is_not_lost_is_refused_in_the_api_and_the_admin
     }
     lead.refresh_from_db()
     assert (lead.status, lead.lost_reason) == ("new", "")
+
+
+@pytest.mark.parametrize("via", ["api", "admin"])
+def test_consent_set_by_staff_is_on_the_timeline_with_who_whichever_way_it_is_edited(
+    via, api, admin_user, marketing_user
+):
+    customer = CustomerFactory(consent_marketing=False)
+    editor = marketing_user if via == "api" else admin_user
+    _edit_customer(via, customer, admin_user, api, consent_marketing=True)
+    customer.refresh_from_db()
+    assert customer.consent_marketing is True
+    entry = Interaction.objects.get(customer=customer)
+    assert (entry.kind, entry.summary, entry.data) == (
+        "other",
+        "同意接收营销消息",
+        {"consent_marketing": True, "via": "staff", "by": editor.pk},
+    )
