@@ -187,6 +187,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The hot statements (the webhooks' INSERT, routing's pick) are prepared once per PostgreSQL
+# connection (crm.prepared). Behind a pooler that hands each transaction another server
+# connection (PgBouncer in transaction mode) a session's PREPARE is not there for its EXECUTE:
+# set DB_PREPARED_STATEMENTS=0 and they run as plain SQL.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

@@ -19,11 +19,10 @@ follows assignments (the live inbox) sees the automatic ones too.
 from __future__ import annotations
 
 import logging
-import weakref
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -44,6 +43,7 @@ from ..models import (
     TeamMembership,
 )
 from ..models.teams import presence_ttl
+from ..prepared import Prepared
 from . import config
 from .agents import assign_conversation
 from .common import OPENED_HANDLERS, InboxError
@@ -236,36 +236,31 @@ FROM best JOIN auth_user u ON u.id = best.user_id CROSS JOIN event
 """  # noqa: S608  constant SQL (the user's columns from the model), values as parameters
 
 
-# PICK_AND_ASSIGN_SQL is prepared once per database connection: planning it took about as long
-# as running it (1.0 ms against 1.2 ms, EXPLAIN ANALYZE on the bench database), and a prepared
-# statement is planned once for all its executions (a generic plan from the sixth on: its
-# values do not change the plan). A connection that does not have it (a new one, or one whose
-# session was reset) prepares it first; a failed execution makes the next one look again.
+# PICK_AND_ASSIGN_SQL is prepared once per database connection (crm.prepared): planning it took
+# about as long as running it (1.0 ms against 1.2 ms, EXPLAIN ANALYZE on the bench database),
+# and its values do not change the plan.
 PREPARED_NAME = "crm_route_pick_and_assign"
-PREPARED_PARAMS = {
-    "active": "varchar[]",
-    "team": "bigint",
-    "online": "varchar",
-    "since": "timestamptz",
-    "now": "timestamptz",
-    "conversation": "bigint",
-    "kind": "varchar",
-    "at": "timestamptz",
-}
-_prepared: weakref.WeakSet = weakref.WeakSet()  # the DB-API connections known to have it
 
 
-def _prepare(cursor, user_columns: str) -> None:
-    if connection.connection in _prepared:
-        return
-    cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [PREPARED_NAME])
-    if cursor.fetchone() is None:
-        names = list(PREPARED_PARAMS)
-        body = PICK_AND_ASSIGN_SQL.format(user_columns=user_columns)
-        body = body % {n: f"${i}" for i, n in enumerate(names, 1)}
-        types = ", ".join(PREPARED_PARAMS.values())
-        cursor.execute(f"PREPARE {PREPARED_NAME} ({types}) AS {body}")
-    _prepared.add(connection.connection)
+def _pick_and_assign_sql() -> str:
+    fields = get_user_model()._meta.concrete_fields
+    return PICK_AND_ASSIGN_SQL.format(user_columns=", ".join(f'u."{f.column}"' for f in fields))
+
+
+PICK_AND_ASSIGN = Prepared(
+    PREPARED_NAME,
+    {
+        "active": "varchar[]",
+        "team": "bigint",
+        "online": "varchar",
+        "since": "timestamptz",
+        "now": "timestamptz",
+        "conversation": "bigint",
+        "kind": "varchar",
+        "at": "timestamptz",
+    },
+    _pick_and_assign_sql,
+)
 
 
 def _pick_params(team: Team, now: datetime) -> dict:
@@ -325,14 +320,8 @@ def pick_and_assign(conversation: Conversation, team: Team, now: datetime, *, lo
         "kind": str(InboxEvent.Kind.ASSIGNED),
         "at": timezone.now(),
     }
-    execute = f"EXECUTE {PREPARED_NAME} ({', '.join(f'%({n})s' for n in PREPARED_PARAMS)})"
     with connection.cursor() as cursor:
-        _prepare(cursor, ", ".join(f'u."{f.column}"' for f in fields))
-        try:
-            cursor.execute(LOCK_TEAM_SQL + execute if lock else execute, params)
-        except DatabaseError:
-            _prepared.discard(connection.connection)
-            raise
+        PICK_AND_ASSIGN.execute(cursor, params, before=LOCK_TEAM_SQL if lock else "")
         row = cursor.fetchone()
     conversation.team = team
     if row is None:

@@ -140,7 +140,7 @@ def test_a_push_to_a_host_not_allowed_is_refused_400(wsgi, account):
 
 def test_database_down_on_the_short_path_answers_500_never_success(wsgi, account):
     def refuse(execute, sql, params, many, context):
-        if "INSERT" in sql and "crm_rawdelivery" in sql:
+        if "crm_rawdelivery" in sql or sql.startswith("EXECUTE crm_store"):
             raise OperationalError("could not connect to server: Connection refused")
         return execute(sql, params, many, context)
 
@@ -278,3 +278,116 @@ def test_pushes_naming_unknown_accounts_leave_nothing_in_the_process(published):
         clear_own_cache()
     assert statuses == [404] * 50
     assert held == [APPID]
+
+
+def test_the_hook_path_answers_what_it_does_not_route_as_django_would(wsgi, account):
+    query, body = push(40)
+    nowhere = wsgi("POST", "/hooks/nothing/here", body, query)
+    assert nowhere["status"] == 404
+    # WeChat Pay notifications are POSTed: a GET is 405, with the methods allowed.
+    wrong = wsgi("GET", "/hooks/wechatpay/1900000109")
+    assert (wrong["status"], wrong["headers"]["Allow"]) == (405, "POST")
+    # More query fields than Django accepts (DATA_UPLOAD_MAX_NUMBER_FIELDS): 400, as QueryDict.
+    flood = wsgi("POST", f"/hooks/wechat/{APPID}", body, query + "&x=1" * 1000)
+    assert flood["status"] == 400
+    assert RawDelivery.objects.count() == 0
+
+
+def test_an_error_in_a_hook_is_a_logged_500(wsgi, account, monkeypatch, caplog):
+    from channels_wechat import hooks
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the hook broke")
+
+    monkeypatch.setattr(hooks, "store_push_once", broken)
+    query, body = push(41)
+    answer = wsgi("POST", f"/hooks/wechat/{APPID}", body, query)
+    assert answer["status"] == 500
+    assert answer["body"] != b"success"
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == f"Internal Server Error: /hooks/wechat/{APPID}"
+    assert record.exc_info[1].args == ("the hook broke",)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_lost_the_prepared_insert_answers_500_once_then_stores(published):
+    """A session reset (a pooler's DISCARD ALL) drops the prepared INSERT: the push that finds
+    it gone gets a 500 (the platform sends it again) and the next one prepares it again."""
+    from django.test import override_settings
+
+    clear_own_cache()
+    OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        first = push(50)
+        assert call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["body"] == b"success"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DEALLOCATE {ingestion.STORE_ONCE.name}")
+        second = push(51)
+        assert call("POST", f"/hooks/wechat/{APPID}", second[1], second[0])["status"] == 500
+        assert call("POST", f"/hooks/wechat/{APPID}", second[1], second[0])["status"] == 200
+        # Behind a pooler in transaction mode: plain SQL, nothing prepared.
+        with override_settings(DB_PREPARED_STATEMENTS=False), connection.cursor() as cursor:
+            cursor.execute(f"DEALLOCATE {ingestion.STORE_ONCE.name}")
+            third = push(52)
+            answer = call("POST", f"/hooks/wechat/{APPID}", third[1], third[0])
+            cursor.execute("SELECT name FROM pg_prepared_statements")
+            prepared = cursor.fetchall()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        clear_own_cache()
+    assert answer["body"] == b"success"
+    assert prepared == []
+    assert sorted(RawDelivery.objects.values_list("query__nonce", flat=True)) == [
+        "5077",
+        "5177",
+        "5277",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_redis_connection_costs_one_push_its_shortcut_not_its_answer(published):
+    """The hooks' held Redis connection (crm.ingestion.redis_command) closed by the server:
+    the push that finds it closed reads its account from the database instead of the version
+    in Redis, the next command opens a new connection, and every push is stored."""
+    import redis as redis_py
+    from django.conf import settings
+    from django.test.utils import CaptureQueriesContext
+
+    clear_own_cache()
+    OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    admin = redis_py.Redis.from_url(settings.REDIS_URL)
+    account_reads = []
+    try:
+        first = push(60)
+        assert call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["body"] == b"success"
+        assert ingestion.redis_command(ingestion._redis_client(), "CLIENT", "SETNAME", "hook")
+        held = next(c for c in admin.client_list() if c["name"] == "hook")
+        assert admin.client_kill_filter(_id=held["id"]) == 1
+        ingestion.clear_drain_request("wechat")
+        answers = []
+        for query, body in (push(61), push(62), push(63)):
+            with CaptureQueriesContext(connection) as queries:
+                answers.append(call("POST", f"/hooks/wechat/{APPID}", body, query)["body"])
+            account_reads.append(
+                sum("officialaccount" in q["sql"] for q in queries.captured_queries)
+            )
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        clear_own_cache()
+        admin.close()
+    assert answers == [b"success"] * 3
+    # Redis did not answer: the row, and no copy kept; read with a version, kept; then used.
+    assert account_reads == [1, 1, 0]
+    assert RawDelivery.objects.filter(source="wechat").count() == 4
+    # The first push's drain, and the one the second requested on the new connection.
+    assert published == [(ingestion.DRAIN_TASK, "wechat", 0)] * 2
