@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -259,14 +260,38 @@ def _request_processing(source: str, pk: int) -> None:
     if source not in BATCH_PROCESSORS:
         _publish(source, pk)
         return
+    linger = _linger_seconds()
+    began = _clock()
+    if began - _FLAG_SEEN.get(source, -linger) < linger:
+        return  # a drain will look at the table after this commit (see drain)
     flag = _drain_flag(source, 0)
     try:
         key = redis_key(client, flag)
         ours = redis_command(client, "SET", key, 1, "EX", DRAIN_FLAG_SECONDS, "NX") is not None
+        _FLAG_SEEN[source] = began  # the flag was there from `began` on: set, or found
     except Exception:  # noqa: BLE001  the cache is down: publish without the flag
         ours = True
     if ours and not publish(DRAIN_TASK, source, 0):
+        _FLAG_SEEN.pop(source, None)
         _clear_flag(flag)  # the sweep requests the drain again
+
+
+# When this process last saw a source's drain flag (time.monotonic(): set it, or found it set).
+# Within RAW_DELIVERY_DRAIN_LINGER of that, its pushes request nothing: the flag was there then,
+# so it is cleared later than that by a drain, which then looks at the table for
+# RAW_DELIVERY_DRAIN_LINGER more before it stops, after these pushes' commits (drain). One SET
+# NX a push was one of the hook's two round trips, and each round trip a worker waits for cost
+# it more CPU under load than its command.
+_FLAG_SEEN: dict[str, float] = {}
+_clock = time.monotonic
+
+
+def _linger_seconds() -> float:
+    """settings.RAW_DELIVERY_DRAIN_LINGER, or 0 where tasks run inline (a drain run by the push
+    that requested it must not wait)."""
+    if current_app.conf.task_always_eager:
+        return 0.0
+    return settings.RAW_DELIVERY_DRAIN_LINGER
 
 
 _CLIENTS: dict[int, object] = {}
@@ -403,6 +428,7 @@ def _renew_flag(flag: str) -> None:
 
 def clear_drain_request(source: str) -> None:
     """Forget that drains of `source` were requested: the next push requests one."""
+    _FLAG_SEEN.pop(source, None)
     for slot in range(settings.RAW_DELIVERY_DRAINS):
         _clear_flag(_drain_flag(source, slot))
 
@@ -422,13 +448,30 @@ def drain(source: str, batch_size: int | None = None, slot: int = 0) -> int:
         if handled >= batch_size and slot + 1 < settings.RAW_DELIVERY_DRAINS:
             request_drain(source, slot + 1)  # a backlog: another worker process joins in
         if not handled:
-            # New pushes request a new drain from now on; one more look for those committed
-            # before the flag went.
+            # New pushes request a new drain from now on; more looks for those committed
+            # before the flag went, and by processes that saw it within the linger.
             _clear_flag(_drain_flag(source, slot))
-            handled = _drain_batch(source, process_batch, batch_size)
+            handled = _last_looks(source, process_batch, batch_size)
             if not handled:
                 return total
         total += handled
+
+
+def _last_looks(source: str, process_batch: Callable, batch_size: int) -> int:
+    """After a drain cleared its flag: look for pending deliveries until one batch finds some
+    (handled, returned) or a look begun at least the linger after the clear finds none (0).
+    A web process that saw the flag before the clear skips requesting drains for at most the
+    linger after that (_FLAG_SEEN), so its pushes are committed before that last look."""
+    deadline = _clock() + _linger_seconds()
+    while True:
+        last = _clock() >= deadline
+        handled = _drain_batch(source, process_batch, batch_size)
+        if handled or last:
+            return handled
+        time.sleep(min(LINGER_POLL_SECONDS, max(deadline - _clock(), 0.0)))
+
+
+LINGER_POLL_SECONDS = 0.05
 
 
 def _drain_batch(source: str, process_batch: Callable, batch_size: int) -> int:

@@ -304,6 +304,10 @@ RAW_DELIVERY_BATCH_SIZE = env_int("RAW_DELIVERY_BATCH_SIZE", 500)
 # At most this many drains of one source run side by side when there is a backlog (set it to
 # the worker processes that should share the work).
 RAW_DELIVERY_DRAINS = env_int("RAW_DELIVERY_DRAINS", 2)
+# Seconds a drain keeps looking after it cleared its flag, and so how long a web process's
+# pushes skip the flag after one saw it (crm.ingestion): a burst costs the hooks one Redis
+# round trip a process every this long instead of one a push. 0 with inline tasks (the demo).
+RAW_DELIVERY_DRAIN_LINGER = env_float("RAW_DELIVERY_DRAIN_LINGER", 0.5)
 # Webhook bodies are bounded by the hooks themselves (1 MiB); the form limit stays Django's.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

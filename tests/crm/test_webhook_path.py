@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from channels_wechat import protocol
 from channels_wechat.models import OfficialAccount
-from crm import ingestion
+from crm import ingestion, webhooks
 from crm.models import RawDelivery
 from crm.webhooks import WEBHOOK_PREFIX
 from crm.wsgi import application
@@ -219,6 +219,42 @@ def test_an_account_change_reaches_the_hook_at_once(published):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_change_saved_by_another_process_reaches_the_hook_within_a_second(published, monkeypatch):
+    """Another process's save drops its own copy and writes a new version (AccountCache); this
+    process checks the version of a copy at most ACCOUNT_FRESH_SECONDS after it last did."""
+    from django.core.cache import cache
+
+    from channels_wechat.hooks import ACCOUNTS
+
+    clear_own_cache()
+    account = OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    now = [time.monotonic()]
+    monkeypatch.setattr(webhooks, "_clock", lambda: now[0])
+    try:
+        first = push(70)
+        assert call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["status"] == 200
+        # What a save in another process does here: the row, then the version.
+        OfficialAccount.objects.filter(pk=account.pk).update(token="rotated-token")
+        cache.set(ACCOUNTS.version_key(APPID), "another-process", None)
+        now[0] += webhooks.ACCOUNT_FRESH_SECONDS - 0.01
+        within = push(71)
+        answers = [call("POST", f"/hooks/wechat/{APPID}", within[1], within[0])["status"]]
+        now[0] += 0.02
+        old, new = push(72), push(73, token="rotated-token")
+        answers += [call("POST", f"/hooks/wechat/{APPID}", b, q)["status"] for q, b in (old, new)]
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        clear_own_cache()
+    # The copy checked under a second ago still verifies; past the second, the row.
+    assert answers == [200, 403, 200]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_same_push_at_the_same_moment_is_stored_once_and_answered_each_time(published):
     import threading
 
@@ -350,7 +386,9 @@ def test_a_connection_that_lost_the_prepared_insert_answers_500_once_then_stores
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_dropped_redis_connection_costs_one_push_its_shortcut_not_its_answer(published):
+def test_a_dropped_redis_connection_costs_one_push_its_shortcut_not_its_answer(
+    published, monkeypatch
+):
     """The hooks' held Redis connection (crm.ingestion.redis_command) closed by the server:
     the push that finds it closed reads its account from the database instead of the version
     in Redis, the next command opens a new connection, and every push is stored."""
@@ -373,6 +411,9 @@ def test_a_dropped_redis_connection_costs_one_push_its_shortcut_not_its_answer(p
         held = next(c for c in admin.client_list() if c["name"] == "hook")
         assert admin.client_kill_filter(_id=held["id"]) == 1
         ingestion.clear_drain_request("wechat")
+        # A second on: the copy's version is due to be checked again (ACCOUNT_FRESH_SECONDS).
+        later = time.monotonic() + webhooks.ACCOUNT_FRESH_SECONDS
+        monkeypatch.setattr(webhooks, "_clock", lambda: later)
         answers = []
         for query, body in (push(61), push(62), push(63)):
             with CaptureQueriesContext(connection) as queries:
