@@ -4,7 +4,9 @@ benchmark database and Redis: the webhook under gunicorn, the processing in `cel
 worker -c 2`, the sockets in Daphne (`daphne crm.asgi:application`).
 
 Measured: webhook-to-page latency, from the moment a push is POSTed to the moment a page's
-socket delivers its message event, for every (page, message) pair; pushes are sent open loop at
+socket delivers its message event, for every (page, message) pair the page is entitled to (its
+user's team's conversations, every one for a manager: `_service_desk`; a delivery to a page not
+entitled to it fails the run, as does one missing); pushes are sent open loop at
 RATE a second for SECONDS (each at its scheduled time, as long as one of SENDERS connections is
 free). Goal: p95 under 1 s with PAGES (200) pages and RATE (500) pushes a second, the pushes sent
 at 95% of RATE or more: a run whose sender fell behind (the hooks answered too slowly for its
@@ -72,7 +74,12 @@ DATA_SCALES = {
 PAGES = int(os.environ.get("LIVE_BENCH_PAGES", "200"))
 RATE = int(os.environ.get("LIVE_BENCH_RATE", "500"))
 SECONDS = int(os.environ.get("LIVE_BENCH_SECONDS", "10"))
-AGENTS = 20  # the pages are these agents' tabs, PAGES / AGENTS each
+# The issue's service desk: 30 people in two teams (售前 pre-sales, 售后 after-sales), two of them
+# managers who see every team; the pages are their tabs, PAGES / AGENTS each. An agent's page is
+# entitled to the events of their team's conversations only (crm.live.visible_ids).
+AGENTS = 30
+MANAGERS = 2
+AFTER_SALES_WORDS = ("退换", "订单", "发货")  # routing rules: keyword -> 售后; the rest 售前
 SENDERS = 64  # connections the open-loop sender may have in flight
 RATE_SHARE = 0.95  # of RATE the sender must achieve for the latency to pass
 
@@ -102,18 +109,18 @@ async def _pages(ws_url, origin, cookies, out, ready, stopping, count, connected
         sockets.append(socket)
         connected.value += 1
 
-    async def read(socket) -> None:
+    async def read(n: int, socket) -> None:
         try:
             async for frame in socket:
                 wall = time.time()
                 events = json.loads(frame).get("events", ())
                 for e in events:
-                    rows.append((wall, e.get("id"), e.get("message"), e.get("at")))
+                    rows.append((wall, n, e.get("id"), e.get("message"), e.get("at")))
                 count.value += len(events)
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
 
-    readers = [asyncio.create_task(read(s)) for s in sockets]
+    readers = [asyncio.create_task(read(n, s)) for n, s in enumerate(sockets)]
     ready.set()
     while not stopping.is_set():
         await asyncio.sleep(0.2)
@@ -136,7 +143,7 @@ class Pages:
         self.ready, self.stopping = ctx.Event(), ctx.Event()
         self.count = ctx.Value("q", 0, lock=False)
         self._connected = ctx.Value("i", 0, lock=False)
-        self.received: list[tuple[float, dict]] = []
+        self.received: list[tuple[float, int, dict]] = []
         self.errors: list[str] = []
         self.proc = ctx.Process(
             target=_pages_main,
@@ -170,7 +177,7 @@ class Pages:
             return
         self.errors = data["errors"]
         self.received = [
-            (wall, {"id": i, "message": m, "at": at}) for wall, i, m, at in data["rows"]
+            (wall, n, {"id": i, "message": m, "at": at}) for wall, n, i, m, at in data["rows"]
         ]
 
 
@@ -327,7 +334,7 @@ def _open_loop(port: int, requests: list[tuple[str, bytes]], rate: int):
 
 def _latencies(pages: Pages, sent: dict, key) -> tuple[list[float], int]:
     """Latency of every delivered (page, event) whose key is in `sent`; deliveries counted."""
-    values = [now - sent[key(event)] for now, event in pages.received if key(event) in sent]
+    values = [now - sent[key(event)] for now, _n, event in pages.received if key(event) in sent]
     return values, len(values)
 
 
@@ -367,8 +374,70 @@ def _baseline_figures(pages: Pages, sent: dict) -> dict:
     }
 
 
-def run(scale) -> list[Result]:
+def _service_desk() -> list:
+    """The AGENTS people whose pages are open: MANAGERS managers (they see every team), the
+    others agents of 售前 (the default team) and 售后 alternately, online; routing rules send
+    after-sales words to 售后, an SLA policy starts each new conversation's clock."""
     from django.contrib.auth.models import Group, User
+
+    from crm.models import RoutingRule, SlaPolicy, Team, TeamMembership
+
+    presales = Team.objects.create(name="售前", default=True)
+    aftersales = Team.objects.create(name="售后")
+    for position, word in enumerate(AFTER_SALES_WORDS, 1):
+        RoutingRule.objects.create(kind="keyword", value=word, team=aftersales, position=position)
+    RoutingRule.objects.create(kind="default", team=presales, position=9)
+    SlaPolicy.objects.create(
+        name="标准", first_response_minutes=30, next_response_minutes=10, resolution_hours=24
+    )
+    manager, agent = Group.objects.get(name="manager"), Group.objects.get(name="agent")
+    users = []
+    for n in range(AGENTS):
+        user = User.objects.create_user(f"live-agent{n}", password="x", is_staff=True)
+        if n < MANAGERS:
+            user.groups.add(manager)
+        else:
+            user.groups.add(agent)
+            team = (presales, aftersales)[n % 2]
+            TeamMembership.objects.create(team=team, user=user, max_open=20)
+        users.append(user)
+    return users
+
+
+def _heartbeat(users: list) -> None:
+    from crm.inbox import set_presence
+
+    for user in users[MANAGERS:]:
+        set_presence(user, "online")
+
+
+def _entitled(users: list, of_message: dict[int, int], received: list) -> tuple[int, int]:
+    """The page deliveries the stored messages should make (each page: the messages of the
+    conversations its user may see, crm.live.visible_ids, as routed), and how many deliveries
+    of these messages went to a page whose user may not see them."""
+    from crm.live import visible_ids
+
+    conversations = set(of_message.values())
+    visible = {user.pk: visible_ids(user, conversations) for user in users}
+    owner = [users[n % len(users)].pk for n in range(PAGES)]
+    per_conversation: dict[int, int] = {}
+    for c in of_message.values():
+        per_conversation[c] = per_conversation.get(c, 0) + 1
+    expected = sum(
+        per_conversation[c]
+        for n in range(PAGES)
+        for c in visible[owner[n]]
+        if c in per_conversation
+    )
+    outside = sum(
+        1
+        for _t, n, e in received
+        if e.get("message") in of_message and of_message[e["message"]] not in visible[owner[n]]
+    )
+    return expected, outside
+
+
+def run(scale) -> list[Result]:
     from django.db import connection
     from django.test import Client
 
@@ -386,11 +455,9 @@ def run(scale) -> list[Result]:
         encoding_aes_key=AES_KEY,
         mode="safe",
     )
-    agent_group = Group.objects.get(name="agent")
+    users = _service_desk()
     cookies = []
-    for n in range(AGENTS):
-        user = User.objects.create_user(f"live-agent{n}", password="x", is_staff=True)
-        user.groups.add(agent_group)
+    for user in users:
         client = Client()
         client.force_login(user)
         cookies.append(f"sessionid={client.cookies['sessionid'].value}")
@@ -439,6 +506,7 @@ def run(scale) -> list[Result]:
         pages = Pages(f"ws://127.0.0.1:{asgi_port}/ws/inbox/", origin, cookies)
         sys.stderr.write(f"live inbox: {pages.connected} pages connected\n")
 
+        _heartbeat(users)
         # Warm-up: imports, pools, the worker's first batch.
         warm = make_pushes(30_000_000, 200, openids=500, seed=11)
         _open_loop(web_port, _requests(f"/hooks/wechat/{APPID}", warm), 50)
@@ -449,6 +517,7 @@ def run(scale) -> list[Result]:
         pushes = make_pushes(31_000_000, count, openids=2_000, seed=12)
         requests = _requests(f"/hooks/wechat/{APPID}", pushes)
         first_raw = RawDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        _heartbeat(users)  # the pages' own heartbeats are not sent: the agents stay online
         database = connection.settings_dict["NAME"]
         cpu_before = _cpu_snapshot(database)
         sent_at, errors, send_seconds, answered = _open_loop(web_port, requests, RATE)
@@ -470,13 +539,14 @@ def run(scale) -> list[Result]:
         sys.stderr.write(f"live inbox baseline (publish -> page): {base}\n")
         by_msgid = {str(31_000_000 + i): t for i, t in enumerate(sent_at)}
         received = pages.received
-        message_ids = {e["message"] for _t, e in received if e.get("message")}
-        platform = dict(
-            Message.objects.filter(pk__in=message_ids).values_list("pk", "platform_msg_id")
-        )
-        sent = {pk: by_msgid[msgid] for pk, msgid in platform.items() if msgid in by_msgid}
-        values = [now - sent[e["message"]] for now, e in received if e.get("message") in sent]
-        lag = [now - _epoch(e["at"]) for now, e in received if e.get("message") in sent]
+        stored_rows = Message.objects.filter(
+            platform_msg_id__in=list(by_msgid), account=APPID, direction="in"
+        ).values_list("pk", "platform_msg_id", "conversation_id")
+        sent = {pk: by_msgid[msgid] for pk, msgid, _c in stored_rows}
+        of_message = {pk: c for pk, _msgid, c in stored_rows}
+        values = [now - sent[e["message"]] for now, _n, e in received if e.get("message") in sent]
+        lag = [now - _epoch(e["at"]) for now, _n, e in received if e.get("message") in sent]
+        expected, outside = _entitled(users, of_message, received)
         processing = [
             (done - got).total_seconds()
             for got, done in RawDelivery.objects.filter(
@@ -484,9 +554,7 @@ def run(scale) -> list[Result]:
             ).values_list("received_at", "processed_at")
             if done is not None
         ]
-        stored = Message.objects.filter(
-            platform_msg_id__in=list(by_msgid), account=APPID, direction="in"
-        ).count()
+        stored = len(sent)
     finally:
         if pages is not None:
             pages.stop()
@@ -494,7 +562,6 @@ def run(scale) -> list[Result]:
             _stop(child)
     per_push = {k: round(v * 1000 / count, 2) for k, v in cpu.items()}
     cores = os.cpu_count() or 1
-    expected = count * PAGES
     achieved = count / send_seconds if send_seconds else 0.0
     figures = {
         "pages": PAGES,
@@ -505,6 +572,7 @@ def run(scale) -> list[Result]:
         "messages_stored": stored,
         "deliveries": len(values),
         "deliveries_expected": expected,
+        "deliveries_not_entitled": outside,
         "p50_ms": _percentile(values, 0.5) * 1000 if values else None,
         "p95_ms": _percentile(values, 0.95) * 1000 if values else None,
         "p99_ms": _percentile(values, 0.99) * 1000 if values else None,
@@ -526,7 +594,7 @@ def run(scale) -> list[Result]:
     }
     sys.stderr.write(f"live inbox: {figures}\n")
     note = (
-        f"{PAGES} pages ({AGENTS} agents), {count:,} safe-mode pushes open loop at {RATE}/s "
+        f"{PAGES} pages ({AGENTS} agents in 售前 and 售后, {MANAGERS} managers), {count:,} safe-mode pushes open loop at {RATE}/s "
         f"(achieved {figures['push_rate_achieved']}/s, {len(errors)} hook errors), gunicorn "
         f"{' '.join(GUNICORN)}, celery -c 2, one daphne; {len(values):,} of {expected:,} "
         f"page deliveries; p50 {figures['p50_ms'] or 0:.0f} ms, p99 {figures['p99_ms'] or 0:.0f} ms"
@@ -538,6 +606,8 @@ def run(scale) -> list[Result]:
     unmet = ""
     if achieved < RATE_SHARE * RATE:
         unmet = f"pushes sent at {achieved:.0f}/s, under {RATE_SHARE:.0%} of {RATE}/s"
+    elif outside:
+        unmet = f"{outside:,} page deliveries of conversations the page may not see"
     elif len(values) < expected:  # the percentiles count only what arrived
         unmet = f"{expected - len(values):,} of {expected:,} page deliveries missing"
     return [

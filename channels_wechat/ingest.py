@@ -148,6 +148,14 @@ def ingest_messages(
     return {key: message["msg_id"] for key, message, _at in run}
 
 
+# The followers of a batch, locked in id order, in SQL written once: the ORM built the statement
+# again for every batch a drain takes, about 1 ms of a worker's CPU.
+_LOCK_USERS_SQL = (
+    f"SELECT * FROM {WeChatUser._meta.db_table} WHERE account_id = %s AND openid = ANY(%s)"  # noqa: S608  the model's table
+    " ORDER BY id FOR UPDATE"
+)
+
+
 def lock_users(account: OfficialAccount, first_seen: dict[str, datetime]) -> dict[str, WeChatUser]:
     """upsert_user for many openids (no unionid): the follower rows, created if new, locked in
     id order, each linked to its customer (`customer_id`; new ones through
@@ -156,11 +164,7 @@ def lock_users(account: OfficialAccount, first_seen: dict[str, datetime]) -> dic
     openids = sorted(first_seen)
 
     def locked(ids) -> dict[str, WeChatUser]:
-        rows = (
-            WeChatUser.objects.select_for_update()
-            .filter(account=account, openid__in=ids)
-            .order_by("pk")
-        )
+        rows = WeChatUser.objects.raw(_LOCK_USERS_SQL, [account.pk, list(ids)])
         return {u.openid: u for u in rows}
 
     users = locked(openids)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -117,6 +117,13 @@ def _clock(conversation_id: int) -> SlaClock | None:
     )
 
 
+_WAITING_SQL = (
+    "SELECT conversation_id FROM crm_slaclock WHERE conversation_id = ANY(%s)"
+    " AND first_response_met IS NOT NULL"
+    " AND next_response_due IS NULL AND policy_id IS NOT NULL ORDER BY conversation_id FOR UPDATE"
+)
+
+
 def on_customer_messages(messages: list[tuple[int | None, datetime]]) -> None:
     """The customer wrote again in conversations (id, time): where an agent had answered and
     no next response is due yet, the next response is due M business minutes later. One query
@@ -126,16 +133,14 @@ def on_customer_messages(messages: list[tuple[int | None, datetime]]) -> None:
     first_at: dict[int | None, datetime] = {}
     for conversation_id, at in messages:
         first_at.setdefault(conversation_id, at)
-    waiting = list(
-        SlaClock.objects.select_for_update(of=("self",))
-        .filter(
-            conversation_id__in=list(first_at),
-            first_response_met__isnull=False,
-            next_response_due__isnull=True,
-            policy__isnull=False,
-        )
-        .select_related("policy", "conversation")
-    )
+    # The clocks that wait, locked, in SQL written once (the ORM built this statement again for
+    # every batch a worker drains, about 1 ms of CPU); their rows only when there are some.
+    with connection.cursor() as cursor:
+        cursor.execute(_WAITING_SQL, [[pk for pk in first_at if pk is not None]])
+        found = [row[0] for row in cursor.fetchall()]
+    if not found:
+        return
+    waiting = SlaClock.objects.filter(pk__in=found).select_related("policy", "conversation")
     for clock in waiting:
         conversation, policy = clock.conversation, clock.policy
         assert policy is not None

@@ -364,3 +364,41 @@ def test_an_open_page_loses_see_all_within_the_refresh(monkeypatch):
     clock[0] += consumers.USER_REFRESH_SECONDS
     assert hub._visible_for([agent], ask) == {agent.pk: set()}
     assert agent.pk is not None
+
+
+def test_the_hub_sends_what_arrives_within_its_interval_in_one_dispatch(monkeypatch):
+    """The first batch after a quiet spell goes out at once; batches that arrive while the hub
+    waits out DISPATCH_INTERVAL go out together in the next dispatch, in their order."""
+    import asyncio
+
+    from crm.inbox import consumers
+
+    monkeypatch.setattr(consumers, "DISPATCH_INTERVAL", 0.5)
+    hub = consumers.Hub()
+    dispatched: list[list[int]] = []
+
+    async def scenario() -> None:
+        sent = asyncio.Event()
+
+        async def dispatch(events):
+            dispatched.append([e["id"] for e in events])
+            sent.set()
+
+        hub.dispatch = dispatch
+        pending: list = []
+        wake = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(hub._dispatcher(pending, wake))
+        pending.append({"id": 1})
+        wake.set()
+        await sent.wait()
+        sent.clear()
+        pending.append({"id": 2})
+        wake.set()
+        await asyncio.sleep(0.05)  # the dispatcher runs meanwhile: still within the interval
+        pending.append({"id": 3})
+        wake.set()
+        await asyncio.wait_for(sent.wait(), timeout=5)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert dispatched == [[1], [2, 3]]
