@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 
 from crm.actions import record_interaction
-from crm.bulk import update_rows
+from crm.bulk import for_update, placeholders, update_rows
 from crm.identity import create_customers, resolve_customer
 from crm.inbox import receive_message, receive_messages, receive_one_by_one, record_outbound
 from crm.models import (
@@ -151,8 +151,8 @@ def ingest_messages(
 # The followers of a batch, locked in id order, in SQL written once: the ORM built the statement
 # again for every batch a drain takes, about 1 ms of a worker's CPU.
 _LOCK_USERS_SQL = (
-    f"SELECT * FROM {WeChatUser._meta.db_table} WHERE account_id = %s AND openid = ANY(%s)"  # noqa: S608  the model's table
-    " ORDER BY id FOR UPDATE"
+    f"SELECT * FROM {WeChatUser._meta.db_table} WHERE account_id = %s AND openid IN ({{}})"  # noqa: S608  the model's table
+    " ORDER BY id{{}}"
 )
 
 
@@ -164,7 +164,8 @@ def lock_users(account: OfficialAccount, first_seen: dict[str, datetime]) -> dic
     openids = sorted(first_seen)
 
     def locked(ids) -> dict[str, WeChatUser]:
-        rows = WeChatUser.objects.raw(_LOCK_USERS_SQL, [account.pk, list(ids)])
+        sql = _LOCK_USERS_SQL.format(placeholders(ids), for_update())
+        rows = WeChatUser.objects.raw(sql, [account.pk, *ids])
         return {u.openid: u for u in rows}
 
     users = locked(openids)

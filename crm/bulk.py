@@ -26,6 +26,12 @@ def placeholders(values) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def for_update() -> str:
+    """` FOR UPDATE` where the database locks rows so; "" on SQLite (the demo), whose writes
+    the database lock serialises (what the ORM's select_for_update does there)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
 def update_rows(objs: Iterable[Model], fields: list[str], batch_size: int = 1000) -> int:
     """Write `fields` of each object (all of one model, saved) to its row; returns the rows
     written. The same result as `bulk_update(objs, fields)`, in one statement per batch on

@@ -442,7 +442,9 @@ def drain(source: str, batch_size: int | None = None, slot: int = 0) -> int:
     process_batch = import_string(BATCH_PROCESSORS[source])
     batch_size = batch_size or settings.RAW_DELIVERY_BATCH_SIZE
     total = 0
+    wait = 0.0 if current_app.conf.task_always_eager else settings.RAW_DELIVERY_BATCH_WAIT
     while True:
+        began = _clock()
         handled = _drain_batch(source, process_batch, batch_size)
         _renew_flag(_drain_flag(source, slot))
         if handled >= batch_size and slot + 1 < settings.RAW_DELIVERY_DRAINS:
@@ -454,6 +456,12 @@ def drain(source: str, batch_size: int | None = None, slot: int = 0) -> int:
             handled = _last_looks(source, process_batch, batch_size)
             if not handled:
                 return total
+        elif handled < batch_size:
+            # A short batch: the next one gathers for the rest of the wait (no row is locked
+            # meanwhile). A batch's fixed statements cost more than its rows below a few dozen
+            # pushes: 1.54 ms of a worker's CPU a delivery in batches of 10, 0.63 in batches of
+            # 50; under 500 pushes a second the batches held about ten (bench/live_inbox.py).
+            time.sleep(max(0.0, began + wait - _clock()))
         total += handled
 
 

@@ -308,6 +308,9 @@ RAW_DELIVERY_DRAINS = env_int("RAW_DELIVERY_DRAINS", 2)
 # pushes skip the flag after one saw it (crm.ingestion): a burst costs the hooks one Redis
 # round trip a process every this long instead of one a push. 0 with inline tasks (the demo).
 RAW_DELIVERY_DRAIN_LINGER = env_float("RAW_DELIVERY_DRAIN_LINGER", 0.5)
+# Seconds a drain lets a short batch's successor gather before taking it (crm.ingestion): at
+# most this much latency for batches large enough to be cheap. 0 with inline tasks.
+RAW_DELIVERY_BATCH_WAIT = env_float("RAW_DELIVERY_BATCH_WAIT", 0.1)
 # Webhook bodies are bounded by the hooks themselves (1 MiB); the form limit stays Django's.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

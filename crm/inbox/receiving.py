@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from .. import live
 from ..actions import record_interaction, record_interactions
-from ..bulk import update_rows
+from ..bulk import placeholders, update_rows
 from ..models import (
     ACTIVE_STATUSES,
     Conversation,
@@ -235,11 +235,11 @@ def receive_messages(items: list[dict[str, Any]]) -> list[tuple[Message, bool, b
 # pushes (bench/live_inbox.py).
 _STORED_SQL = (
     "SELECT id FROM crm_message WHERE NOT platform_msg_id = '' AND channel = %s AND account = %s"
-    " AND platform_msg_id = ANY(%s)"
+    " AND platform_msg_id IN ({})"
 )
 _ACTIVE_SQL = (
     "SELECT * FROM crm_conversation WHERE channel = %s AND account = %s"
-    " AND external_user = ANY(%s) AND kind = %s AND status = ANY(%s)"
+    " AND external_user IN ({}) AND kind = %s AND status IN ({})"
 )
 
 
@@ -253,7 +253,7 @@ def _stored_messages(by_account: dict) -> dict[tuple[str, str, str], Message]:
         # batch at 10M messages, 2 ms with it; bench/scaling.py).
         for (channel, account), group in by_account.items():
             ids = sorted({str(i["platform_msg_id"]) for i in group})
-            cursor.execute(_STORED_SQL, [channel, account, ids])
+            cursor.execute(_STORED_SQL.format(placeholders(ids)), [channel, account, *ids])
             found += [row[0] for row in cursor.fetchall()]
     if not found:
         return {}
@@ -269,9 +269,10 @@ def _active_conversations(by_account: dict) -> dict[tuple[str, str, str], Conver
     active: dict[tuple[str, str, str], Conversation] = {}
     for (channel, account), group in by_account.items():
         users = sorted({i["external_user"] for i in group})
-        params = [channel, account, users, str(Conversation.Kind.SERVICE)]
-        params.append([str(status) for status in ACTIVE_STATUSES])
-        for c in Conversation.objects.raw(_ACTIVE_SQL, params):
+        statuses = [str(status) for status in ACTIVE_STATUSES]
+        sql = _ACTIVE_SQL.format(placeholders(users), placeholders(statuses))
+        params = [channel, account, *users, str(Conversation.Kind.SERVICE), *statuses]
+        for c in Conversation.objects.raw(sql, params):
             active[(c.channel, c.account, c.external_user)] = c
     return active
 

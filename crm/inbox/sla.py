@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from ..bulk import for_update, placeholders
 from ..business_time import Schedule
 from ..models import (
     ACTIVE_STATUSES,
@@ -118,9 +119,9 @@ def _clock(conversation_id: int) -> SlaClock | None:
 
 
 _WAITING_SQL = (
-    "SELECT conversation_id FROM crm_slaclock WHERE conversation_id = ANY(%s)"
+    "SELECT conversation_id FROM crm_slaclock WHERE conversation_id IN ({})"
     " AND first_response_met IS NOT NULL"
-    " AND next_response_due IS NULL AND policy_id IS NOT NULL ORDER BY conversation_id FOR UPDATE"
+    " AND next_response_due IS NULL AND policy_id IS NOT NULL ORDER BY conversation_id{}"
 )
 
 
@@ -135,8 +136,11 @@ def on_customer_messages(messages: list[tuple[int | None, datetime]]) -> None:
         first_at.setdefault(conversation_id, at)
     # The clocks that wait, locked, in SQL written once (the ORM built this statement again for
     # every batch a worker drains, about 1 ms of CPU); their rows only when there are some.
+    ids = [pk for pk in first_at if pk is not None]
+    if not ids:
+        return
     with connection.cursor() as cursor:
-        cursor.execute(_WAITING_SQL, [[pk for pk in first_at if pk is not None]])
+        cursor.execute(_WAITING_SQL.format(placeholders(ids), for_update()), ids)
         found = [row[0] for row in cursor.fetchall()]
     if not found:
         return

@@ -95,3 +95,17 @@ def test_a_drain_that_cleared_its_flag_processes_what_is_committed_during_the_li
     assert time.monotonic() - began >= 0.5  # it kept looking for the linger after the push
     assert RawDelivery.objects.get().status == "processed"
     assert Message.objects.get().content == "在吗"
+
+
+def test_a_short_batch_lets_the_next_one_gather_for_the_batch_wait(queued, monkeypatch, settings):
+    """RAW_DELIVERY_BATCH_WAIT: after a batch shorter than the batch size the drain waits out
+    the rest of the wait from that batch's start; after a full one it goes on at once."""
+    settings.RAW_DELIVERY_BATCH_WAIT = 0.1
+    settings.RAW_DELIVERY_DRAIN_LINGER = 0.0
+    batches = iter([500, 3, 2, 0, 0])
+    monkeypatch.setattr(ingestion, "_drain_batch", lambda *args: next(batches))
+    monkeypatch.setattr(ingestion, "_clock", lambda: 50.0)  # the batches take no time
+    slept: list[float] = []
+    monkeypatch.setattr(ingestion.time, "sleep", slept.append)
+    assert ingestion.drain("wechat", batch_size=500) == 505
+    assert [round(s, 6) for s in slept] == [0.1, 0.1]
