@@ -152,7 +152,7 @@ def ingest_messages(
 # again for every batch a drain takes, about 1 ms of a worker's CPU.
 _LOCK_USERS_SQL = (
     f"SELECT * FROM {WeChatUser._meta.db_table} WHERE account_id = %s AND openid IN ({{}})"  # noqa: S608  the model's table
-    " ORDER BY id{{}}"
+    " ORDER BY id{}"
 )
 
 
