@@ -10,13 +10,12 @@ import urllib.parse
 import pytest
 from django.core.signals import request_finished, request_started
 from django.db import OperationalError, close_old_connections, connection
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from channels_wechat import protocol
 from channels_wechat.models import OfficialAccount
 from crm import ingestion, webhooks
 from crm.models import RawDelivery
-from crm.webhooks import WEBHOOK_PREFIX
+from crm.webhooks import _hook_routes
 from crm.wsgi import application
 from tests.conftest import clear_own_cache
 
@@ -92,20 +91,9 @@ def push(msg_id: int, token: str = TOKEN) -> tuple[str, bytes]:
     return query, body
 
 
-def _routes(patterns, prefix=""):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            yield from _routes(p.url_patterns, prefix + str(p.pattern))
-        elif isinstance(p, URLPattern):
-            yield prefix + str(p.pattern), p.callback
-
-
 def test_only_webhook_views_are_routed_under_the_webhook_prefix():
-    under = {
-        route: f"{view.__module__}.{view.__name__}"
-        for route, view in _routes(get_resolver().url_patterns)
-        if ("/" + route.lstrip("^")).startswith(WEBHOOK_PREFIX)
-    }
+    # What HookApp routes: every URLconf pattern under WEBHOOK_PREFIX.
+    under = {str(pattern): f"{view.__module__}.{view.__name__}" for pattern, view in _hook_routes()}
     assert under == {
         "hooks/wechat/<str:appid>": "channels_wechat.hooks.wechat_hook",
         "hooks/weibo/<str:uid>": "channels_weibo.hooks.fanservice_hook",
@@ -383,6 +371,32 @@ def test_a_connection_that_lost_the_prepared_insert_answers_500_once_then_stores
         "5177",
         "5277",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_database_connection_gets_a_new_kept_cursor(published):
+    """The hooks' INSERT keeps its cursor while the database connection lasts
+    (crm.ingestion._autocommit_cursor); a push after the connection was closed (its age, an
+    error: close_old_connections) stores through a cursor of the new one."""
+    clear_own_cache()
+    OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        answers = [call("POST", f"/hooks/wechat/{APPID}", b, q)["body"] for q, b in (push(80),)]
+        kept = ingestion._HELD.cursor
+        connection.close()
+        answers += [call("POST", f"/hooks/wechat/{APPID}", b, q)["body"] for q, b in (push(81),)]
+        renewed = ingestion._HELD.cursor
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        clear_own_cache()
+    assert answers == [b"success", b"success"]
+    assert renewed[0] is not kept[0] and renewed[0] is connection.connection
+    assert RawDelivery.objects.filter(source="wechat").count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
