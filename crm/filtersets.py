@@ -188,7 +188,7 @@ PRIVATE_CHANNELS = [(Channel.WECHAT, _lazy("WeChat")), (Channel.WEIBO, _lazy("We
 
 class ConversationFilterSet(django_filters.FilterSet):
     """Inbox and API filters: `assigned` = mine | unassigned | all, status, channel, kind
-    (service | complaint), account."""
+    (service | complaint), account, team (an id), assignee, customer, opened."""
 
     assigned = django_filters.ChoiceFilter(
         method="filter_assigned",
@@ -207,6 +207,7 @@ class ConversationFilterSet(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=Conversation.Kind.choices)
     account = django_filters.CharFilter()
     assignee = django_filters.NumberFilter(field_name="assignee_id")
+    team = django_filters.NumberFilter(field_name="team_id")
     customer = django_filters.NumberFilter(field_name="customer_id")
     opened = django_filters.DateFromToRangeFilter(field_name="opened_at")
 
@@ -219,6 +220,7 @@ class ConversationFilterSet(django_filters.FilterSet):
             "kind",
             "account",
             "assignee",
+            "team",
             "customer",
             "opened",
         ]

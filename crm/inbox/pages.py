@@ -1,13 +1,14 @@
 """The agents' inbox (/inbox/): WeChat and Weibo private conversations in one list.
 
-Pages: the conversation list (mine / unassigned / all, status, channel and account filters,
-oldest-waiting first, with how long each has waited) and a conversation page (the thread, the
-reply box with canned responses, assign / transfer, resolve, and the customer's panels and
-timeline beside it). New messages appear without a reload: the page polls a fragment.
+Pages: the conversation list (mine / unassigned / all, status, channel, kind, account and
+team filters, oldest-waiting first, with how long each has waited and its team) and a
+conversation page (the thread, the reply box with canned responses, assign / transfer, resolve,
+and the customer's panels and timeline beside it). New messages appear without a reload
+through the live socket (crm.inbox.live), polling a fragment only while it cannot connect.
 
 Permissions: seeing the inbox needs `crm.view_conversation`; replying `crm.add_message`;
-assigning and resolving `crm.change_conversation`. Every holder of the view permission sees
-every conversation (one team inbox). The writes are crm.inbox actions; these views only call
+assigning and resolving `crm.change_conversation`. Which conversations a holder sees is
+`visible_conversations`: their teams' unless they see every team (managers). The writes are crm.inbox actions; these views only call
 them. crm imports no channel app: canned responses come from the apps that register them
 (crm.canned), and platform refusals are explained by error code.
 """
@@ -29,7 +30,7 @@ from django.views.decorators.http import require_POST
 
 from ..canned import canned_responses
 from ..filtersets import ConversationFilterSet, visible_conversations
-from ..models import ACTIVE_STATUSES, Conversation, ConversationStatus
+from ..models import ACTIVE_STATUSES, Conversation, ConversationStatus, Team, sees_every_team
 from ..panels import customer_panels
 from ..send_errors import send_error_text
 from ..staff_phones import shown_phone
@@ -81,9 +82,19 @@ def conversation_list(request):
         "status_choices": ConversationStatus.choices,
         "counts": counts,
         "query": params.urlencode(),
+        "teams": _filter_teams(request.user),
     }
     template = "inbox/_rows.html" if request.GET.get("fragment") else "inbox/list.html"
     return render(request, template, context)
+
+
+def _filter_teams(user) -> list[Team]:
+    """The teams the list can be narrowed to: every active team for those who see every team,
+    else the user's own (the filter shows when there are two or more)."""
+    teams = Team.objects.filter(active=True).order_by("name")
+    if not sees_every_team(user):
+        teams = teams.filter(memberships__user_id=user.pk)
+    return list(teams)
 
 
 def _counts(visible, user) -> dict[str, int]:

@@ -441,6 +441,7 @@ def set_presence(user, status: str, *, now: datetime | None = None) -> AgentPres
         presence, _created = AgentPresence.objects.select_for_update().get_or_create(user=user)
         before = presence.effective_status(now)
         presence.status = status
+        presence.offline_chosen = status == Presence.OFFLINE
         presence.last_seen_at = now
         if status == Presence.OFFLINE:
             presence.offline_since = presence.offline_since if before == Presence.OFFLINE else now
@@ -454,10 +455,13 @@ def set_presence(user, status: str, *, now: datetime | None = None) -> AgentPres
 
 
 def heartbeat(user, *, now: datetime | None = None) -> AgentPresence:
-    """The agent's inbox page is open: keep their presence (online if they never chose one)."""
+    """The agent's inbox page is open: keep their presence, online unless they chose one (an
+    agent who chose offline stays offline with the page open; one the expiry marked offline
+    comes back online)."""
     current = AgentPresence.objects.filter(user=user).first()
-    status = current.status if current and current.status != Presence.OFFLINE else Presence.ONLINE
-    return set_presence(user, status, now=now)
+    if current is None or (current.status == Presence.OFFLINE and not current.offline_chosen):
+        return set_presence(user, Presence.ONLINE, now=now)
+    return set_presence(user, current.status, now=now)
 
 
 def expire_presence(*, now: datetime | None = None) -> dict[str, int]:

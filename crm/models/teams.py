@@ -106,7 +106,9 @@ def presence_ttl() -> timedelta:
 class AgentPresence(models.Model):
     """An agent's presence in the inbox. The page sends a heartbeat every few seconds; without
     one for `INBOX_PRESENCE_TTL` seconds the agent counts as offline (their page was closed).
-    `offline_since` is when they went offline (set by the expiry task or by choosing offline)."""
+    `offline_since` is when they went offline (set by the expiry task or by choosing offline);
+    `offline_chosen` says the agent chose offline, which their page's heartbeats keep (an agent
+    marked offline by the expiry comes back online with their page)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -119,6 +121,7 @@ class AgentPresence(models.Model):
     )
     last_seen_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     offline_since = models.DateTimeField(_("offline since"), null=True, blank=True)
+    offline_chosen = models.BooleanField(_("chose offline"), default=False)
 
     class Meta:
         verbose_name = _("agent presence")

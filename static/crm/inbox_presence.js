@@ -17,8 +17,12 @@
                        headers: {"X-CSRFToken": csrf()}})
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
+        // The server's answer is the presence: the dot and the select both show it (the page
+        // was rendered offline before its first heartbeat brought the agent online).
         var state = document.getElementById("presence-state");
         if (data && state) { state.className = "presence-" + data.status; }
+        var chosen = document.getElementById("presence");
+        if (data && chosen) { chosen.value = data.status; }
         return data;
       });
   }

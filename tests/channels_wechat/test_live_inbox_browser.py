@@ -92,6 +92,10 @@ def test_push_reaches_both_open_inboxes_and_assignment_notifies(
         admin_login(page, asgi_server.url, name, f"pw-{name}")
         page.goto(f"{asgi_server.url}/inbox/")
         connected(page)
+        # Rendered offline (no presence yet); the page's first heartbeat brings the agent
+        # online, and the select shows what the server answered, as the dot does.
+        page.wait_for_function("document.getElementById('presence').value === 'online'")
+        assert page.get_attribute("#presence-state", "class") == "presence-online"
         assert page.locator("tr.conversation-row").count() == 0
         assert page.inner_text("#live-status") == "实时"
 

@@ -3,6 +3,7 @@ anonymous), and the object-level rule of the role table: an agent of 售前 cann
 conversation by URL (inbox, admin) or API; managers and "see all" members can."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
@@ -116,6 +117,24 @@ def test_presence_heartbeat_keeps_the_choice_and_a_bad_status_is_a_400(agent_use
     )
     assert AgentPresence.objects.get(user=agent_user).status == "away"
     assert client.get("/inbox/presence/").status_code == 405
+
+
+def test_a_chosen_offline_survives_the_pages_heartbeats_an_expired_one_does_not(
+    agent_user, settings
+):
+    client = browser(agent_user)
+    client.post("/inbox/presence/", {"status": "offline"})
+    # The open page keeps sending heartbeats: the agent stays offline, and gets nothing routed.
+    assert json.loads(client.post("/inbox/presence/").content)["status"] == "offline"
+    assert json.loads(client.post("/inbox/presence/").content)["status"] == "offline"
+    # Marked offline by the expiry (the page was closed), the next open page brings them back.
+    client.post("/inbox/presence/", {"status": "online"})
+    AgentPresence.objects.filter(user=agent_user).update(
+        last_seen_at=timezone.now() - timedelta(seconds=settings.INBOX_PRESENCE_TTL + 1)
+    )
+    assert inbox.routing.expire_presence()["expired"] == 1
+    assert AgentPresence.objects.get(user=agent_user).status == "offline"
+    assert json.loads(client.post("/inbox/presence/").content)["status"] == "online"
 
 
 def test_the_inbox_page_shows_the_presence_picker_and_loads_the_heartbeat(agent_user):
@@ -288,3 +307,31 @@ def test_presence_online_hands_out_the_team_queue(two_teams, agent_user):
     waiting.refresh_from_db()
     assert waiting.assignee == agent_user
     set_presence(agent_user, "offline")
+
+
+# The list's teams ---------------------------------------------------------------------------
+
+
+def test_a_manager_narrows_the_list_to_a_team_and_each_row_names_its_team(
+    conversations, manager_user, agent_user, two_teams
+):
+    presales, aftersales = two_teams
+    sale, after = conversations
+    manager = browser(manager_user)
+    html = manager.get("/inbox/").content.decode()
+    assert '<option value="">全部团队</option>' in html
+    assert f'<option value="{presales.pk}" >售前</option>' in html
+    assert f'<option value="{aftersales.pk}" >售后</option>' in html
+    assert html.count('<small class="conversation-team">') == 2
+    narrowed = manager.get(f"/inbox/?team={aftersales.pk}").content.decode()
+    assert f'data-id="{after.pk}"' in narrowed and f'data-id="{sale.pk}"' not in narrowed
+    assert f'<option value="{aftersales.pk}" selected>售后</option>' in narrowed
+    bad = manager.get("/inbox/?team=x").content.decode()  # not a number: the filter is ignored
+    assert 'data-id="' in bad
+    # An agent of one team has nothing to choose between: no filter; their rows name the team.
+    html = browser(agent_user).get("/inbox/").content.decode()
+    assert 'id="team-filter"' not in html
+    assert '<small class="conversation-team">售前</small>' in html
+    # Asking for the other team's conversations by the filter shows none of them.
+    other = browser(agent_user).get(f"/inbox/?team={aftersales.pk}").content.decode()
+    assert f'data-id="{after.pk}"' not in other
