@@ -6,8 +6,10 @@ from datetime import timedelta
 from django.utils import timezone
 
 from channels_wechat.models import OfficialAccount, WeChatUser
-from crm.models import Conversation, Message
+from crm.models import Conversation, Message, SlaBreach, Team
 from dashboards import kpis
+from dashboards.kpis.sla import sla_attainment
+from devtools.demo import teams
 from devtools.demo import wechat as demo
 
 
@@ -39,6 +41,18 @@ def test_demo_history_loads_once_and_gives_kpis_shape(db):
         WeChatUser.objects.count(),
     ) == counts
     assert "already loaded" in out.getvalue()
+
+    # The teams and the SLA policy over that history: the clocks replayed through the inbox's
+    # SLA actions give the dashboard's attainment a history, per team.
+    teams.load(out)
+    sla = sla_attainment(today - timedelta(days=34), today, account.appid)
+    assert sla["sla_conversations"] > 100
+    assert 0.3 < sla["sla_attainment"] < 1
+    assert {row["team_id"] for row in sla["teams"]} == set(
+        Team.objects.values_list("pk", flat=True)
+    )
+    assert SlaBreach.objects.filter(target="first_response").exists()
+    assert SlaBreach.objects.filter(target="resolution").exists()
 
 
 def test_demo_events_are_valid_history(db):
