@@ -55,7 +55,7 @@ def cell(row, key):
     if isinstance(value, datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, float) and (
-        "rate" in key or key in ("share", "positive", "neutral", "negative")
+        "rate" in key or "attainment" in key or key in ("share", "positive", "neutral", "negative")
     ):
         return f"{value * 100:.1f}%"
     if isinstance(value, float):

@@ -1,6 +1,7 @@
 """SLA attainment on the WeChat dashboard (dashboards.kpis.sla): targets met ÷ decided, per
 agent and team, from the clocks the inbox keeps in business time."""
 
+import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -95,6 +96,12 @@ def test_the_wechat_dashboard_shows_attainment_and_its_tables(cohort, manager_us
     html = page.content.decode()
     assert "SLA 达标率" in html
     assert "每位客服的 SLA 达标率" in html and "各团队的 SLA 达标率" in html
+    # Shares as percentages, as every other rate on the page (they showed as 0.7 and 0.3).
+    cells = re.findall(r"<td>([^<]*)</td>", html.split('id="table-sla_teams"')[1])
+    assert cells[:12] == [
+        "售前", "2", "66.7%", "50.0%", "66.7%", "100.0%",
+        "售后", "2", "33.3%", "100.0%", "0.0%", "0.0%",
+    ]  # fmt: skip
     csv = client.get("/dashboards/wechat/export/sla_teams.csv?start=2026-10-12&end=2026-10-13")
     assert csv.status_code == 200
     lines = csv.content.decode("utf-8-sig").splitlines()
