@@ -28,20 +28,16 @@ clients run in this process and share the machine's cores with the servers.
 
 from __future__ import annotations
 
-import asyncio
-import http.client
-import itertools
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from pathlib import Path
 
 from .harness import Result
+from .live_clients import Pages, cpu_snapshot, cpu_used, open_loop, percentile
 from .webhooks import SERVER as GUNICORN
 from .wechat import (
     AES_KEY,
@@ -56,11 +52,6 @@ from .wechat import (
     _wait_port,
     make_pushes,
 )
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _requests(prefix: str, pushes: list[dict]) -> list[tuple[str, bytes]]:
@@ -82,141 +73,6 @@ MANAGERS = 2
 AFTER_SALES_WORDS = ("退换", "订单", "发货")  # routing rules: keyword -> 售后; the rest 售前
 SENDERS = 64  # connections the open-loop sender may have in flight
 RATE_SHARE = 0.95  # of RATE the sender must achieve for the latency to pass
-
-
-def _pages_main(ws_url, origin, cookies, out, ready, stopping, count, connected) -> None:
-    asyncio.run(_pages(ws_url, origin, cookies, out, ready, stopping, count, connected))
-
-
-async def _pages(ws_url, origin, cookies, out, ready, stopping, count, connected) -> None:
-    from websockets.asyncio.client import connect
-
-    rows: list[tuple] = []
-    errors: list[str] = []
-    sockets = []
-    for n in range(PAGES):
-        try:
-            socket = await connect(
-                ws_url,
-                origin=origin,
-                additional_headers={"Cookie": cookies[n % len(cookies)]},
-                open_timeout=60,
-                max_queue=None,
-            )
-        except Exception as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
-            continue
-        sockets.append(socket)
-        connected.value += 1
-
-    async def read(n: int, socket) -> None:
-        try:
-            async for frame in socket:
-                wall = time.time()
-                events = json.loads(frame).get("events", ())
-                for e in events:
-                    rows.append((wall, n, e.get("id"), e.get("message"), e.get("at")))
-                count.value += len(events)
-        except Exception as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
-
-    readers = [asyncio.create_task(read(n, s)) for n, s in enumerate(sockets)]
-    ready.set()
-    while not stopping.is_set():
-        await asyncio.sleep(0.2)
-    for socket in sockets:
-        await socket.close()
-    for reader in readers:
-        reader.cancel()
-    Path(out).write_text(json.dumps({"rows": rows, "errors": errors[:10]}))
-
-
-class Pages:
-    """PAGES WebSocket clients in a process of their own (the load generator's threads would
-    otherwise delay them); what they received, and when (wall clock), once stopped."""
-
-    def __init__(self, ws_url: str, origin: str, cookies: list[str]):
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        self.out = tempfile.mktemp(prefix="bench-live-pages-", suffix=".json")
-        self.ready, self.stopping = ctx.Event(), ctx.Event()
-        self.count = ctx.Value("q", 0, lock=False)
-        self._connected = ctx.Value("i", 0, lock=False)
-        self.received: list[tuple[float, int, dict]] = []
-        self.errors: list[str] = []
-        self.proc = ctx.Process(
-            target=_pages_main,
-            args=(
-                ws_url,
-                origin,
-                cookies,
-                self.out,
-                self.ready,
-                self.stopping,
-                self.count,
-                self._connected,
-            ),
-            daemon=True,
-        )
-        self.proc.start()
-        if not self.ready.wait(300) or self.connected < PAGES:
-            raise RuntimeError(f"{self.connected} of {PAGES} pages connected")
-
-    @property
-    def connected(self) -> int:
-        return self._connected.value
-
-    def stop(self) -> None:
-        if self.proc.is_alive():
-            self.stopping.set()
-            self.proc.join(120)
-        try:
-            data = json.loads(Path(self.out).read_text())
-        except OSError:
-            return
-        self.errors = data["errors"]
-        self.received = [
-            (wall, n, {"id": i, "message": m, "at": at}) for wall, n, i, m, at in data["rows"]
-        ]
-
-
-def _cpu_snapshot(database: str) -> dict[str, float]:
-    """CPU seconds (user + system) so far of every process of this machine, by pid, under keys
-    "pid:<n>" and "session:<n>" (a child started in its own session and what it forked), and
-    of this database's PostgreSQL backends ("postgres"); this process's own ("self")."""
-    from django.db import connection
-
-    tick = os.sysconf("SC_CLK_TCK")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [database],
-        )
-        backends = {row[0] for row in cursor.fetchall()}
-    found: dict[str, float] = {"postgres": 0.0}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds = (int(fields[11]) + int(fields[12])) / tick
-        found[f"pid:{entry.name}"] = seconds
-        found[f"session:{fields[3]}"] = found.get(f"session:{fields[3]}", 0.0) + seconds
-        if int(entry.name) in backends:
-            found["postgres"] += seconds
-    times = os.times()
-    found["self"] = times.user + times.system
-    return found
-
-
-def _cpu_used(before: dict[str, float], after: dict[str, float], keys: dict[str, str]) -> dict:
-    """CPU seconds between two snapshots, per name of `keys` (name -> snapshot key)."""
-    return {
-        name: round(after.get(key, 0.0) - before.get(key, 0.0), 2) for name, key in keys.items()
-    }
 
 
 def _gunicorn(port: int, logs: Path, env: dict) -> subprocess.Popen:
@@ -247,17 +103,17 @@ def _hook_alone(logs: Path, env: dict) -> dict:
             raise RuntimeError(f"gunicorn did not start:\n{_log_tail(logs / 'gunicorn.log')}")
         before = RawDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         warm = make_pushes(28_000_000, 200, openids=500, seed=9)
-        _open_loop(port, _requests(f"/hooks/wechat/{APPID}", warm), 50)
+        open_loop(port, _requests(f"/hooks/wechat/{APPID}", warm), 50, SENDERS)
         count = RATE * min(SECONDS, 5)
         requests = _requests(
             f"/hooks/wechat/{APPID}", make_pushes(29_000_000, count, openids=2_000, seed=10)
         )
         database = connection.settings_dict["NAME"]
-        cpu_before = _cpu_snapshot(database)
-        _sent, errors, seconds, answered = _open_loop(port, requests, RATE)
-        cpu = _cpu_used(
+        cpu_before = cpu_snapshot(database)
+        _sent, errors, seconds, answered = open_loop(port, requests, RATE, SENDERS)
+        cpu = cpu_used(
             cpu_before,
-            _cpu_snapshot(database),
+            cpu_snapshot(database),
             {"gunicorn": f"session:{server.pid}", "postgres": "postgres", "sender": "self"},
         )
     finally:
@@ -269,8 +125,8 @@ def _hook_alone(logs: Path, env: dict) -> dict:
         "pushes": count,
         "rate_achieved": round(count / seconds, 1) if seconds else 0.0,
         "errors": len(errors),
-        "answer_p50_ms": _percentile(answered, 0.5) * 1000,
-        "answer_p95_ms": _percentile(answered, 0.95) * 1000,
+        "answer_p50_ms": percentile(answered, 0.5) * 1000,
+        "answer_p95_ms": percentile(answered, 0.95) * 1000,
         "cpu_ms_per_push": {k: round(v * 1000 / count, 2) for k, v in cpu.items()},
     }
 
@@ -290,46 +146,6 @@ def _settle(pages: Pages, quiet: float = 3.0, limit: float = 120.0) -> None:
             return
         seen = pages.count.value
         time.sleep(quiet)
-
-
-def _open_loop(port: int, requests: list[tuple[str, bytes]], rate: int):
-    """POST request i at start + i / rate over up to SENDERS keep-alive connections; the send
-    time of each (wall clock), the errors, the seconds sending took, the answer times."""
-    counter = itertools.count()
-    sent_at = [0.0] * len(requests)
-    answered = [0.0] * len(requests)
-    errors: list[str] = []
-    start = time.perf_counter() + 0.5
-    headers = {"Content-Type": "text/xml", "User-Agent": "Mozilla/4.0"}
-
-    def sender() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while (i := next(counter)) < len(requests):
-            wait = start + i / rate - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            url, body = requests[i]
-            sent_at[i] = time.time()
-            try:
-                conn.request("POST", url, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-                conn.close()
-                continue
-            answered[i] = time.time() - sent_at[i]
-            if response.status != 200 or data not in (b"success", b""):
-                errors.append(f"{response.status} {data[:200]!r}")
-        conn.close()
-
-    threads = [threading.Thread(target=sender, daemon=True) for _ in range(SENDERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = max(sent_at) - min(sent_at) if requests else 0.0
-    return sent_at, errors, seconds, answered
 
 
 def _latencies(pages: Pages, sent: dict, key) -> tuple[list[float], int]:
@@ -368,9 +184,9 @@ def _baseline_figures(pages: Pages, sent: dict) -> dict:
         "events": count,
         "expected": count * PAGES,
         "delivered": delivered,
-        "p50_ms": _percentile(values, 0.5) * 1000 if values else None,
-        "p95_ms": _percentile(values, 0.95) * 1000 if values else None,
-        "p99_ms": _percentile(values, 0.99) * 1000 if values else None,
+        "p50_ms": percentile(values, 0.5) * 1000 if values else None,
+        "p95_ms": percentile(values, 0.95) * 1000 if values else None,
+        "p99_ms": percentile(values, 0.99) * 1000 if values else None,
     }
 
 
@@ -503,13 +319,13 @@ def run(scale) -> list[Result]:
             if not _wait_port(port, 60):
                 raise RuntimeError(f"{name} did not start:\n{_log_tail(logs / f'{name}.log')}")
         origin = f"http://127.0.0.1:{asgi_port}"
-        pages = Pages(f"ws://127.0.0.1:{asgi_port}/ws/inbox/", origin, cookies)
+        pages = Pages(f"ws://127.0.0.1:{asgi_port}/ws/inbox/", origin, cookies, PAGES)
         sys.stderr.write(f"live inbox: {pages.connected} pages connected\n")
 
         _heartbeat(users)
         # Warm-up: imports, pools, the worker's first batch.
         warm = make_pushes(30_000_000, 200, openids=500, seed=11)
-        _open_loop(web_port, _requests(f"/hooks/wechat/{APPID}", warm), 50)
+        open_loop(web_port, _requests(f"/hooks/wechat/{APPID}", warm), 50, SENDERS)
         _settle(pages)
         base_sent = _baseline(pages, visible)
 
@@ -519,12 +335,12 @@ def run(scale) -> list[Result]:
         first_raw = RawDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         _heartbeat(users)  # the pages' own heartbeats are not sent: the agents stay online
         database = connection.settings_dict["NAME"]
-        cpu_before = _cpu_snapshot(database)
-        sent_at, errors, send_seconds, answered = _open_loop(web_port, requests, RATE)
+        cpu_before = cpu_snapshot(database)
+        sent_at, errors, send_seconds, answered = open_loop(web_port, requests, RATE, SENDERS)
         _settle(pages)
-        cpu = _cpu_used(
+        cpu = cpu_used(
             cpu_before,
-            _cpu_snapshot(database),
+            cpu_snapshot(database),
             {
                 "daphne": f"session:{children[0].pid}",
                 "gunicorn": f"session:{children[1].pid}",
@@ -573,18 +389,16 @@ def run(scale) -> list[Result]:
         "deliveries": len(values),
         "deliveries_expected": expected,
         "deliveries_not_entitled": outside,
-        "p50_ms": _percentile(values, 0.5) * 1000 if values else None,
-        "p95_ms": _percentile(values, 0.95) * 1000 if values else None,
-        "p99_ms": _percentile(values, 0.99) * 1000 if values else None,
+        "p50_ms": percentile(values, 0.5) * 1000 if values else None,
+        "p95_ms": percentile(values, 0.95) * 1000 if values else None,
+        "p99_ms": percentile(values, 0.99) * 1000 if values else None,
         "max_ms": max(values) * 1000 if values else None,
-        "hook_answer_p50_ms": _percentile(answered, 0.5) * 1000,
-        "hook_answer_p95_ms": _percentile(answered, 0.95) * 1000,
-        "received_to_processed_p50_ms": _percentile(processing, 0.5) * 1000 if processing else None,
-        "received_to_processed_p95_ms": _percentile(processing, 0.95) * 1000
-        if processing
-        else None,
-        "event_row_to_page_p50_ms": _percentile(lag, 0.5) * 1000 if lag else None,
-        "event_row_to_page_p95_ms": _percentile(lag, 0.95) * 1000 if lag else None,
+        "hook_answer_p50_ms": percentile(answered, 0.5) * 1000,
+        "hook_answer_p95_ms": percentile(answered, 0.95) * 1000,
+        "received_to_processed_p50_ms": percentile(processing, 0.5) * 1000 if processing else None,
+        "received_to_processed_p95_ms": percentile(processing, 0.95) * 1000 if processing else None,
+        "event_row_to_page_p50_ms": percentile(lag, 0.5) * 1000 if lag else None,
+        "event_row_to_page_p95_ms": percentile(lag, 0.95) * 1000 if lag else None,
         # What each part cost while the pushes were sent and delivered (until 3 s without an
         # event), in CPU ms per push: the machine's cores bound the rate at 1000 * cores / sum.
         "cpu_ms_per_push": per_push,
