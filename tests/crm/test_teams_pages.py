@@ -335,3 +335,23 @@ def test_a_manager_narrows_the_list_to_a_team_and_each_row_names_its_team(
     # Asking for the other team's conversations by the filter shows none of them.
     other = browser(agent_user).get(f"/inbox/?team={aftersales.pk}").content.decode()
     assert f'data-id="{after.pk}"' not in other
+
+
+def test_the_api_narrows_conversations_to_a_team_within_what_the_user_sees(
+    conversations, manager_user, agent_user, two_teams
+):
+    presales, aftersales = two_teams
+    sale, after = conversations
+    url = "/api/v1/wechat/conversations/"
+
+    def ids(user, team):
+        client = Client()
+        client.force_login(user)
+        response = client.get(url, {"team": team.pk})
+        assert response.status_code == 200
+        return [row["id"] for row in response.json()["results"]]
+
+    assert ids(manager_user, aftersales) == [after.pk]
+    assert ids(manager_user, presales) == [sale.pk]
+    assert ids(agent_user, presales) == [sale.pk]
+    assert ids(agent_user, aftersales) == []  # not their team: the filter shows nothing more
