@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from ..attribution import customers_changed
 from ..models import (
     Channel,
     Customer,
@@ -205,7 +206,9 @@ def _claim(handoff, scene, *, appid, openid, customer, at, subject=None, via="qr
             else:
                 customer = target
     if not reason and handoff.used_at is None:
-        Handoff.objects.filter(pk=handoff.pk).update(used_at=at, used_openid=openid)
+        Handoff.objects.filter(pk=handoff.pk).update(used_at=at, used_openid=openid, used_via=via)
+        if via == "oauth":  # a touch of its own (a follow through the code has its scan's)
+            customers_changed([customer.pk])
         lead = Lead.objects.filter(
             pk=handoff.lead_id, status__in=(LeadStatus.NEW, LeadStatus.CONTACTED)
         ).first()

@@ -19,7 +19,8 @@ class Handoff(models.Model):
     `token_hash` is the SHA-256 of the link's token (the token itself is only in the sent link);
     `scene` is the WeChat QR scene issued to this handoff alone (set when the page first shows
     the code); `used_at`/`used_openid` are set by the first follower through it, who alone is
-    linked. `send_error` is why the link last failed to go out (the platform's refusal), empty
+    linked, and `used_via` says how: by following through its QR code (`qr`) or by opening the
+    link inside WeChat (`oauth`; the attribution's handoff touch then has no scan to come from). `send_error` is why the link last failed to go out (the platform's refusal), empty
     once it was sent.
 
     A handoff of purpose `campaign` names its KOL campaign and KOL on the Weibo side
@@ -52,6 +53,12 @@ class Handoff(models.Model):
     expires_at = models.DateTimeField(_("expires at"))
     used_at = models.DateTimeField(_("used at"), null=True, blank=True)
     used_openid = models.CharField(_("used by openid"), max_length=64, blank=True)
+    used_via = models.CharField(
+        _("used through"),
+        max_length=8,
+        blank=True,
+        choices=[("qr", _("QR code")), ("oauth", _("link opened in WeChat"))],
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:

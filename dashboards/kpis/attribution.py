@@ -8,7 +8,9 @@ The rule (the README's definition):
   channel code by one of the customer's followers (`ChannelCodeScan.at`, with its code); the
   applied scan of a Weibo handoff's code is a `handoff` touch (touch id the handoff's), credited
   to the campaign and KOL of the handoff's lead by the same lead rule, so a KOL's lead that
-  crossed to WeChat through its handoff keeps the KOL's credit. A handoff sent from a KOL
+  crossed to WeChat through its handoff keeps the KOL's credit. A handoff claimed by opening
+  its link inside WeChat (`Handoff.used_via` = `oauth`: no scan) is the same `handoff` touch
+  of the handoff's customer at its `used_at`, with no code. A handoff sent from a KOL
   campaign (`CampaignHandoff`) is credited to that campaign and KOL, and so is the lead it was
   sent for, whenever it was opened (before the lead rule).
 - An *event* is a paid order (`paid_at` set, status paid, partially refunded or refunded;
@@ -117,6 +119,13 @@ touches AS (
     LEFT JOIN {campaign_handoff} hc ON hc.handoff_id = h.id
     LEFT JOIN lead_kols hk ON hk.lead_id = h.lead_id
     WHERE s.applied AND u.customer_id IS NOT NULL
+    UNION ALL
+    SELECT h.customer_id, h.used_at, 'handoff', h.id, COALESCE(hc.campaign_id, hk.campaign_id),
+           CASE WHEN hc.handoff_id IS NULL THEN hk.kol_id ELSE hc.kol_id END, NULL::bigint
+    FROM {handoff} h
+    LEFT JOIN {campaign_handoff} hc ON hc.handoff_id = h.id
+    LEFT JOIN lead_kols hk ON hk.lead_id = h.lead_id
+    WHERE h.used_via = 'oauth' AND h.used_at IS NOT NULL
 ),
 events AS (
     SELECT 'order' AS event, o.id AS event_id, o.customer_id, o.paid_at AS at,

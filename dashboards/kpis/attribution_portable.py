@@ -88,6 +88,25 @@ def _touches(customers: set[int], kols: dict) -> dict[int, list[dict[str, Any]]]
                 "code_id": code_id,
             }
         )
+    # A handoff claimed by opening its link inside WeChat: no scan, its own touch.
+    for pk, customer_id, claimed_at, lead_id in Handoff.objects.filter(
+        used_via="oauth", used_at__isnull=False, customer_id__in=customers
+    ).values_list("pk", "customer_id", "used_at", "lead_id"):
+        campaign_id = kol_id = None
+        if pk in sent_from:
+            campaign_id, kol_id = sent_from[pk]
+        elif lead_id in kols:
+            campaign_id, kol_id, _customer = kols[lead_id]
+        by_customer.setdefault(customer_id, []).append(
+            {
+                "at": claimed_at,
+                "kind": "handoff",
+                "touch_id": pk,
+                "campaign_id": campaign_id,
+                "kol_id": kol_id,
+                "code_id": None,
+            }
+        )
     return by_customer
 
 

@@ -94,6 +94,9 @@ WITH touches AS (
     LEFT JOIN {account} a ON a.id = cc.account_id
     LEFT JOIN {handoff} h ON h.scene = cc.scene AND h.appid = a.appid
     WHERE s.applied AND u.customer_id {chosen}
+    UNION ALL
+    SELECT h.customer_id, h.used_at, 'handoff', h.id FROM {handoff} h
+    WHERE h.used_via = 'oauth' AND h.used_at IS NOT NULL AND h.customer_id {chosen}
 ), events AS (
     SELECT 'order' AS event, o.id AS event_id, o.customer_id, o.paid_at AS at
     FROM {order} o

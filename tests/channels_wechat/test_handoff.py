@@ -100,7 +100,11 @@ def test_lead_inside_the_window_gets_a_private_message_and_the_follow_links_it(
     assert (merge.target, merge.reason) == (user.customer, "handoff")
     assert Customer.objects.get(pk=merge.source_id).merged_into == user.customer
     handoff.refresh_from_db()
-    assert (handoff.used_openid, handoff.used_at is not None) == ("oHandoff1", True)
+    assert (handoff.used_openid, handoff.used_at is not None, handoff.used_via) == (
+        "oHandoff1",
+        True,
+        "qr",
+    )
     lead.refresh_from_db()
     assert lead.status == "qualified"
     entry = Interaction.objects.get(customer=user.customer, kind="other", data__handoff=handoff.pk)
@@ -368,7 +372,11 @@ def test_opened_inside_wechat_signs_in_with_oauth_and_links(
     assert (wx.customer, wx.subscribed, wx.unionid) == (user.customer, False, "demo-union-3")
     assert MergeRecord.objects.get().reason == "handoff"
     handoff = Handoff.objects.get()
-    assert (handoff.used_openid, handoff.appid) == (sandbox_openid(3), APPID)
+    assert (handoff.used_openid, handoff.appid, handoff.used_via) == (
+        sandbox_openid(3),
+        APPID,
+        "oauth",
+    )
     entry = Interaction.objects.get(customer=user.customer, kind="other", data__handoff=handoff.pk)
     assert (entry.data["via"], entry.data["reason"]) == ("oauth", "")
     lead.refresh_from_db()

@@ -10,6 +10,8 @@ from crm.actions import delete_leads
 from crm.models import Handoff, Lead
 from dashboards.kpis import attribution_portable as portable
 from dashboards.kpis.attribution import WINDOW, campaign_attribution, event_touches
+from dashboards.kpis.attribution_store import refresh_customers
+from dashboards.models import EventTouch
 from tests.channels_wechat.factories import WeChatUserFactory
 from tests.dashboards.attribution_data import T0, campaign_with_orders
 
@@ -74,6 +76,55 @@ def test_python_and_postgresql_give_the_same_figures():
         assert portable.campaign_attribution([s.campaign.pk], touch, WINDOW) == (
             campaign_attribution([s.campaign.pk], touch=touch)
         )
+
+
+def _with_oauth_handoff():
+    """The scenario, and c2 (lead L2 from KOL B) opens L2's handoff link inside WeChat at T0+5h
+    (OAuth: no QR code, no scan), before paying O3 at T0+1d."""
+    s = campaign_with_orders()
+    WeChatUserFactory(customer=s.c2, account=s.code.account, subscribed=False)
+    handoff = Handoff.objects.create(
+        customer=s.c2,
+        weibo_uid="7000000002",
+        purpose="lead",
+        token_hash="2" * 64,
+        lead=s.leads["L2"],
+        appid=s.code.account.appid,
+        expires_at=T0 + timedelta(days=1),
+        used_at=T0 + timedelta(hours=5),
+        used_via="oauth",
+    )
+    return s, handoff
+
+
+def test_a_handoff_opened_inside_wechat_is_the_same_touch_without_a_code():
+    s, handoff = _with_oauth_handoff()
+    rows = [r for r in event_touches([s.c2.pk]) if r["event_id"] == s.orders["O3"].pk]
+    last = next(r for r in rows if r["touch"] == "last")
+    assert (last["kind"], last["touch_id"], last["code_id"], last["kol_id"], last["touch_at"]) == (
+        "handoff",
+        handoff.pk,
+        None,
+        s.kol_b.pk,
+        T0 + timedelta(hours=5),
+    )
+    customers = [s.c1.pk, s.c2.pk, s.c3.pk]
+    assert portable.event_touches(customers, WINDOW) == event_touches(customers)
+    # The stored touches, as the claim's refresh writes them, are the rule's.
+    refresh_customers(customers)
+    stored = EventTouch.objects.get(event="order", event_id=s.orders["O3"].pk)
+    assert (stored.last_kind, stored.last_id) == ("handoff", handoff.pk)
+    for touch in ("first", "last"):
+        assert campaign_attribution([s.campaign.pk], touch=touch) == campaign_attribution(
+            [s.campaign.pk], touch=touch, live=True
+        )
+    # Claimed through its QR code instead, the handoff is not a second touch beside the scan.
+    Handoff.objects.filter(pk=handoff.pk).update(used_via="qr")
+    rows = [r for r in event_touches([s.c2.pk]) if r["event_id"] == s.orders["O3"].pk]
+    assert {(r["touch"], r["kind"]) for r in rows} == {
+        ("first", "weibo_lead"),
+        ("last", "weibo_lead"),
+    }
 
 
 def _with_campaign_handoff():
