@@ -22,8 +22,9 @@ class HandoffAdmin(ReadOnlyAdmin):
         "created_at",
         "expires_at",
         "used_at",
+        "used_via",
     )
-    list_filter = ("purpose", "sent_by", ("used_at", admin.EmptyFieldListFilter))
+    list_filter = ("purpose", "sent_by", "used_via", ("used_at", admin.EmptyFieldListFilter))
     search_fields = ("weibo_uid", "used_openid")
     list_select_related = ("customer", "lead")
     date_hierarchy = "created_at"
@@ -40,6 +41,7 @@ class HandoffAdmin(ReadOnlyAdmin):
         "created_at",
         "expires_at",
         "used_at",
+        "used_via",
         "used_openid",
     )
     readonly_fields = fields
