@@ -18,10 +18,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import path  # noqa: E402
 
 from crm.inbox.consumers import InboxConsumer  # noqa: E402
+from crm.webhooks import AsgiWebhookDispatch  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_application,
+        # Webhooks (/hooks/...) take their own, shorter request path, as in crm.wsgi.
+        "http": AsgiWebhookDispatch(django_application),
         # The origin check refuses sockets opened by other sites' pages with the agent's cookie.
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter([path("ws/inbox/", InboxConsumer.as_asgi())]))

@@ -124,6 +124,43 @@ class WebhookDispatch:
         return self.application(environ, start_response)
 
 
+def _closing(app):
+    """`app` with its response buffered and closed before it is returned: asgiref's WsgiToAsgi
+    never calls the response's close(), which sends request_finished (where Django closes
+    stale database connections). A hook's answer is a few bytes."""
+
+    def closed(environ, start_response):
+        response = app(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            response.close()
+
+    return closed
+
+
+class AsgiWebhookDispatch:
+    """ASGI application: HTTP paths under WEBHOOK_PREFIX to HookApp, the rest to `application`
+    (Django's ASGI handler), so a hook served by Daphne (the demo; production without gunicorn)
+    takes the same path as under gunicorn. HookApp runs through asgiref's WsgiToAsgi in the
+    way Django's ASGI handler runs sync views: thread-sensitive, in a thread of the request's
+    own (ThreadSensitiveContext), so one hook waiting on the database holds up no other."""
+
+    def __init__(self, application) -> None:
+        from asgiref.wsgi import WsgiToAsgi
+
+        self.application = application
+        self.hooks = WsgiToAsgi(_closing(HookApp()))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("path", "").startswith(WEBHOOK_PREFIX):
+            from asgiref.sync import ThreadSensitiveContext
+
+            async with ThreadSensitiveContext():
+                return await self.hooks(scope, receive, send)
+        return await self.application(scope, receive, send)
+
+
 # The accounts hooks verify against ---------------------------------------------------------
 
 # A cached account is used at most this long without being read again, whatever the versions

@@ -119,6 +119,82 @@ def test_a_push_skips_the_browser_middleware_and_keeps_security_headers(wsgi, ac
     assert "Cookie" in page["headers"]["Vary"]
 
 
+def asgi_call(method: str, path: str, body: bytes = b"", query: str = "") -> dict:
+    """crm.asgi.application called in-process, as Daphne calls it (one HTTP request)."""
+    from asgiref.sync import async_to_sync
+    from asgiref.testing import ApplicationCommunicator
+
+    from crm.asgi import application as asgi_application
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query.encode(),
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"text/xml"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("203.0.113.9", 40000),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def run() -> dict:
+        talk = ApplicationCommunicator(asgi_application, scope)
+        await talk.send_input({"type": "http.request", "body": body})
+        start = await talk.receive_output(10)
+        answer = {"status": start["status"], "headers": {}, "body": b""}
+        for name, value in start["headers"]:
+            answer["headers"][name.decode().title()] = value.decode()
+        while True:
+            part = await talk.receive_output(10)
+            answer["body"] += part.get("body", b"")
+            if not part.get("more_body"):
+                return answer
+
+    return async_to_sync(run)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_daphne_a_push_takes_the_same_short_path(published):
+    # Each request runs in a thread of its own with its own connection, as under Daphne: the
+    # account is committed for it to see.
+    clear_own_cache()
+    OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    finished: list[object] = []
+
+    def record(sender, **kwargs):
+        finished.append(sender)
+
+    request_finished.connect(record)
+    try:
+        query, body = push(4)
+        answer = asgi_call("POST", f"/hooks/wechat/{APPID}", body, query)
+    finally:
+        request_finished.disconnect(record)
+        clear_own_cache()
+    assert (answer["status"], answer["body"]) == (200, b"success")
+    assert "Vary" not in answer["headers"] and "Set-Cookie" not in answer["headers"]
+    assert answer["headers"]["X-Content-Type-Options"] == "nosniff"
+    assert RawDelivery.objects.filter(account=APPID, source="wechat").count() == 1
+    # The request ended as Django ends one: request_finished (stale connections closed) sent.
+    assert len(finished) == 1
+    assert asgi_call("PUT", f"/hooks/wechat/{APPID}")["status"] == 405
+    assert asgi_call("GET", "/hooks/nothing-here")["status"] == 404
+    # Every other path still goes through Django's handler and the browser middleware.
+    page = asgi_call("GET", "/admin/login/")
+    assert page["status"] == 200
+    assert page["headers"]["X-Frame-Options"] == "DENY"
+
+
 def test_a_push_to_a_host_not_allowed_is_refused_400(wsgi, account):
     query, body = push(2)
     answer = wsgi("POST", f"/hooks/wechat/{APPID}", body, query, host="evil.example")
