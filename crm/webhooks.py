@@ -98,13 +98,19 @@ class HookApp:
                 return view(request, *match[1], **match[2])
         raise Http404("No webhook at this path.")
 
-    def __call__(self, environ, start_response):
+    def handle(self, environ) -> tuple[HookRequest, Any]:
+        """The request and Django's response for it (not yet closed: closing it sends
+        request_finished). The test client routes hooks here too (tests/hook_client.py)."""
         request_started.send(sender=self.__class__, environ=environ)
         request = HookRequest(environ)
         try:
             response = self.chain(request)
         except Exception as exc:  # noqa: BLE001  Django's answer to it: 404, 400, 500 logged
             response = response_for_exception(request, exc)
+        return request, response
+
+    def __call__(self, environ, start_response):
+        _request, response = self.handle(environ)
         # HttpResponse.close(), called by the server, sends request_finished.
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         return response

@@ -8,6 +8,14 @@ from rest_framework.test import APIClient
 ROLES = ("marketing", "agent", "manager")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def hooks_take_their_own_path():
+    """The test client sends /hooks/ to crm.webhooks.HookApp, as crm.wsgi does (hook_client)."""
+    from tests.hook_client import install
+
+    install()
+
+
 @pytest.fixture(autouse=True)
 def default_language():
     """Each test starts in the default language (zh-hans): a request sent in English activates

@@ -522,3 +522,13 @@ def test_a_dropped_redis_connection_costs_one_push_its_shortcut_not_its_answer(
     assert RawDelivery.objects.filter(source="wechat").count() == 4
     # The first push's drain, and the one the second requested on the new connection.
     assert published == [(ingestion.DRAIN_TASK, "wechat", 0)] * 2
+
+
+def test_the_test_client_sends_hooks_through_the_hooks_own_path(client, account):
+    # So every hook test in the suite tests what the platforms reach (tests/hook_client.py).
+    query, body = push(5)
+    response = client.post(f"/hooks/wechat/{APPID}?{query}", body, content_type="text/xml")
+    assert response.content == b"success"
+    assert type(response.wsgi_request) is webhooks.HookRequest
+    assert "Vary" not in response  # no LocaleMiddleware: Django's full stack adds it
+    assert type(client.get("/admin/login/").wsgi_request) is not webhooks.HookRequest
