@@ -1,8 +1,9 @@
-"""The test client sends webhooks the way production does.
+"""The test client and the live server send webhooks the way production does.
 
-Django's test client calls Django's handler with the whole middleware stack, but production
-(`crm.wsgi`, `crm.asgi`) hands every path under WEBHOOK_PREFIX to `crm.webhooks.HookApp`. So
-`install()` makes the test client (and every client built on it: DRF's APIClient) route those
+Django's test client and live server call Django's handler with the whole middleware stack, but
+production (`crm.wsgi`, `crm.asgi`) hands every path under WEBHOOK_PREFIX to
+`crm.webhooks.HookApp`. So `install()` makes the test client (and every client built on it:
+DRF's APIClient) and the live server (`live_server`, which the sandboxes push to) route those
 paths to HookApp as well; the hooks' tests then test the path the platforms reach. As Django's
 ClientHandler does, the test's database connection is not closed by the request's signals, and
 the response carries `wsgi_request`.
@@ -11,8 +12,9 @@ the response carries `wsgi_request`.
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test.client import ClientHandler
+from django.test.testcases import LiveServerThread
 
-from crm.webhooks import WEBHOOK_PREFIX
+from crm.webhooks import WEBHOOK_PREFIX, WebhookDispatch
 
 _installed = False
 
@@ -43,4 +45,14 @@ def install() -> None:
         return response
 
     ClientHandler.__call__ = call
+
+    thread_init = LiveServerThread.__init__
+
+    def init(self, host, static_handler, *args, **kwargs):
+        def handler(application):
+            return WebhookDispatch(static_handler(application))
+
+        thread_init(self, host, handler, *args, **kwargs)
+
+    LiveServerThread.__init__ = init
     _installed = True

@@ -532,3 +532,23 @@ def test_the_test_client_sends_hooks_through_the_hooks_own_path(client, account)
     assert type(response.wsgi_request) is webhooks.HookRequest
     assert "Vary" not in response  # no LocaleMiddleware: Django's full stack adds it
     assert type(client.get("/admin/login/").wsgi_request) is not webhooks.HookRequest
+
+
+def test_the_live_server_sends_hooks_through_the_hooks_own_path(live_server):
+    import urllib.error
+    import urllib.request
+
+    OfficialAccount.objects.create(
+        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+    )
+    clear_own_cache()
+    query, body = push(6)
+    request = urllib.request.Request(
+        f"{live_server.url}/hooks/wechat/{APPID}?{query}", data=body, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310  the test's server
+        assert (answer.status, answer.read()) == (200, b"success")
+        assert answer.headers.get("Vary") is None  # no LocaleMiddleware
+    with urllib.request.urlopen(f"{live_server.url}/admin/login/", timeout=10) as page:  # noqa: S310
+        assert "Accept-Language" in page.headers.get("Vary", "")
+    clear_own_cache()
