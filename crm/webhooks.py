@@ -24,6 +24,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
+from asgiref.sync import ThreadSensitiveContext
+from asgiref.wsgi import WsgiToAsgi
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest, get_bytes_from_wsgi
 from django.core.signals import request_started
@@ -153,15 +155,11 @@ class AsgiWebhookDispatch:
     own (ThreadSensitiveContext), so one hook waiting on the database holds up no other."""
 
     def __init__(self, application) -> None:
-        from asgiref.wsgi import WsgiToAsgi
-
         self.application = application
         self.hooks = WsgiToAsgi(_closing(HookApp()))
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope.get("path", "").startswith(WEBHOOK_PREFIX):
-            from asgiref.sync import ThreadSensitiveContext
-
             async with ThreadSensitiveContext():
                 return await self.hooks(scope, receive, send)
         return await self.application(scope, receive, send)

@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..attribution import customers_changed
 from ..models import (
     Channel,
     Customer,
@@ -206,9 +205,10 @@ def _claim(handoff, scene, *, appid, openid, customer, at, subject=None, via="qr
             else:
                 customer = target
     if not reason and handoff.used_at is None:
+        # `used_via` = "oauth" makes the claim a touch of its own (attribution); no stored
+        # touches change now: a touch counts for events at or after it, and an OAuth claim is
+        # made at the current time, after every event stored (a merge above refreshed both).
         Handoff.objects.filter(pk=handoff.pk).update(used_at=at, used_openid=openid, used_via=via)
-        if via == "oauth":  # a touch of its own (a follow through the code has its scan's)
-            customers_changed([customer.pk])
         lead = Lead.objects.filter(
             pk=handoff.lead_id, status__in=(LeadStatus.NEW, LeadStatus.CONTACTED)
         ).first()

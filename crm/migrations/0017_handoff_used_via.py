@@ -1,7 +1,7 @@
 """Handoff.used_via: how a handoff was claimed (its QR code, or its link opened in WeChat).
 
 Handoffs claimed before this migration take it from their first applied claim's timeline entry
-(`data.via`, recorded since OAuth claims existed). The stored attribution of the customers of
+(channel wechat, kind other, `data.via`, recorded since OAuth claims existed). The stored attribution of the customers of
 OAuth-claimed handoffs changes with the rule: run `manage.py rebuild_attribution` after it.
 """
 
@@ -13,7 +13,9 @@ def backfill(apps, schema_editor):
     Interaction = apps.get_model("crm", "Interaction")
     first_via: dict[int, str] = {}
     entries = (
-        Interaction.objects.filter(data__applied=True, data__has_key="handoff")
+        Interaction.objects.filter(
+            channel="wechat", kind="other", data__applied=True, data__has_key="handoff"
+        )
         .order_by("occurred_at", "id")
         .values_list("data", flat=True)
     )

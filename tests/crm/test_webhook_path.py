@@ -6,6 +6,7 @@ import io
 import sys
 import time
 import urllib.parse
+from contextlib import contextmanager
 
 import pytest
 from django.core.signals import request_finished, request_started
@@ -22,19 +23,36 @@ from tests.conftest import clear_own_cache
 APPID, TOKEN = "wxpath0000000001", "path-token"
 
 
-@pytest.fixture
-def wsgi(db):
-    """crm.wsgi.application called in-process, as gunicorn calls it; like Django's test
-    client, without closing the test's database connection at each request's end."""
+@contextmanager
+def connection_kept():
+    """Like Django's test client: requests do not close the test's database connection at
+    their start and end; this process's cache starts and ends empty."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     clear_own_cache()
     try:
-        yield call
+        yield
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
         clear_own_cache()
+
+
+@pytest.fixture
+def wsgi(db):
+    """crm.wsgi.application called in-process (`call`), as gunicorn calls it."""
+    with connection_kept():
+        yield call
+
+
+@pytest.fixture
+def committed(transactional_db, published):
+    """For tests outside a transaction (transaction=True): the account committed, so other
+    connections and threads see it, and `call` keeping the test's connection."""
+    with connection_kept():
+        yield OfficialAccount.objects.create(
+            appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
+        )
 
 
 def call(method: str, path: str, body: bytes = b"", query: str = "", host: str = "127.0.0.1"):
@@ -232,21 +250,10 @@ def published(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_a_replay_adds_no_row_and_one_drain_serves_both(published):
-    clear_own_cache()
-    OfficialAccount.objects.create(
-        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
-    )
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        first, second = push(10), push(11)
-        answers = [call("POST", f"/hooks/wechat/{APPID}", b, q)["body"] for q, b in (first, second)]
-        replay = call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["body"]
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-        clear_own_cache()
+def test_outside_a_transaction_a_replay_adds_no_row_and_one_drain_serves_both(committed, published):
+    first, second = push(10), push(11)
+    answers = [call("POST", f"/hooks/wechat/{APPID}", b, q)["body"] for q, b in (first, second)]
+    replay = call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["body"]
     assert answers == [b"success", b"success"]
     assert replay == b"success"
     assert RawDelivery.objects.filter(source="wechat").count() == 2  # the replay: not stored
@@ -255,79 +262,57 @@ def test_outside_a_transaction_a_replay_adds_no_row_and_one_drain_serves_both(pu
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_account_change_reaches_the_hook_at_once(published):
-    clear_own_cache()
-    account = OfficialAccount.objects.create(
-        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
-    )
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        query, body = push(20)
-        assert call("POST", f"/hooks/wechat/{APPID}", body, query)["status"] == 200  # cached
-        account.token = "rotated-token"
-        account.save()
-        old = push(21)
-        assert call("POST", f"/hooks/wechat/{APPID}", old[1], old[0])["status"] == 403
-        new = push(22, token="rotated-token")
-        assert call("POST", f"/hooks/wechat/{APPID}", new[1], new[0])["status"] == 200
-        account.active = False
-        account.save()
-        gone = push(23, token="rotated-token")
-        assert call("POST", f"/hooks/wechat/{APPID}", gone[1], gone[0])["status"] == 404
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-        clear_own_cache()
+def test_an_account_change_reaches_the_hook_at_once(committed):
+    account = committed
+    query, body = push(20)
+    assert call("POST", f"/hooks/wechat/{APPID}", body, query)["status"] == 200  # cached
+    account.token = "rotated-token"
+    account.save()
+    old = push(21)
+    assert call("POST", f"/hooks/wechat/{APPID}", old[1], old[0])["status"] == 403
+    new = push(22, token="rotated-token")
+    assert call("POST", f"/hooks/wechat/{APPID}", new[1], new[0])["status"] == 200
+    account.active = False
+    account.save()
+    gone = push(23, token="rotated-token")
+    assert call("POST", f"/hooks/wechat/{APPID}", gone[1], gone[0])["status"] == 404
     assert RawDelivery.objects.filter(source="wechat").count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_change_saved_by_another_process_reaches_the_hook_within_a_second(published, monkeypatch):
+def test_a_change_saved_by_another_process_reaches_the_hook_within_a_second(committed, monkeypatch):
     """Another process's save drops its own copy and writes a new version (AccountCache); this
     process checks the version of a copy at most ACCOUNT_FRESH_SECONDS after it last did."""
     from django.core.cache import cache
 
     from channels_wechat.hooks import ACCOUNTS
 
-    clear_own_cache()
-    account = OfficialAccount.objects.create(
-        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
-    )
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
+    account = committed
     now = [time.monotonic()]
     monkeypatch.setattr(webhooks, "_clock", lambda: now[0])
-    try:
-        first = push(70)
-        assert call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["status"] == 200
-        # What a save in another process does here: the row, then the version.
-        OfficialAccount.objects.filter(pk=account.pk).update(token="rotated-token")
-        cache.set(ACCOUNTS.version_key(APPID), "another-process", None)
-        now[0] += webhooks.ACCOUNT_FRESH_SECONDS - 0.01
-        within = push(71)
-        answers = [call("POST", f"/hooks/wechat/{APPID}", within[1], within[0])["status"]]
-        now[0] += 0.02
-        old, new = push(72), push(73, token="rotated-token")
-        answers += [call("POST", f"/hooks/wechat/{APPID}", b, q)["status"] for q, b in (old, new)]
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-        clear_own_cache()
+    first = push(70)
+    assert call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["status"] == 200
+    # What a save in another process does here: the row, then the version.
+    OfficialAccount.objects.filter(pk=account.pk).update(token="rotated-token")
+    cache.set(ACCOUNTS.version_key(APPID), "another-process", None)
+    now[0] += webhooks.ACCOUNT_FRESH_SECONDS - 0.01
+    within = push(71)
+    answers = [call("POST", f"/hooks/wechat/{APPID}", within[1], within[0])["status"]]
+    now[0] += 0.02
+    old, new = push(72), push(73, token="rotated-token")
+    answers += [call("POST", f"/hooks/wechat/{APPID}", b, q)["status"] for q, b in (old, new)]
     # The copy checked under a second ago still verifies; past the second, the row.
     assert answers == [200, 403, 200]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_same_push_at_the_same_moment_is_stored_once_and_answered_each_time(published):
+def test_the_same_push_at_the_same_moment_is_stored_once_and_answered_each_time(
+    committed, published
+):
     import threading
 
     from django.db import connections
 
-    clear_own_cache()
-    OfficialAccount.objects.create(
-        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
-    )
     query, body = push(30)
     barrier = threading.Barrier(4)
     answers: list[tuple[int, bytes]] = []
@@ -345,37 +330,24 @@ def test_the_same_push_at_the_same_moment_is_stored_once_and_answered_each_time(
         thread.start()
     for thread in threads:
         thread.join()
-    clear_own_cache()
     assert answers == [(200, b"success")] * 4
     assert RawDelivery.objects.filter(source="wechat").count() == 1
     assert published == [(ingestion.DRAIN_TASK, "wechat", 0)]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_pushes_naming_unknown_accounts_leave_nothing_in_the_process(published):
+def test_pushes_naming_unknown_accounts_leave_nothing_in_the_process(committed):
     """A URL can name any appid: each unknown one is answered 404 and kept nowhere, so a flood
     of made-up appids cannot grow a web process's account copies."""
     from channels_wechat.hooks import ACCOUNTS
 
-    clear_own_cache()
     ACCOUNTS.entries.clear()  # this process's copies, from tests run before in it
-    OfficialAccount.objects.create(
-        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
-    )
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        query, body = push(30)
-        statuses = [
-            call("POST", f"/hooks/wechat/wxunknown{n:08d}", body, query)["status"]
-            for n in range(50)
-        ]
-        assert call("POST", f"/hooks/wechat/{APPID}", body, query)["status"] == 200
-        held = sorted(ACCOUNTS.entries)
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-        clear_own_cache()
+    query, body = push(30)
+    statuses = [
+        call("POST", f"/hooks/wechat/wxunknown{n:08d}", body, query)["status"] for n in range(50)
+    ]
+    assert call("POST", f"/hooks/wechat/{APPID}", body, query)["status"] == 200
+    held = sorted(ACCOUNTS.entries)
     assert statuses == [404] * 50
     assert held == [APPID]
 
@@ -410,36 +382,25 @@ def test_an_error_in_a_hook_is_a_logged_500(wsgi, account, monkeypatch, caplog):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_connection_that_lost_the_prepared_insert_answers_500_once_then_stores(published):
+def test_a_connection_that_lost_the_prepared_insert_answers_500_once_then_stores(committed):
     """A session reset (a pooler's DISCARD ALL) drops the prepared INSERT: the push that finds
     it gone gets a 500 (the platform sends it again) and the next one prepares it again."""
     from django.test import override_settings
 
-    clear_own_cache()
-    OfficialAccount.objects.create(
-        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
-    )
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        first = push(50)
-        assert call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["body"] == b"success"
-        with connection.cursor() as cursor:
-            cursor.execute(f"DEALLOCATE {ingestion.STORE_ONCE.name}")
-        second = push(51)
-        assert call("POST", f"/hooks/wechat/{APPID}", second[1], second[0])["status"] == 500
-        assert call("POST", f"/hooks/wechat/{APPID}", second[1], second[0])["status"] == 200
-        # Behind a pooler in transaction mode: plain SQL, nothing prepared.
-        with override_settings(DB_PREPARED_STATEMENTS=False), connection.cursor() as cursor:
-            cursor.execute(f"DEALLOCATE {ingestion.STORE_ONCE.name}")
-            third = push(52)
-            answer = call("POST", f"/hooks/wechat/{APPID}", third[1], third[0])
-            cursor.execute("SELECT name FROM pg_prepared_statements")
-            prepared = cursor.fetchall()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-        clear_own_cache()
+    first = push(50)
+    assert call("POST", f"/hooks/wechat/{APPID}", first[1], first[0])["body"] == b"success"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {ingestion.STORE_ONCE.name}")
+    second = push(51)
+    assert call("POST", f"/hooks/wechat/{APPID}", second[1], second[0])["status"] == 500
+    assert call("POST", f"/hooks/wechat/{APPID}", second[1], second[0])["status"] == 200
+    # Behind a pooler in transaction mode: plain SQL, nothing prepared.
+    with override_settings(DB_PREPARED_STATEMENTS=False), connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {ingestion.STORE_ONCE.name}")
+        third = push(52)
+        answer = call("POST", f"/hooks/wechat/{APPID}", third[1], third[0])
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        prepared = cursor.fetchall()
     assert answer["body"] == b"success"
     assert prepared == []
     assert sorted(RawDelivery.objects.values_list("query__nonce", flat=True)) == [
@@ -450,26 +411,15 @@ def test_a_connection_that_lost_the_prepared_insert_answers_500_once_then_stores
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_new_database_connection_gets_a_new_kept_cursor(published):
+def test_a_new_database_connection_gets_a_new_kept_cursor(committed):
     """The hooks' INSERT keeps its cursor while the database connection lasts
     (crm.ingestion._autocommit_cursor); a push after the connection was closed (its age, an
     error: close_old_connections) stores through a cursor of the new one."""
-    clear_own_cache()
-    OfficialAccount.objects.create(
-        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
-    )
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        answers = [call("POST", f"/hooks/wechat/{APPID}", b, q)["body"] for q, b in (push(80),)]
-        kept = ingestion._HELD.cursor
-        connection.close()
-        answers += [call("POST", f"/hooks/wechat/{APPID}", b, q)["body"] for q, b in (push(81),)]
-        renewed = ingestion._HELD.cursor
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-        clear_own_cache()
+    answers = [call("POST", f"/hooks/wechat/{APPID}", b, q)["body"] for q, b in (push(80),)]
+    kept = ingestion._HELD.cursor
+    connection.close()
+    answers += [call("POST", f"/hooks/wechat/{APPID}", b, q)["body"] for q, b in (push(81),)]
+    renewed = ingestion._HELD.cursor
     assert answers == [b"success", b"success"]
     assert renewed[0] is not kept[0] and renewed[0] is connection.connection
     assert RawDelivery.objects.filter(source="wechat").count() == 2
@@ -477,7 +427,7 @@ def test_a_new_database_connection_gets_a_new_kept_cursor(published):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_dropped_redis_connection_costs_one_push_its_shortcut_not_its_answer(
-    published, monkeypatch
+    committed, published, monkeypatch
 ):
     """The hooks' held Redis connection (crm.ingestion.redis_command) closed by the server:
     the push that finds it closed reads its account from the database instead of the version
@@ -486,12 +436,6 @@ def test_a_dropped_redis_connection_costs_one_push_its_shortcut_not_its_answer(
     from django.conf import settings
     from django.test.utils import CaptureQueriesContext
 
-    clear_own_cache()
-    OfficialAccount.objects.create(
-        appid=APPID, name="路径号", app_secret="s", token=TOKEN, mode="plaintext"
-    )
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
     admin = redis_py.Redis.from_url(settings.REDIS_URL)
     account_reads = []
     try:
@@ -512,9 +456,6 @@ def test_a_dropped_redis_connection_costs_one_push_its_shortcut_not_its_answer(
                 sum("officialaccount" in q["sql"] for q in queries.captured_queries)
             )
     finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-        clear_own_cache()
         admin.close()
     assert answers == [b"success"] * 3
     # Redis did not answer: the row, and no copy kept; read with a version, kept; then used.

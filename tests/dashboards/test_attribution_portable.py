@@ -18,18 +18,12 @@ from tests.dashboards.attribution_data import T0, campaign_with_orders
 pytestmark = pytest.mark.django_db
 
 
-def _with_handoff():
-    """The scenario, and c2 (lead L2 from KOL B) follows through L2's handoff code at T0+5h,
-    before paying O3 at T0+1d."""
+def _with_handoff(via: str = "qr"):
+    """The scenario, and c2 (lead L2 from KOL B) claims L2's handoff at T0+5h, before paying O3
+    at T0+1d: by following through its code (`qr`: the code and the scan), or by opening its
+    link inside WeChat (`oauth`: no code, no scan). The code is None for `oauth`."""
     s = campaign_with_orders()
     follower = WeChatUserFactory(customer=s.c2, account=s.code.account)
-    code = ChannelCode.objects.create(
-        account=s.code.account,
-        name="微博引流",
-        purpose="weibo_handoff",
-        scene="ho_test",
-        kind="temporary",
-    )
     handoff = Handoff.objects.create(
         customer=s.c2,
         weibo_uid="7000000002",
@@ -37,9 +31,19 @@ def _with_handoff():
         token_hash="0" * 64,
         lead=s.leads["L2"],
         appid=s.code.account.appid,
-        scene="ho_test",
+        scene="ho_test" if via == "qr" else "",
         expires_at=T0 + timedelta(days=1),
         used_at=T0 + timedelta(hours=5),
+        used_via=via,
+    )
+    if via == "oauth":
+        return s, handoff, None
+    code = ChannelCode.objects.create(
+        account=s.code.account,
+        name="微博引流",
+        purpose="weibo_handoff",
+        scene="ho_test",
+        kind="temporary",
     )
     ChannelCodeScan.objects.create(
         code=code, user=follower, event="subscribe", applied=True, at=T0 + timedelta(hours=5)
@@ -78,27 +82,8 @@ def test_python_and_postgresql_give_the_same_figures():
         )
 
 
-def _with_oauth_handoff():
-    """The scenario, and c2 (lead L2 from KOL B) opens L2's handoff link inside WeChat at T0+5h
-    (OAuth: no QR code, no scan), before paying O3 at T0+1d."""
-    s = campaign_with_orders()
-    WeChatUserFactory(customer=s.c2, account=s.code.account, subscribed=False)
-    handoff = Handoff.objects.create(
-        customer=s.c2,
-        weibo_uid="7000000002",
-        purpose="lead",
-        token_hash="2" * 64,
-        lead=s.leads["L2"],
-        appid=s.code.account.appid,
-        expires_at=T0 + timedelta(days=1),
-        used_at=T0 + timedelta(hours=5),
-        used_via="oauth",
-    )
-    return s, handoff
-
-
 def test_a_handoff_opened_inside_wechat_is_the_same_touch_without_a_code():
-    s, handoff = _with_oauth_handoff()
+    s, handoff, _no_code = _with_handoff(via="oauth")
     rows = [r for r in event_touches([s.c2.pk]) if r["event_id"] == s.orders["O3"].pk]
     last = next(r for r in rows if r["touch"] == "last")
     assert (last["kind"], last["touch_id"], last["code_id"], last["kol_id"], last["touch_at"]) == (
